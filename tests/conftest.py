@@ -1,0 +1,85 @@
+"""Shared fixtures: tiny tokenizers and random tiny models, all built locally (no network)."""
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+torch.set_num_threads(2)
+
+EOS = "<|endoftext|>"
+SENTENCES = [
+    "how do i care for a cat ?", "cats need water and food every day .",
+    "tell me about the moon .", "the moon goes around the earth once a month .",
+    "how do i make a cake ?", "mix flour , eggs and sugar , then bake it .",
+    "i can not help with that .", "well , let me think about it for a moment .",
+]
+
+
+def build_tokenizer(texts=SENTENCES, vocab_size=300):
+    """A byte-level BPE tokenizer trained in milliseconds; eos = pad = bos."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, bos_token=EOS,
+                                   pad_token=EOS, unk_token=EOS)
+
+
+def make_tiny_model(kind="gpt2", vocab_size=300, seed=0, n_layer=2, d=32):
+    """A random causal LM of the given family with eager attention, float32, eval mode."""
+    from transformers import AutoModelForCausalLM, GPT2Config, GPTNeoXConfig, LlamaConfig
+
+    torch.manual_seed(seed)
+    if kind == "gpt2":
+        cfg = GPT2Config(vocab_size=vocab_size, n_positions=128, n_embd=d, n_layer=n_layer, n_head=2,
+                         resid_pdrop=0.1, embd_pdrop=0.1, attn_pdrop=0.1)
+    elif kind == "llama":
+        cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=d, intermediate_size=2 * d, num_hidden_layers=n_layer,
+                          num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128)
+    elif kind == "neox":
+        cfg = GPTNeoXConfig(vocab_size=vocab_size, hidden_size=d, intermediate_size=2 * d, num_hidden_layers=n_layer,
+                            num_attention_heads=2, max_position_embeddings=128)
+    else:
+        raise ValueError(kind)
+    cfg.pad_token_id = cfg.eos_token_id = cfg.bos_token_id = 0
+    model = AutoModelForCausalLM.from_config(cfg, attn_implementation="eager")
+    return model.float().eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    return build_tokenizer()
+
+
+@pytest.fixture(params=["gpt2", "llama", "neox"])
+def tiny_model(request):
+    return make_tiny_model(request.param)
+
+
+@pytest.fixture
+def tiny_gpt2():
+    return make_tiny_model("gpt2")
+
+
+@pytest.fixture
+def tiny_llama():
+    return make_tiny_model("llama")
+
+
+@pytest.fixture
+def tiny_neox():
+    return make_tiny_model("neox")
