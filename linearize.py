@@ -1,0 +1,272 @@
+"""The tangent (linearized) model and the task vector.
+
+A causal LM f(x; theta) is linearized around its pretrained weights theta0 (Ortiz-Jimenez et al., 2023):
+
+    f_lin(x; theta0 + tau) = f(x; theta0) + J_theta f(x; theta0) . tau
+
+One call of `torch.func.jvp` returns both terms: the primal output f(x; theta0) (the frozen reference
+model's logits, which DPO needs anyway) and the tangent output J tau (a Jacobian-vector product, about
+the cost of one more forward). f_lin is linear in tau, so directions trained in this regime add:
+
+    f_lin(x; theta0 + sum_k alpha_k tau_k) = f0 + sum_k alpha_k J tau_k
+
+`TaskVector` holds tau: named tensors keyed like the base's parameters, with + - * sum() norm cosine,
+saved as safetensors (tau only) next to a fingerprint of the base it belongs to.
+
+    python linearize.py --base runs/base            # prints what is linearized and checks tau = 0
+    python linearize.py --base runs/base --linearize "h\\.3\\."   # only the last block moves
+"""
+import argparse
+import copy
+import hashlib
+import math
+import os
+import re
+
+import torch
+from torch.func import functional_call, jvp
+
+FORWARD_AD_ATTENTION = ("eager",)  # fused SDPA / flash kernels have no forward-mode derivative
+
+
+def check_attention(model):
+    """Forward-mode AD cannot go through fused attention kernels; fail before the first jvp does."""
+    impl = getattr(model.config, "_attn_implementation", None)
+    if impl not in FORWARD_AD_ATTENTION:
+        raise ValueError(f"model uses attn_implementation={impl!r}, which torch.func.jvp cannot differentiate; "
+                         f"load it with attn_implementation=\"eager\" (linearize.load_model does)")
+
+
+def load_model(name_or_path, device="cpu", dtype=torch.float32):
+    """AutoModelForCausalLM with eager attention, in eval mode (dropout off), no KV cache."""
+    from transformers import AutoModelForCausalLM
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, attn_implementation="eager", dtype=dtype)
+    except (OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"--base {name_or_path}: cannot load a causal LM ({first}); pass a folder made by "
+                         f"base_model.py or a hub id that is in the local cache") from None
+    model.config.use_cache = False
+    return model.to(device).eval()
+
+
+def load_tokenizer(name_or_path):
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(name_or_path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def fingerprint(model):
+    """sha256 of parameter names, shapes and values (tied weights once).
+
+    Values are hashed after rounding to bf16, so the same checkpoint loaded in fp32 or bf16 has one
+    fingerprint, while any real change of the weights gives another."""
+    h = hashlib.sha256()
+    for name, p in sorted(model.named_parameters(), key=lambda kv: kv[0]):
+        h.update(f"{name}:{tuple(p.shape)};".encode())
+        h.update(p.detach().to(torch.bfloat16).cpu().contiguous().view(torch.int16).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class TaskVector:
+    """tau: a direction in weight space, {parameter name: tensor}, plus string metadata.
+
+    Vectors over different parameter subsets combine over the union of names (missing = zero)."""
+
+    def __init__(self, tensors, metadata=None):
+        self.tensors = dict(tensors)
+        self.metadata = {k: str(v) for k, v in (metadata or {}).items()}
+
+    names = property(lambda self: list(self.tensors))
+    __getitem__ = lambda self, name: self.tensors[name]
+    __contains__ = lambda self, name: name in self.tensors
+    __iter__ = lambda self: iter(self.tensors)
+    __len__ = lambda self: len(self.tensors)
+
+    def _zip(self, other, op):
+        names = self.names + [n for n in other.names if n not in self.tensors]
+        get = lambda tv, n, ref: tv.tensors[n] if n in tv.tensors else torch.zeros_like(ref)
+        return TaskVector({n: op(get(self, n, other.tensors.get(n)), get(other, n, self.tensors.get(n)))
+                           for n in names})
+
+    def __add__(self, other):
+        if isinstance(other, (int, float)) and other == 0:  # so that sum([tau1, tau2]) works
+            return self
+        return self._zip(other, torch.add)
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        return self._zip(other, torch.sub)
+
+    def __neg__(self):
+        return -1.0 * self
+
+    def __mul__(self, alpha):
+        if not isinstance(alpha, (int, float)):
+            raise TypeError("a task vector scales by a number")
+        return TaskVector({n: alpha * t for n, t in self.tensors.items()})
+
+    __rmul__ = __mul__
+
+    def dot(self, other):
+        return sum(float((self.tensors[n].double() * other.tensors[n].double()).sum())
+                   for n in self.tensors if n in other.tensors)
+
+    def norm(self):
+        return math.sqrt(self.dot(self))
+
+    def cosine(self, other):
+        return self.dot(other) / max(self.norm() * other.norm(), 1e-30)
+
+    def numel(self):
+        return sum(t.numel() for t in self.tensors.values())
+
+    def to(self, *args, **kwargs):
+        return TaskVector({n: t.to(*args, **kwargs) for n, t in self.tensors.items()}, self.metadata)
+
+    def detach(self):
+        return TaskVector({n: t.detach().clone() for n, t in self.tensors.items()}, self.metadata)
+
+    def save(self, path, metadata=None):
+        """Write tau only, atomically, with metadata (must include base_fingerprint)."""
+        from safetensors.torch import save_file
+        meta = {**self.metadata, **{k: str(v) for k, v in (metadata or {}).items()}}
+        if "base_fingerprint" not in meta:
+            raise ValueError(f"{path}: a task vector is saved with the fingerprint of its base (base_fingerprint)")
+        tensors = {n: t.detach().cpu().contiguous() for n, t in self.tensors.items()}
+        tmp = f"{path}.tmp{os.getpid()}"
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+        self.metadata = meta
+
+    @classmethod
+    def load(cls, path, base_model=None, fingerprint_=None, device="cpu"):
+        """Load tau; refuse it if it was trained on another base than `base_model` (or `fingerprint_`)."""
+        from safetensors import safe_open
+        if os.path.isdir(path):
+            path = os.path.join(path, "task_vector.safetensors")
+        if not os.path.exists(path):
+            raise ValueError(f"{path}: no task vector here; train one with train_tangent.py --out DIR")
+        with safe_open(path, framework="pt", device=str(device)) as f:
+            meta = f.metadata() or {}
+            tensors = {n: f.get_tensor(n) for n in f.keys()}
+        want = fingerprint(base_model) if base_model is not None else fingerprint_
+        if want is not None and meta.get("base_fingerprint") != want:
+            raise ValueError(f"{path}: vector was trained on base {meta.get('base_fingerprint')}, but this base is "
+                             f"{want}; compose vectors only with the base they were trained from")
+        if base_model is not None:
+            params = dict(base_model.named_parameters())
+            for n, t in tensors.items():
+                if n not in params or params[n].shape != t.shape:
+                    raise ValueError(f"{path}: tensor {n} {tuple(t.shape)} does not fit this base")
+        return cls(tensors, meta)
+
+    @classmethod
+    def from_models(cls, finetuned, base):
+        """tau = theta - theta0 over the base's parameters (tied weights once): a standard fine-tune as a vector."""
+        theta = dict(finetuned.named_parameters(remove_duplicate=False))
+        return cls({n: (theta[n] - p).detach().clone() for n, p in base.named_parameters()})
+
+
+def apply_vectors(model, vectors, alphas):
+    """The nonlinear model at theta0 + sum_k alpha_k tau_k (a new copy; `model` is left as theta0)."""
+    if len(vectors) != len(alphas):
+        raise ValueError(f"{len(vectors)} vectors but {len(alphas)} alphas; give one alpha per vector")
+    out = copy.deepcopy(model)
+    params = dict(out.named_parameters())
+    with torch.no_grad():
+        for tau, alpha in zip(vectors, alphas):
+            for n, t in tau.tensors.items():
+                if n not in params:
+                    raise ValueError(f"task vector tensor {n} is not a parameter of this model")
+                params[n].add_(t.to(params[n].device, params[n].dtype), alpha=float(alpha))
+    return out
+
+
+class LinearizedModel(torch.nn.Module):
+    """f_lin(x; theta0 + tau) = f(x; theta0) + J f(x; theta0) . tau over any causal LM.
+
+    `linearize` is a regex on parameter names: matching parameters move along tau, the rest stay at
+    theta0 (None = all). theta0 is frozen and detached; tied weights (GPT-2's lm_head/wte) count once."""
+
+    def __init__(self, model, linearize=None):
+        super().__init__()
+        check_attention(model)
+        model.eval()
+        model.config.use_cache = False
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self.model = model
+        params = dict(model.named_parameters())  # remove_duplicate=True: a tied weight appears once
+        pattern = re.compile(linearize) if linearize else None
+        self.names = [n for n in params if pattern is None or pattern.search(n)]
+        if not self.names:
+            raise ValueError(f"--linearize {linearize!r} matches no parameter name (names look like "
+                             f"{', '.join(list(params)[:3])}); fix the regex")
+        self.theta0 = {n: params[n].detach() for n in self.names}
+
+    def zero_tau(self, dtype=None):
+        return TaskVector({n: torch.zeros_like(p, dtype=dtype) for n, p in self.theta0.items()})
+
+    def _f(self, input_ids, attention_mask, position_ids):
+        def f(theta):  # the network as a function of the linearized parameters only
+            out = functional_call(self.model, theta, args=(),
+                                  kwargs=dict(input_ids=input_ids, attention_mask=attention_mask,
+                                              position_ids=position_ids, use_cache=False))
+            return out.logits
+        return f
+
+    def _tangent(self, tau):
+        extra = [n for n in tau.names if n not in self.theta0]
+        if extra:
+            raise ValueError(f"task vector moves {extra[0]}, which this linearized model keeps at theta0; "
+                             f"use the same --linearize as in training")
+        return {n: tau.tensors[n].to(p.dtype) if n in tau else torch.zeros_like(p) for n, p in self.theta0.items()}
+
+    @torch.no_grad()
+    def base_logits(self, input_ids, attention_mask=None, position_ids=None):
+        """f(x; theta0), (B, T, V): the reference model."""
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                          use_cache=False).logits
+
+    def forward(self, input_ids, attention_mask=None, tau=None, position_ids=None):
+        """(f0, f_lin), each (B, T, V). f0 carries no graph; f_lin is differentiable in tau."""
+        if tau is None:
+            f0 = self.base_logits(input_ids, attention_mask, position_ids)
+            return f0, f0
+        f0, j_tau = jvp(self._f(input_ids, attention_mask, position_ids), (self.theta0,), (self._tangent(tau),))
+        return f0.detach(), f0.detach() + j_tau
+
+    def jvp_many(self, input_ids, attention_mask, taus, position_ids=None):
+        """(f0, [J tau_k]): K jvps, after which any alpha combination is f0 + sum_k alpha_k J tau_k."""
+        f = self._f(input_ids, attention_mask, position_ids)
+        if not taus:
+            return self.base_logits(input_ids, attention_mask, position_ids), []
+        f0, gs = None, []
+        for tau in taus:
+            f0, g = jvp(f, (self.theta0,), (self._tangent(tau),))
+            gs.append(g)
+        return f0.detach(), gs
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--base", default="runs/base", help="HF folder or hub id of theta0")
+    p.add_argument("--linearize", default=None, help="regex on parameter names that move (default: all)")
+    args = p.parse_args()
+    model = load_model(args.base)
+    lin = LinearizedModel(model, args.linearize)
+    n_all = sum(p.numel() for p in model.parameters())
+    n_lin = sum(p.numel() for p in lin.theta0.values())
+    print(f"base {args.base}: fingerprint {fingerprint(model)}, {n_all:,} parameters, "
+          f"{n_lin:,} linearized in {len(lin.names)} tensors")
+    x = torch.randint(0, model.config.vocab_size, (2, 16))
+    f0, f_lin = lin(x, tau=lin.zero_tau())
+    print(f"tau = 0: max |f_lin - f0| = {float((f_lin - f0).abs().max()):.2e}")
+
+
+if __name__ == "__main__":
+    main()

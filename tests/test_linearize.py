@@ -1,0 +1,168 @@
+"""linearize.py against independent computations: the base model, finite differences, autograd."""
+import pytest
+import torch
+
+from conftest import make_tiny_model
+from linearize import LinearizedModel, TaskVector, apply_vectors, fingerprint, load_model
+
+
+def batch(model, B=2, T=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, model.config.vocab_size, (B, T), generator=g)
+    mask = torch.ones(B, T, dtype=torch.long)
+    mask[1, -3:] = 0  # right padding on one row
+    return ids, mask
+
+
+def random_tau(lin, scale=1.0, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return TaskVector({n: scale * torch.randn(p.shape, generator=g) for n, p in lin.theta0.items()})
+
+
+def test_tau_zero_is_the_base_exactly(tiny_model):
+    ids, mask = batch(tiny_model)
+    base = tiny_model(input_ids=ids, attention_mask=mask).logits
+    lin = LinearizedModel(tiny_model)
+    f0, f_lin = lin(ids, mask, tau=lin.zero_tau())
+    assert torch.equal(f_lin, f0)
+    torch.testing.assert_close(f0, base, rtol=0, atol=1e-6)
+
+
+def test_first_order_error_shrinks_like_eps_squared(tiny_model):
+    ids, mask = batch(tiny_model)
+    lin = LinearizedModel(tiny_model)
+    v = random_tau(lin, scale=1.0).to(torch.float64)
+    model64 = tiny_model.double()
+    lin64 = LinearizedModel(model64)
+    errs = []
+    for eps in (1e-2, 5e-3):
+        _, f_lin = lin64(ids, mask, tau=eps * v)
+        f_true = apply_vectors(model64, [v], [eps])(input_ids=ids, attention_mask=mask).logits
+        errs.append(float((f_lin - f_true).norm()))
+    # halving eps divides a second-order remainder by ~4 (a first-order one would only halve)
+    assert 3.0 < errs[0] / errs[1] < 5.0, errs
+
+
+def scalar_loss(f_lin, w):
+    return (f_lin * w).sum() + (f_lin ** 2).mean()
+
+
+def test_gradient_matches_central_finite_differences():
+    model = make_tiny_model("gpt2").double()
+    ids, mask = batch(model)
+    lin = LinearizedModel(model)
+    tau0 = random_tau(lin, scale=0.05).to(torch.float64)
+    w = torch.randn(*ids.shape, model.config.vocab_size, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    tau = {n: t.clone().requires_grad_(True) for n, t in tau0.tensors.items()}
+    scalar_loss(lin(ids, mask, tau=TaskVector(tau))[1], w).backward()
+    direction = random_tau(lin, seed=7).to(torch.float64)
+    analytic = sum(float((tau[n].grad * direction[n]).sum()) for n in tau)
+    h = 1e-4
+    up = scalar_loss(lin(ids, mask, tau=tau0 + h * direction)[1], w)
+    down = scalar_loss(lin(ids, mask, tau=tau0 - h * direction)[1], w)
+    numeric = float(up - down) / (2 * h)
+    assert abs(analytic - numeric) <= 1e-6 * max(1.0, abs(numeric)), (analytic, numeric)
+
+
+def test_gradient_at_tau_zero_is_the_ordinary_gradient(tiny_model):
+    ids, mask = batch(tiny_model)
+    w = torch.randn(*ids.shape, tiny_model.config.vocab_size, generator=torch.Generator().manual_seed(3))
+    for p in tiny_model.parameters():
+        p.requires_grad_(True)
+    scalar_loss(tiny_model(input_ids=ids, attention_mask=mask).logits, w).backward()
+    ordinary = {n: p.grad.clone() for n, p in tiny_model.named_parameters()}
+    lin = LinearizedModel(tiny_model)
+    tau = {n: torch.zeros_like(p, requires_grad=True) for n, p in lin.theta0.items()}
+    scalar_loss(lin(ids, mask, tau=TaskVector(tau))[1], w).backward()
+    for n in tau:
+        torch.testing.assert_close(tau[n].grad, ordinary[n], rtol=1e-4, atol=1e-5)
+
+
+def test_composed_logits_are_f0_plus_sum_alpha_j_tau(tiny_model):
+    ids, mask = batch(tiny_model)
+    lin = LinearizedModel(tiny_model)
+    taus = [random_tau(lin, 0.02, seed=s) for s in (1, 2, 3)]
+    f0, gs = lin.jvp_many(ids, mask, taus)
+    for alphas in ([0.7, -1.3, 0.0], [-2.0, 0.5, 1.5]):
+        _, f_lin = lin(ids, mask, tau=sum(a * t for a, t in zip(alphas, taus)))
+        expected = f0 + sum(a * g for a, g in zip(alphas, gs))
+        torch.testing.assert_close(f_lin, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_regex_moves_only_the_selected_parameters(tiny_gpt2):
+    lin = LinearizedModel(tiny_gpt2, linearize=r"h\.1\.")
+    assert lin.names and all(".h.1." in n for n in lin.names)
+    ids, mask = batch(tiny_gpt2)
+    tau = {n: torch.zeros_like(p, requires_grad=True) for n, p in lin.theta0.items()}
+    lin(ids, mask, tau=TaskVector(tau))[1].square().mean().backward()
+    assert all(tau[n].grad is not None and tau[n].grad.abs().sum() > 0 for n in tau)
+    # a vector that moves frozen parameters is refused
+    with pytest.raises(ValueError, match="keeps at theta0"):
+        lin(ids, mask, tau=TaskVector({"transformer.wte.weight": torch.zeros(1)}))
+    with pytest.raises(ValueError, match="matches no parameter"):
+        LinearizedModel(tiny_gpt2, linearize="no_such_layer")
+
+
+def test_tied_weights_count_once(tiny_gpt2):
+    lin = LinearizedModel(tiny_gpt2)
+    assert "transformer.wte.weight" in lin.names and "lm_head.weight" not in lin.names
+    # moving wte moves the (tied) output layer too, in both the linear and the nonlinear model
+    tau = TaskVector({"transformer.wte.weight": torch.ones_like(lin.theta0["transformer.wte.weight"])})
+    moved = apply_vectors(tiny_gpt2, [tau], [0.5])
+    assert torch.equal(moved.lm_head.weight, moved.transformer.wte.weight)
+
+
+def test_non_eager_attention_is_refused(tiny_gpt2):
+    tiny_gpt2.config._attn_implementation = "sdpa"
+    with pytest.raises(ValueError, match='attn_implementation="eager"'):
+        LinearizedModel(tiny_gpt2)
+
+
+def test_task_vector_arithmetic(tiny_gpt2):
+    lin = LinearizedModel(tiny_gpt2)
+    a, b = random_tau(lin, seed=1), random_tau(lin, seed=2)
+    flat = lambda tv: torch.cat([tv[n].flatten() for n in lin.names]).double()
+    torch.testing.assert_close(flat(sum([a, b])), flat(a) + flat(b))
+    torch.testing.assert_close(flat(a - 2 * b), flat(a) - 2 * flat(b))
+    torch.testing.assert_close(flat(-a), -flat(a))
+    assert a.norm() == pytest.approx(float(flat(a).norm()), rel=1e-9)
+    cos = float(flat(a) @ flat(b) / (flat(a).norm() * flat(b).norm()))
+    assert a.cosine(b) == pytest.approx(cos, rel=1e-9)
+    assert a.cosine(3.0 * a) == pytest.approx(1.0)
+
+
+def test_save_load_round_trip_and_fingerprint(tiny_gpt2, tmp_path):
+    lin = LinearizedModel(tiny_gpt2)
+    tau = random_tau(lin, seed=4)
+    path = tmp_path / "task_vector.safetensors"
+    tau.save(str(path), {"base_fingerprint": fingerprint(tiny_gpt2), "mode": "tangent"})
+    back = TaskVector.load(str(tmp_path), base_model=tiny_gpt2)
+    assert sorted(back.names) == sorted(tau.names) and all(torch.equal(back[n], tau[n]) for n in tau.names)
+    assert back.metadata["mode"] == "tangent"
+    other = make_tiny_model("gpt2", seed=123)
+    assert fingerprint(other) != fingerprint(tiny_gpt2)
+    with pytest.raises(ValueError, match="trained on base"):
+        TaskVector.load(str(path), base_model=other)
+    with pytest.raises(ValueError, match="base_fingerprint"):
+        random_tau(lin).save(str(tmp_path / "x.safetensors"))
+
+
+def test_fingerprint_ignores_dtype_but_not_values(tiny_gpt2):
+    fp = fingerprint(tiny_gpt2)
+    assert fingerprint(make_tiny_model("gpt2").to(torch.bfloat16)) == fp
+    with torch.no_grad():
+        tiny_gpt2.transformer.h[0].mlp.c_fc.weight[0, 0] += 0.1
+    assert fingerprint(tiny_gpt2) != fp
+
+
+def test_from_models_and_apply_vectors_invert(tiny_llama):
+    tuned = make_tiny_model("llama", seed=5)
+    tau = TaskVector.from_models(tuned, tiny_llama)
+    rebuilt = apply_vectors(tiny_llama, [tau], [1.0])
+    for (n, p), q in zip(rebuilt.named_parameters(), tuned.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-6)
+
+
+def test_load_model_fails_clearly(tmp_path):
+    with pytest.raises(ValueError, match="cannot load a causal LM"):
+        load_model(str(tmp_path / "missing"))
