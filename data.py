@@ -1,0 +1,494 @@
+"""Preference data: rated rows and pairs from every source, prompt-level splits, tokenization, batches.
+
+Two formats carry everything:
+  rated row  {"prompt", "response", <attribute>: number 0-4, ...}      (shaped like nvidia/HelpSteer)
+  pair       {"prompt", "chosen", "rejected", "objective"}              (shaped like TRL's preference format)
+From rated rows, every two responses to one prompt whose score s differs make a pair, the higher chosen,
+ties dropped; s = the attribute (objective) or s = sum_a w_a * attribute_a (scalarized weights).
+
+Sources (`source=`): "toy" (toyworld.make_rows), "nvidia/HelpSteer", "openbmb/UltraFeedback" (ratings 1-5 ->
+0-4, "N/A" -> no rating, verbosity from word count: <50 ->0, <100 ->1, <200 ->2, <400 ->3, else 4),
+"PKU-Alignment/PKU-SafeRLHF" (objectives helpfulness | safety), "Anthropic/hh-rlhf[:data_dir]" (helpfulness =
+helpful-base, harmlessness = harmless-base), or a local .jsonl/.json/.parquet file whose shape is detected
+from its columns: rated rows, pairs (prompt, chosen, rejected[, objective]), or any hub shape above.
+Hub data is downloaded only when such a name is asked for. Splits ("train" | "validation" | "test") are a
+deterministic hash of the prompt (80/10/10, no prompt in two splits) over the whole file, or over the hub's
+"train" split; "all" = everything; "hub:<name>" = that hub split as is. Local files are strict: a bad row is
+one ValueError naming file, row (= line for JSONL) and field. Hub data skips malformed records with a count.
+
+Run:
+  python data.py --source toy --objective helpfulness
+  python data.py --source toy --weights helpfulness=0.7,verbosity=-0.3
+  python data.py --source my_pairs.jsonl --objective safety
+"""
+import argparse
+import bisect
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+
+TOY_PROMPTS, TOY_RESPONSES = 2000, 4
+RATING_MAX = 4                                   # rated rows live on HelpSteer's 0-4 scale
+VERBOSITY_WORD_BUCKETS = (50, 100, 200, 400)     # UltraFeedback has no verbosity label: bucket word counts
+UF_ASPECTS = ("helpfulness", "honesty", "instruction_following", "truthfulness")
+PKU_FIELDS = {"helpfulness": "better_response_id", "safety": "safer_response_id"}
+HH_DIRS = {"helpfulness": "helpful-base", "harmlessness": "harmless-base"}
+HH_MARK = "\n\nAssistant:"
+HUB = ("nvidia/HelpSteer", "openbmb/UltraFeedback", "PKU-Alignment/PKU-SafeRLHF", "Anthropic/hh-rlhf")
+SPLITS, FRACTIONS = ("train", "validation", "test"), (0.8, 0.1, 0.1)
+NOT_ATTRIBUTES = {"prompt", "response", "id", "idx", "index", "source", "model", "split"}
+SHAPES = {  # shape -> the columns that identify it, tried in this order
+    "UltraFeedback": ("instruction", "completions"),
+    "PKU-SafeRLHF": ("prompt", "response_0", "response_1"),
+    "pairs": ("prompt", "chosen", "rejected"),
+    "hh-rlhf": ("chosen", "rejected"),
+    "rated": ("prompt", "response"),
+}
+
+
+# ----------------------------------------------------------------------------- reading and checking records
+def _bad(where, row, field, problem, fix):
+    return ValueError(f"{where}: row {row}: field '{field}': {problem}; {fix}")
+
+
+def read_records(path):
+    """[(row, record)] from .jsonl / .json / .parquet; row = line number for JSONL, 1-based index otherwise."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+            return list(enumerate(pq.read_table(path).to_pylist(), 1))
+        except Exception as e:  # pyarrow raises several types for a non-Parquet file
+            raise ValueError(f"{path}: not a readable Parquet file ({type(e).__name__}); "
+                             "write it with pandas.DataFrame.to_parquet or use JSONL") from None
+    if ext not in (".jsonl", ".json"):
+        raise ValueError(f"{path}: unsupported file type '{ext}'; use .jsonl, .json or .parquet")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 text file; JSON/JSONL must be UTF-8 text") from None
+    if ext == ".json" and text.lstrip().startswith("["):  # a JSON array; otherwise read it as JSON lines
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: row ?: malformed JSON array ({e.msg}, line {e.lineno}); fix the file") from None
+        records = list(enumerate(data, 1))
+    else:
+        records = []
+        for i, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                records.append((i, json.loads(line)))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}: row {i}: malformed JSON ({e.msg}, column {e.colno}); "
+                                 "write one JSON object per line") from None
+    for i, rec in records:
+        if not isinstance(rec, dict):
+            raise ValueError(f"{path}: row {i}: expected a JSON object, got {type(rec).__name__}; "
+                             "write one {...} record per row")
+    if not records:
+        raise ValueError(f"{path}: no records; the file is empty")
+    return records
+
+
+def detect_shape(columns, where="records"):
+    """Name of the shape whose identifying columns are all present (see SHAPES)."""
+    for shape, needed in SHAPES.items():
+        if all(c in columns for c in needed):
+            return shape
+    raise ValueError(f"{where}: columns {sorted(columns)} match no known shape; expected rated rows (prompt, "
+                     "response, <attribute>...), pairs (prompt, chosen, rejected[, objective]), hh-rlhf (chosen, "
+                     "rejected), PKU-SafeRLHF (prompt, response_0, response_1, ...) or UltraFeedback "
+                     "(instruction, completions)")
+
+
+def _text(rec, field, where, row, shape, name=None):
+    if field not in rec:
+        raise _bad(where, row, name or field, f"missing ({shape} shape detected)", "add the column or fix the row")
+    v = rec[field]
+    if not isinstance(v, str) or not v.strip():
+        raise _bad(where, row, name or field, f"empty or not text ({shape} shape)", "fill it in or drop the row")
+    return v
+
+
+def _number(v, where, row, field, lo, hi, fix):
+    if isinstance(v, str):
+        try:
+            v = float(v)
+        except ValueError:
+            pass
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
+        raise _bad(where, row, field, f"rating {v!r} is not a number", fix)
+    if not lo <= v <= hi:
+        raise _bad(where, row, field, f"rating {v!r} is outside {lo}-{hi}", fix)
+    return int(v) if float(v).is_integer() else float(v)
+
+
+def _is_number(v):
+    if isinstance(v, str):
+        try:
+            float(v)
+            return True
+        except ValueError:
+            return False
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def rating_columns(records):
+    """Attribute columns of rated rows: every column, bar prompt/response/ids, with a number in some record."""
+    cols = []
+    for _, rec in records:
+        cols += [k for k, v in rec.items() if k not in cols and k not in NOT_ATTRIBUTES
+                 and not k.endswith("_id") and _is_number(v)]
+    return cols
+
+
+# ----------------------------------------------------------------------------- pure mappings: record -> rows / pairs
+def rated_row(rec, attributes, where="records", row=1):
+    """One rated row: prompt, response, one 0-4 number per attribute."""
+    out = {"prompt": _text(rec, "prompt", where, row, "rated"), "response": _text(rec, "response", where, row, "rated")}
+    for a in attributes:
+        if a not in rec:
+            raise _bad(where, row, a, "missing (rated shape detected)", "give every row every attribute")
+        out[a] = _number(rec[a], where, row, a, 0, RATING_MAX, f"rated rows need numbers 0-{RATING_MAX} (HelpSteer scale)")
+    return out
+
+
+def ultrafeedback_rows(rec, where="records", row=1):
+    """One rated row per completion: ratings "1".."5" -> 0-4, "N/A" -> None (no pairs on it), verbosity by words."""
+    prompt = _text(rec, "instruction", where, row, "UltraFeedback")
+    completions = rec.get("completions")
+    if not isinstance(completions, list):
+        raise _bad(where, row, "completions", "not a list (UltraFeedback shape detected)", "give a list of completions")
+    rows = []
+    for k, c in enumerate(completions):
+        field = f"completions[{k}]"
+        if not isinstance(c, dict) or not isinstance(c.get("annotations"), dict):
+            raise _bad(where, row, f"{field}.annotations", "missing", "each completion needs response and annotations")
+        r = {"prompt": prompt, "response": _text(c, "response", where, row, "UltraFeedback", f"{field}.response")}
+        for aspect in UF_ASPECTS:
+            rating = (c["annotations"].get(aspect) or {}).get("Rating", "N/A")
+            r[aspect] = None if rating in ("N/A", None) else _number(
+                rating, where, row, f"{field}.annotations.{aspect}.Rating", 1, 5, 'UltraFeedback ratings are "1"-"5" or "N/A"') - 1
+        r["verbosity"] = bisect.bisect_right(VERBOSITY_WORD_BUCKETS, len(r["response"].split()))
+        rows.append(r)
+    return rows
+
+
+def pku_pair(rec, objective, where="records", row=1):
+    """PKU-SafeRLHF: chosen = response_{better_response_id} (helpfulness) or response_{safer_response_id} (safety)."""
+    shape = "PKU-SafeRLHF"
+    prompt, r0, r1 = (_text(rec, f, where, row, shape) for f in ("prompt", "response_0", "response_1"))
+    field = PKU_FIELDS[objective]
+    if field not in rec:
+        raise _bad(where, row, field, f"missing ({shape} shape detected)", f"objective {objective} needs it")
+    idx = rec[field]
+    if isinstance(idx, bool) or idx not in (0, 1):
+        raise _bad(where, row, field, f"{idx!r} is not 0 or 1", "it indexes response_0 / response_1")
+    chosen, rejected = (r0, r1) if idx == 0 else (r1, r0)
+    return [] if chosen == rejected else [{"prompt": prompt, "chosen": chosen, "rejected": rejected, "objective": objective}]
+
+
+def hh_pair(rec, objective, where="records", row=1):
+    """hh-rlhf: prompt = both transcripts up to and including their last shared "\\n\\nAssistant:"."""
+    chosen, rejected = _text(rec, "chosen", where, row, "hh-rlhf"), _text(rec, "rejected", where, row, "hh-rlhf")
+    cut = os.path.commonprefix([chosen, rejected]).rfind(HH_MARK)
+    if cut < 0:
+        raise _bad(where, row, "chosen", "no shared '\\n\\nAssistant:' turn", "both transcripts must share the prompt")
+    prompt = chosen[:cut + len(HH_MARK)]
+    c, r = chosen[len(prompt):].strip(), rejected[len(prompt):].strip()
+    for field, v in (("chosen", c), ("rejected", r)):
+        if not v:
+            raise _bad(where, row, field, "empty reply after the prompt", "drop the row")
+    return [] if c == r else [{"prompt": prompt, "chosen": c, "rejected": r, "objective": objective}]
+
+
+def pair_record(rec, objective, where="records", row=1):
+    """Pair format; an objective column, when present, must match the requested objective (else the row is left out)."""
+    p, c, r = (_text(rec, f, where, row, "pairs") for f in ("prompt", "chosen", "rejected"))
+    label = rec.get("objective") or objective or "preference"
+    return [] if objective and label != objective else [{"prompt": p, "chosen": c, "rejected": r, "objective": label}]
+
+
+def _map(records, fn, where, strict):
+    """Apply a record mapping; strict (local files) raises on a bad record, else skips and counts it."""
+    out, skipped = [], 0
+    for row, rec in records:
+        try:
+            out.extend(fn(rec, where, row))
+        except ValueError:
+            if strict:
+                raise
+            skipped += 1
+    if skipped:
+        print(f"{where}: skipped {skipped} malformed records", file=sys.stderr)
+    return out
+
+
+# ----------------------------------------------------------------------------- sources
+def _records(source, limit=None, seed=0, data_dir=None):
+    """(where, shape, [(row, record)], strict) for "toy", a hub name or a local file."""
+    if source == "toy":
+        import toyworld  # lazily: data.py must import without the toy world
+        n = TOY_PROMPTS if limit is None else max(1, math.ceil(limit / TOY_RESPONSES))
+        rows = toyworld.make_rows(n_prompts=n, responses_per_prompt=TOY_RESPONSES, seed=seed)
+        return "toy", "rated", list(enumerate(rows[:limit], 1)), True
+    if os.path.isfile(source):
+        records = read_records(source)
+        return source, detect_shape(records[0][1], source), records[:limit], True
+    name = source.partition(":")[0]
+    if name not in HUB:
+        raise ValueError(f"unknown source {source!r}; use toy, {', '.join(HUB)} or a path to an existing "
+                         ".jsonl/.json/.parquet file")
+    return name, None, None, False  # hub data is loaded by _hub once the split and data_dir are known
+
+
+def _hub(name, split, limit, data_dir=None):
+    from datasets import load_dataset
+    ds = load_dataset(name, data_dir=data_dir, split=split[4:] if split.startswith("hub:") else "train")
+    if limit is not None:
+        ds = ds.select(range(min(limit, len(ds))))
+    return list(enumerate(ds, 1))
+
+
+def _choose(items, split, seed):
+    if split == "all" or split.startswith("hub:"):
+        return items
+    split = "validation" if split == "val" else split
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r}: use train, validation, test, all or hub:<hub split name>")
+    return split_by_prompt(items, seed=seed)[SPLITS.index(split)]
+
+
+def _rows(where, shape, records, strict):
+    if shape == "UltraFeedback":
+        return _map(records, ultrafeedback_rows, where, strict)
+    if shape == "rated":
+        attrs = rating_columns(records)
+        return _map(records, lambda rec, w, r: [rated_row(rec, attrs, w, r)], where, strict)
+    raise ValueError(f"{where}: {shape} shape detected: it holds pairs, not rated rows; use load_pairs instead")
+
+
+def load_rows(source, split="train", limit=None, seed=0):
+    """Rated rows from "toy", nvidia/HelpSteer, openbmb/UltraFeedback or a local rated/UltraFeedback file."""
+    where, shape, records, strict = _records(source, limit, seed)
+    if records is None:
+        if where not in ("nvidia/HelpSteer", "openbmb/UltraFeedback"):
+            raise ValueError(f"{where} holds pairs, not rated rows; use load_pairs")
+        records, shape = _hub(where, split, limit), "UltraFeedback" if where == "openbmb/UltraFeedback" else "rated"
+    rows = _choose(_rows(where, shape, records, strict), split, seed)
+    if not rows:
+        raise ValueError(f"{where}: no rows in split {split!r}; use a larger limit or another split")
+    return rows
+
+
+def load_pairs(source, objective=None, weights=None, split="train", limit=None, seed=0, max_pairs_per_prompt=None):
+    """Pairs {"prompt","chosen","rejected","objective"} for one objective or one weighting, from any source."""
+    where, shape, records, strict = _records(source, limit, seed)
+    data_dir = (source.partition(":")[2] or None) if records is None else None
+    if records is None:  # hub
+        shape = {"openbmb/UltraFeedback": "UltraFeedback", "PKU-Alignment/PKU-SafeRLHF": "PKU-SafeRLHF",
+                 "Anthropic/hh-rlhf": "hh-rlhf"}.get(where, "rated")
+        if shape == "hh-rlhf":
+            implied = next((o for o, d in HH_DIRS.items() if data_dir and data_dir.startswith(d.split("-")[0])), None)
+            if objective and implied and objective != implied:
+                raise ValueError(f"{source}: data_dir {data_dir} is objective {implied}, not {objective}")
+            objective = objective or implied or "helpfulness"
+            data_dir = data_dir or HH_DIRS.get(objective)
+        records = _hub(where, split, limit, data_dir)
+    if shape in ("rated", "UltraFeedback"):
+        rows = _choose(_rows(where, shape, records, strict), split, seed)
+        try:
+            pairs = make_pairs(rows, objective, weights, max_pairs_per_prompt)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
+        label = objective or weights_label(parse_weights(weights))
+    else:
+        if weights is not None:
+            raise ValueError(f"{where}: {shape} shape detected: weights need rated rows, these are fixed pairs; "
+                             "pass objective= instead")
+        known = {"PKU-SafeRLHF": tuple(PKU_FIELDS), "hh-rlhf": tuple(HH_DIRS)}.get(shape)
+        if shape == "hh-rlhf":
+            objective = objective or "helpfulness"
+        if known and objective not in known:
+            raise ValueError(f"{where}: unknown objective {objective!r} for the {shape} shape; use one of {', '.join(known)}")
+        present = sorted({rec.get("objective") or "preference" for _, rec in records}) if shape == "pairs" else ()
+        if objective and shape == "pairs" and objective not in present:
+            raise ValueError(f"{where}: unknown objective {objective!r}; objectives present: {', '.join(present)}")
+        fn = {"PKU-SafeRLHF": pku_pair, "hh-rlhf": hh_pair, "pairs": pair_record}[shape]
+        pairs = _choose(_map(records, lambda rec, w, r: fn(rec, objective, w, r), where, strict), split, seed)
+        label = objective or "any"
+    if not pairs:
+        raise ValueError(f"{where}: no pairs for objective {label!r} in split {split!r}; check the objective "
+                         "and that responses to one prompt differ in it (ties are dropped)")
+    return pairs
+
+
+# ----------------------------------------------------------------------------- pairs and splits (pure)
+def parse_weights(text):
+    """"helpfulness=0.7,verbosity=-0.3" -> {"helpfulness": 0.7, "verbosity": -0.3}; a dict passes through."""
+    if isinstance(text, dict):
+        return {str(k): float(v) for k, v in text.items()}
+    out = {}
+    for part in str(text).split(","):
+        name, eq, val = (s.strip() for s in part.partition("="))
+        try:
+            v = float(val)
+        except ValueError:
+            v = math.nan
+        if not eq or not name or not math.isfinite(v) or name in out:
+            raise ValueError(f"weights {text!r}: cannot parse {part.strip()!r}; write name=number pairs separated "
+                             "by commas, e.g. helpfulness=0.7,verbosity=-0.3")
+        out[name] = v
+    return out
+
+
+def weights_label(weights):
+    """Canonical objective label of a weighting: names sorted, numbers in %g."""
+    return ",".join(f"{k}={v:g}" for k, v in sorted(parse_weights(weights).items()))
+
+
+def make_pairs(rows, objective=None, weights=None, max_pairs_per_prompt=None):
+    """Every two responses to one prompt whose score differs -> a pair, higher chosen; ties and None skipped.
+
+    score = row[objective] or sum_a weights[a] * row[a]. Order: prompts by first appearance, then (i, j) with
+    i < j in row order. max_pairs_per_prompt keeps the pairs with the largest score gap (ties by that order).
+    """
+    if (objective is None) == (weights is None):
+        raise ValueError("make_pairs: give exactly one of objective=NAME or weights='a=0.7,b=-0.3'")
+    w = {objective: 1.0} if objective is not None else parse_weights(weights)
+    label = objective if objective is not None else weights_label(w)
+    present = [k for k in rows[0] if k not in ("prompt", "response")] if rows else []
+    unknown = [a for a in w if a not in present]
+    if rows and unknown:
+        raise ValueError(f"unknown attribute {unknown[0]!r} in objective {label!r}; attributes present: {', '.join(present)}")
+    groups = {}
+    for r in rows:
+        if any(r[a] is None for a in w):  # UltraFeedback "N/A": no rating, so no preference on it
+            continue
+        groups.setdefault(r["prompt"], []).append((sum(c * r[a] for a, c in w.items()), r["response"]))
+    pairs = []
+    for prompt, items in groups.items():
+        cand = []
+        for i in range(len(items)):
+            for j in range(i + 1, len(items)):
+                (si, ri), (sj, rj) = items[i], items[j]
+                if math.isclose(si, sj, abs_tol=1e-9) or ri == rj:
+                    continue
+                cand.append((abs(si - sj), *((ri, rj) if si > sj else (rj, ri))))
+        if max_pairs_per_prompt is not None and len(cand) > max_pairs_per_prompt:
+            keep = sorted(sorted(range(len(cand)), key=lambda k: -cand[k][0])[:max_pairs_per_prompt])
+            cand = [cand[k] for k in keep]
+        pairs += [{"prompt": prompt, "chosen": c, "rejected": rj, "objective": label} for _, c, rj in cand]
+    return pairs
+
+
+def split_by_prompt(items, fractions=FRACTIONS, seed=0):
+    """(train, val, test) by u = sha256(seed, prompt) in [0, 1): a prompt's items always share one split."""
+    total = sum(fractions)
+    e1, e2 = fractions[0] / total, (fractions[0] + fractions[1]) / total
+    out = ([], [], [])
+    for it in items:
+        u = int(hashlib.sha256(f"{seed}\0{it['prompt']}".encode()).hexdigest()[:15], 16) / 16 ** 15
+        out[0 if u < e1 else 1 if u < e2 else 2].append(it)
+    return out
+
+
+# ----------------------------------------------------------------------------- tokenization and batches
+def format_prompt(tokenizer, prompt):
+    """The chat template's user turn + generation prompt when the tokenizer has a template, else the prompt."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                             tokenize=False)
+    return prompt
+
+
+def tokenize_pair(tokenizer, pair, max_length=256, max_prompt_length=None):
+    """{"prompt_ids", "chosen_ids", "rejected_ids"}: three token lists, each response ending with eos.
+
+    Prompt and responses are tokenized separately (add_special_tokens=False) so the prompt/response boundary
+    is exact for the -100 mask. Truncation: if prompt + longest response > max_length, the prompt is cut from
+    the LEFT to its last max_prompt_length tokens (default max_length // 2; the end of the prompt, next to
+    the response, matters most), then responses are cut from the RIGHT to max_length - len(prompt).
+    """
+    max_prompt_length = max_length // 2 if max_prompt_length is None else max_prompt_length
+    if not 0 < max_prompt_length < max_length:
+        raise ValueError(f"max_prompt_length={max_prompt_length} must be in 1..max_length-1 (max_length={max_length})")
+    if tokenizer.eos_token_id is None:
+        raise ValueError("tokenizer has no eos token; set tokenizer.eos_token")
+    enc = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"]
+    p = enc(format_prompt(tokenizer, pair["prompt"]))
+    c, r = enc(pair["chosen"]) + [tokenizer.eos_token_id], enc(pair["rejected"]) + [tokenizer.eos_token_id]
+    if len(p) + max(len(c), len(r)) > max_length:
+        p = p[-max_prompt_length:] if len(p) > max_prompt_length else p
+        c, r = c[:max_length - len(p)], r[:max_length - len(p)]
+    return {"prompt_ids": p, "chosen_ids": c, "rejected_ids": r}
+
+
+def tokenize_pairs(tokenizer, pairs, max_length=256, max_prompt_length=None):
+    from tqdm import tqdm
+    return [tokenize_pair(tokenizer, p, max_length, max_prompt_length)
+            for p in tqdm(pairs, desc="tokenize", leave=False, disable=len(pairs) < 1000)]
+
+
+def collate_pairs(tokenized, pad_id, pad_to=None):
+    """(2B, T) input_ids / attention_mask / labels: rows [0:B] prompt+chosen, [B:2B] prompt+rejected.
+
+    Right padding with pad_id; labels = input_ids on response tokens, -100 on prompt and padding.
+    pad_to fixes T (static shapes for torch.compile); a longer sequence is an error.
+    """
+    import torch
+    seqs = [(t["prompt_ids"], t["chosen_ids"]) for t in tokenized] + [(t["prompt_ids"], t["rejected_ids"]) for t in tokenized]
+    T = max(len(p) + len(r) for p, r in seqs)
+    if pad_to is not None:
+        if T > pad_to:
+            raise ValueError(f"collate_pairs: a sequence has {T} tokens > pad_to={pad_to}; raise pad_to or lower max_length")
+        T = pad_to
+    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
+    labels = torch.full((len(seqs), T), -100, dtype=torch.long)
+    mask = torch.zeros((len(seqs), T), dtype=torch.long)
+    for i, (p, r) in enumerate(seqs):
+        n = len(p) + len(r)
+        ids[i, :n] = torch.tensor(p + r, dtype=torch.long)
+        labels[i, len(p):n] = torch.tensor(r, dtype=torch.long)
+        mask[i, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def batches(tokenized, batch_size, shuffle=True, seed=0, drop_last=False):
+    """Lists of batch_size items; shuffled by random.Random(seed) so a run is reproducible."""
+    order = list(range(len(tokenized)))
+    if shuffle:
+        random.Random(seed).shuffle(order)
+    for s in range(0, len(order), batch_size):
+        if drop_last and s + batch_size > len(order):
+            return
+        yield [tokenized[k] for k in order[s:s + batch_size]]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--source", default="toy", help="toy | a hub name above | a local .jsonl/.json/.parquet file")
+    ap.add_argument("--objective", default=None, help="attribute to raise (default helpfulness when no --weights)")
+    ap.add_argument("--weights", default=None, help="scalarized objective, e.g. helpfulness=0.7,verbosity=-0.3")
+    ap.add_argument("--limit", type=int, default=None, help="read at most this many source records")
+    ap.add_argument("--max-pairs-per-prompt", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    objective = args.objective or (None if args.weights else "helpfulness")
+    try:
+        pairs = load_pairs(args.source, objective, args.weights, "all", args.limit, args.seed, args.max_pairs_per_prompt)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
+    for name, part in zip(SPLITS, split_by_prompt(pairs, seed=args.seed)):
+        print(f"{name:>10}: {len(part)} pairs, {len({p['prompt'] for p in part})} prompts")
+    print(json.dumps(pairs[0], indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

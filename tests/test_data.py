@@ -1,0 +1,289 @@
+"""data.py: every loader on local fixtures in each hub shape, bad input, pairs, splits, tokenization."""
+import json
+
+import pytest
+import torch
+
+import data
+
+HS = [  # HelpSteer shape
+    {"prompt": "p1", "response": "a", "helpfulness": 0, "correctness": 2, "coherence": 4, "complexity": 1, "verbosity": 3},
+    {"prompt": "p1", "response": "b", "helpfulness": 3, "correctness": 2, "coherence": 4, "complexity": 1, "verbosity": 0},
+    {"prompt": "p2", "response": "c", "helpfulness": 1, "correctness": 2, "coherence": 4, "complexity": 1, "verbosity": 1},
+    {"prompt": "p2", "response": "d", "helpfulness": 1, "correctness": 2, "coherence": 4, "complexity": 1, "verbosity": 2},
+]
+
+
+def write_jsonl(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return str(path)
+
+
+def write_parquet(path, records):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    pq.write_table(pa.Table.from_pylist(records), str(path))
+    return str(path)
+
+
+def uf_completion(response, h, honesty="3"):
+    ann = {"helpfulness": {"Rating": h, "Rationale": "r"}, "honesty": {"Rating": honesty, "Rationale": "r"},
+           "instruction_following": {"Rating": "4", "Rationale": "r"},
+           "truthfulness": {"Rating": "5", "Rationale": "r", "Type": ["0"]}}
+    return {"response": response, "annotations": ann, "model": "m", "critique": "c"}
+
+
+def pku(prompt, better, safer):
+    return {"prompt": prompt, "response_0": f"{prompt} r0", "response_1": f"{prompt} r1", "is_response_0_safe": True,
+            "is_response_1_safe": False, "better_response_id": better, "safer_response_id": safer}
+
+
+HH = [
+    {"chosen": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: cake?\n\nAssistant: mix flour and bake.",
+     "rejected": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: cake?\n\nAssistant: no."},
+    {"chosen": "\n\nHuman: moon?\n\nAssistant:  it orbits earth. ", "rejected": "\n\nHuman: moon?\n\nAssistant: cheese"},
+]
+
+
+# ----------------------------------------------------------------------------- loaders on hub-shaped fixtures
+def test_helpsteer_jsonl(tmp_path):
+    path = write_jsonl(tmp_path / "hs.jsonl", HS)
+    rows = data.load_rows(path, split="all")
+    assert rows == HS
+    pairs = data.load_pairs(path, objective="helpfulness", split="all")
+    assert pairs == [{"prompt": "p1", "chosen": "b", "rejected": "a", "objective": "helpfulness"}]  # p2 tie dropped
+    assert len(data.load_pairs(path, objective="verbosity", split="all")) == 2
+
+
+def test_ultrafeedback_jsonl_with_na(tmp_path):
+    long = " ".join(["w"] * 120)  # 120 words -> verbosity bucket 2 (100 <= w < 200)
+    rec = {"instruction": "q", "source": "s",
+           "completions": [uf_completion("short one", "1"), uf_completion(long, "5", honesty="N/A"),
+                           uf_completion("mid", "3")]}
+    path = write_jsonl(tmp_path / "uf.jsonl", [rec])
+    rows = data.load_rows(path, split="all")
+    assert [r["helpfulness"] for r in rows] == [0, 4, 2]
+    assert [r["honesty"] for r in rows] == [2, None, 2]
+    assert [r["verbosity"] for r in rows] == [0, 2, 0]
+    assert rows[0]["truthfulness"] == 4 and rows[0]["instruction_following"] == 3
+    assert len(data.load_pairs(path, objective="helpfulness", split="all")) == 3
+    with pytest.raises(ValueError, match="no pairs for objective 'honesty'"):  # N/A skipped, remaining two tie
+        data.load_pairs(path, objective="honesty", split="all")
+
+
+def test_pku_parquet(tmp_path):
+    path = write_parquet(tmp_path / "pku.parquet", [pku("x", 1, 0), pku("y", 0, 0)])
+    helpful = data.load_pairs(path, objective="helpfulness", split="all")
+    assert [(p["chosen"], p["rejected"]) for p in helpful] == [("x r1", "x r0"), ("y r0", "y r1")]
+    safe = data.load_pairs(path, objective="safety", split="all")
+    assert [p["chosen"] for p in safe] == ["x r0", "y r0"] and {p["objective"] for p in safe} == {"safety"}
+    with pytest.raises(ValueError, match="unknown objective 'verbosity'.*helpfulness, safety"):
+        data.load_pairs(path, objective="verbosity", split="all")
+    with pytest.raises(ValueError, match="PKU-SafeRLHF shape detected.*load_pairs"):
+        data.load_rows(path, split="all")
+    with pytest.raises(ValueError, match="weights need rated rows"):
+        data.load_pairs(path, weights="helpfulness=1", split="all")
+
+
+def test_hh_jsonl(tmp_path):
+    path = write_jsonl(tmp_path / "hh.jsonl", HH)
+    pairs = data.load_pairs(path, objective="harmlessness", split="all")
+    assert pairs[0] == {"prompt": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: cake?\n\nAssistant:",
+                        "chosen": "mix flour and bake.", "rejected": "no.", "objective": "harmlessness"}
+    assert pairs[1]["prompt"] == "\n\nHuman: moon?\n\nAssistant:" and pairs[1]["chosen"] == "it orbits earth."
+    assert data.load_pairs(path, split="all")[0]["objective"] == "helpfulness"
+
+
+def test_rated_parquet_and_pair_jsonl(tmp_path):
+    rows = [{"prompt": "p", "response": f"r{i}", "id": 100 + i, "helpfulness": h, "safety": 4 - h}
+            for i, h in enumerate([0, 2, 4])]
+    path = write_parquet(tmp_path / "rated.parquet", rows)
+    loaded = data.load_rows(path, split="all")
+    assert loaded == [{k: v for k, v in r.items() if k != "id"} for r in rows]  # ids are not attributes
+    pairs_path = write_jsonl(tmp_path / "pairs.jsonl", [
+        {"prompt": "p", "chosen": "good", "rejected": "bad", "objective": "safety"},
+        {"prompt": "q", "chosen": "yes", "rejected": "no", "objective": "helpfulness"}])
+    assert [p["chosen"] for p in data.load_pairs(pairs_path, objective="safety", split="all")] == ["good"]
+    assert len(data.load_pairs(pairs_path, split="all")) == 2
+    with pytest.raises(ValueError, match="unknown objective 'verbosity'; objectives present: helpfulness, safety"):
+        data.load_pairs(pairs_path, objective="verbosity", split="all")
+
+
+def test_toy_source_and_splits():
+    rows = data.load_rows("toy", split="all", limit=200)
+    assert len(rows) == 200 and {"prompt", "response", "helpfulness", "verbosity", "safety"} <= set(rows[0])
+    pairs = data.load_pairs("toy", objective="helpfulness", split="all", limit=200)
+    assert pairs == data.make_pairs(rows, objective="helpfulness")
+    parts = [data.load_pairs("toy", objective="helpfulness", split=s, limit=200) for s in data.SPLITS]
+    assert sum(map(len, parts)) == len(pairs)
+    assert [data.load_rows("toy", split=s, limit=200) for s in data.SPLITS] == list(data.split_by_prompt(rows))
+
+
+# ----------------------------------------------------------------------------- bad input: one clear line
+def bad_cases(tmp_path):
+    hs = lambda **kw: [HS[0], {**HS[1], **kw}]
+    yield write_jsonl(tmp_path / "nocol.jsonl", [HS[0], {k: v for k, v in HS[1].items() if k != "verbosity"}]), \
+        "row 2: field 'verbosity': missing"
+    yield write_jsonl(tmp_path / "emptyp.jsonl", hs(prompt="  ")), "row 2: field 'prompt': empty"
+    yield write_jsonl(tmp_path / "emptyr.jsonl", hs(response="")), "row 2: field 'response': empty"
+    yield write_jsonl(tmp_path / "nan.jsonl", hs(helpfulness="great")), "row 2: field 'helpfulness': rating 'great' is not a number"
+    yield write_jsonl(tmp_path / "range.jsonl", hs(verbosity=7)), "row 2: field 'verbosity': rating 7 is outside 0-4"
+    yield write_parquet(tmp_path / "neg.parquet", hs(coherence=-1)), "row 2: field 'coherence': rating -1 is outside 0-4"
+    uf = {"instruction": "q", "completions": [uf_completion("a", "6")]}
+    yield write_jsonl(tmp_path / "uf.jsonl", [uf]), r"row 1: field 'completions\[0\].annotations.helpfulness.Rating'"
+    bad_json = tmp_path / "broken.jsonl"
+    bad_json.write_text(json.dumps(HS[0]) + "\n\n" + '{"prompt": "p", "response":\n')
+    yield str(bad_json), "row 3: malformed JSON"
+    csv = tmp_path / "rows.csv"
+    csv.write_text("prompt,response\n")
+    yield str(csv), "unsupported file type '.csv'"
+    fake = tmp_path / "fake.parquet"
+    fake.write_text("not parquet")
+    yield str(fake), "not a readable Parquet file"
+    yield write_jsonl(tmp_path / "weird.jsonl", [{"question": "q", "answer": "a"}]), "match no known shape"
+    pku_missing = {k: v for k, v in pku("x", 1, 0).items() if k != "better_response_id"}
+    yield write_parquet(tmp_path / "pku.parquet", [pku_missing]), \
+        r"row 1: field 'better_response_id': missing \(PKU-SafeRLHF shape detected\)"
+    yield write_jsonl(tmp_path / "hh.jsonl", [{"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "x"}]), \
+        "row 1: field 'chosen': no shared"
+
+
+def test_bad_inputs_name_file_row_field(tmp_path):
+    for path, expected in bad_cases(tmp_path):
+        with pytest.raises(ValueError, match=expected) as err:
+            objective = "helpfulness"
+            data.load_pairs(path, objective=objective, split="all")
+        msg = str(err.value)
+        assert msg.startswith(path) and "\n" not in msg, msg
+
+
+def test_unknown_objective_and_source(tmp_path):
+    path = write_jsonl(tmp_path / "hs.jsonl", HS)
+    with pytest.raises(ValueError, match=r"hs.jsonl: unknown attribute 'safety'.*present: helpfulness, correctness"):
+        data.load_pairs(path, objective="safety", split="all")
+    with pytest.raises(ValueError, match="unknown attribute 'style'"):
+        data.load_pairs(path, weights="helpfulness=1,style=2", split="all")
+    with pytest.raises(ValueError, match="unknown source 'nope.jsonl'"):
+        data.load_rows("nope.jsonl")
+    with pytest.raises(ValueError, match="no pairs for objective 'correctness'.*hs.jsonl|hs.jsonl.*no pairs for objective 'correctness'"):
+        data.load_pairs(path, objective="correctness", split="all")
+
+
+def test_parse_weights():
+    assert data.parse_weights("helpfulness=0.7, verbosity=-0.3") == {"helpfulness": 0.7, "verbosity": -0.3}
+    for bad in ["helpfulness", "helpfulness=abc", "=1", "a=1,a=2", "a=1,,b=2", ""]:
+        with pytest.raises(ValueError, match="cannot parse.*name=number"):
+            data.parse_weights(bad)
+    assert data.weights_label("verbosity=-0.3,helpfulness=0.70") == "helpfulness=0.7,verbosity=-0.3"
+
+
+# ----------------------------------------------------------------------------- pairs
+def group(ratings, prompt="p", attr="helpfulness"):
+    return [{"prompt": prompt, "response": f"{prompt}{i}", attr: v} for i, v in enumerate(ratings)]
+
+
+def test_make_pairs_counts_and_order():
+    rows = group([0, 1, 1, 3])
+    pairs = data.make_pairs(rows, objective="helpfulness")
+    assert len(pairs) == 5  # 6 combinations minus the 1-1 tie
+    score = {r["response"]: r["helpfulness"] for r in rows}
+    assert all(score[p["chosen"]] > score[p["rejected"]] for p in pairs)
+    assert [(p["chosen"], p["rejected"]) for p in pairs] == [("p1", "p0"), ("p2", "p0"), ("p3", "p0"), ("p3", "p1"), ("p3", "p2")]
+    # independent count: every unordered pair with distinct ratings, over two prompts
+    rows2 = rows + group([2, 2, 4, 0, 1], prompt="q")
+    expected = sum(a["helpfulness"] != b["helpfulness"] for i, a in enumerate(rows2) for b in rows2[i + 1:]
+                   if a["prompt"] == b["prompt"])
+    assert len(data.make_pairs(rows2, objective="helpfulness")) == expected == 5 + 9
+    capped = data.make_pairs(rows, objective="helpfulness", max_pairs_per_prompt=2)
+    assert [(p["chosen"], p["rejected"]) for p in capped] == [("p3", "p0"), ("p3", "p1")]  # largest gaps, in order
+    assert data.make_pairs(rows, objective="helpfulness") == pairs  # deterministic
+
+
+def test_make_pairs_scalarized_negative_weight():
+    rows = [{"prompt": "p", "response": r, "helpfulness": h, "verbosity": v}
+            for r, h, v in [("long good", 4, 4), ("short good", 3, 0), ("short bad", 0, 0), ("tie", 3, 0)]]
+    pairs = data.make_pairs(rows, weights="helpfulness=0.7,verbosity=-0.3")
+    s = {r["response"]: 0.7 * r["helpfulness"] - 0.3 * r["verbosity"] for r in rows}  # 1.6, 2.1, 0, 2.1
+    assert all(s[p["chosen"]] > s[p["rejected"]] for p in pairs)
+    assert len(pairs) == 5 and {p["objective"] for p in pairs} == {"helpfulness=0.7,verbosity=-0.3"}
+    assert ("short good", "long good") in [(p["chosen"], p["rejected"]) for p in pairs]  # plain helpfulness disagrees
+    with pytest.raises(ValueError, match="exactly one"):
+        data.make_pairs(rows)
+
+
+def test_split_by_prompt_no_leak_and_deterministic():
+    items = [{"prompt": f"prompt {i % 50}", "k": i} for i in range(400)]
+    train, val, test = data.split_by_prompt(items, seed=3)
+    sets = [{x["prompt"] for x in part} for part in (train, val, test)]
+    assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
+    assert len(train) + len(val) + len(test) == 400 and len(train) > len(val) > 0 and len(test) > 0
+    assert data.split_by_prompt(items, seed=3) == (train, val, test)
+    assert data.split_by_prompt(list(reversed(items)), seed=3)[1] == list(reversed(val))  # order-free membership
+    assert data.split_by_prompt(items, seed=4) != (train, val, test)
+
+
+# ----------------------------------------------------------------------------- tokenization
+def enc(tok, s):
+    return tok(s, add_special_tokens=False)["input_ids"]
+
+
+def test_tokenize_and_collate(tiny_tokenizer):
+    tok = tiny_tokenizer
+    pairs = [{"prompt": "how do i make a cake ?", "chosen": " mix flour .", "rejected": " no ."},
+             {"prompt": "tell me about the moon .", "chosen": " the moon goes around the earth .", "rejected": " well ."}]
+    tokd = data.tokenize_pairs(tok, pairs, max_length=64)
+    for t, p in zip(tokd, pairs):
+        assert t["prompt_ids"] == enc(tok, p["prompt"])
+        assert t["chosen_ids"] == enc(tok, p["chosen"]) + [tok.eos_token_id]
+        assert t["rejected_ids"][-1] == tok.eos_token_id
+    batch = data.collate_pairs(tokd, pad_id=tok.pad_token_id)
+    ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
+    T = max(len(t["prompt_ids"]) + len(t[k]) for t in tokd for k in ("chosen_ids", "rejected_ids"))
+    assert ids.shape == mask.shape == labels.shape == (4, T) and ids.dtype == torch.long
+    for i, (t, key) in enumerate([(tokd[0], "chosen_ids"), (tokd[1], "chosen_ids"),
+                                  (tokd[0], "rejected_ids"), (tokd[1], "rejected_ids")]):
+        n_p, n = len(t["prompt_ids"]), len(t["prompt_ids"]) + len(t[key])
+        assert ids[i, :n].tolist() == t["prompt_ids"] + t[key]  # chosen rows first, then rejected
+        assert labels[i].tolist() == [-100] * n_p + t[key] + [-100] * (T - n)
+        assert mask[i].tolist() == [1] * n + [0] * (T - n)
+        assert (ids[i, n:] == tok.pad_token_id).all()
+    fixed = data.collate_pairs(tokd, pad_id=tok.pad_token_id, pad_to=40)
+    assert fixed["input_ids"].shape == (4, 40) and torch.equal(fixed["labels"][:, :T], labels)
+    with pytest.raises(ValueError, match="pad_to"):
+        data.collate_pairs(tokd, pad_id=0, pad_to=3)
+
+
+def test_truncation_cuts_prompt_left_then_response_right(tiny_tokenizer):
+    tok = tiny_tokenizer
+    pair = {"prompt": "how do i care for a cat ? tell me about the moon . how do i make a cake ?",
+            "chosen": " cats need water and food every day . mix flour , eggs and sugar , then bake it .", "rejected": " no ."}
+    p, c = enc(tok, pair["prompt"]), enc(tok, pair["chosen"]) + [tok.eos_token_id]
+    t = data.tokenize_pair(tok, pair, max_length=16, max_prompt_length=5)
+    assert t["prompt_ids"] == p[-5:]  # the end of the prompt survives
+    assert t["chosen_ids"] == c[:11]  # then the response is cut from the right to 16 - 5
+    assert t["rejected_ids"] == enc(tok, " no .") + [tok.eos_token_id]
+    t = data.tokenize_pair(tok, pair, max_length=len(p) + len(c))  # fits: nothing cut
+    assert t["prompt_ids"] == p and t["chosen_ids"] == c
+    t = data.tokenize_pair(tok, {**pair, "chosen": " no ."}, max_length=len(p) + 2)  # default max_prompt_length
+    assert t["prompt_ids"] == p[-((len(p) + 2) // 2):]
+    with pytest.raises(ValueError, match="max_prompt_length"):
+        data.tokenize_pair(tok, pair, max_length=8, max_prompt_length=8)
+
+
+def test_chat_template_path(tiny_tokenizer):
+    import copy
+    tok = copy.deepcopy(tiny_tokenizer)
+    assert data.format_prompt(tok, "hi") == "hi"
+    tok.chat_template = ("{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}"
+                         "{% if add_generation_prompt %}<assistant>{% endif %}")
+    assert data.format_prompt(tok, "tell me about the moon .") == "<user>tell me about the moon .\n<assistant>"
+    t = data.tokenize_pair(tok, {"prompt": "hi", "chosen": " yes", "rejected": " no"})
+    assert t["prompt_ids"] == enc(tok, "<user>hi\n<assistant>")
+
+
+def test_batches():
+    items = list(range(10))
+    got = list(data.batches(items, 4, shuffle=True, seed=1))
+    assert [len(b) for b in got] == [4, 4, 2] and sorted(sum(got, [])) == items
+    assert got == list(data.batches(items, 4, shuffle=True, seed=1))
+    assert list(data.batches(items, 4, shuffle=False, drop_last=True)) == [[0, 1, 2, 3], [4, 5, 6, 7]]
