@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The walkthrough end to end on the embedded default (CPU, nothing downloaded): `make demo` runs this.
+# Every line is a command the README shows; a finished run is reused unless FORCE=1.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PY:-.venv/bin/python}
+FORCE_FLAG=$([ "${FORCE:-0}" = 1 ] && echo --force || true)
+t0=$(date +%s)
+step() { printf '\n== [%4ss] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
+
+step "1. the base model theta0: tokenizer + tiny GPT-2, SFT on the toy world"
+$PY base_model.py --out runs/base $FORCE_FLAG
+
+for objective in helpfulness verbosity safety; do
+  step "2. TS-DPO: DPO in the tangent space, one vector per objective ($objective)"
+  $PY train_tangent.py --mode tangent --objective $objective --out runs/ts-$objective $FORCE_FLAG
+  step "3. standard DPO, one run per objective ($objective): the task-arithmetic baseline"
+  $PY train_tangent.py --mode standard --objective $objective --out runs/dpo-$objective $FORCE_FLAG
+done
+
+for w in 0 0.25 0.5 0.75 1; do
+  step "4. scalarized DPO: one standard run per fixed weighting (helpfulness=$w, verbosity=$w-1)"
+  $PY train_tangent.py --mode standard --weights "helpfulness=$w,verbosity=$($PY -c "print($w - 1)")" \
+    --out runs/scal-$w $FORCE_FLAG
+done
+
+step "5. compose: helpful but concise, no retraining"
+$PY compose.py --base runs/base --vectors runs/ts-helpfulness runs/ts-verbosity --alphas 1.0 -1.0 \
+  --prompt "$($PY -c 'import toyworld; print(toyworld.make_prompts(1, seed=123)[0])')" --n 2
+
+step "6. evaluate: Pareto fronts, control, disentanglement, CCA"
+$PY evaluate.py --runs runs --out results --maximize helpfulness --minimize verbosity
+
+step "done in $(( $(date +%s) - t0 )) s: results/summary.md, results/*.png; runs/*/curves.png"
