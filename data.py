@@ -24,6 +24,7 @@ Run:
 import argparse
 import bisect
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -37,7 +38,9 @@ UF_ASPECTS = ("helpfulness", "honesty", "instruction_following", "truthfulness")
 PKU_FIELDS = {"helpfulness": "better_response_id", "safety": "safer_response_id"}
 HH_DIRS = {"helpfulness": "helpful-base", "harmlessness": "harmless-base"}
 HH_MARK = "\n\nAssistant:"
-HUB = ("nvidia/HelpSteer", "openbmb/UltraFeedback", "PKU-Alignment/PKU-SafeRLHF", "Anthropic/hh-rlhf")
+HUB = {"nvidia/HelpSteer": "rated", "openbmb/UltraFeedback": "UltraFeedback",
+       "PKU-Alignment/PKU-SafeRLHF": "PKU-SafeRLHF", "Anthropic/hh-rlhf": "hh-rlhf"}
+PAIRWISE = {"PKU-SafeRLHF": tuple(PKU_FIELDS), "hh-rlhf": tuple(HH_DIRS), "pairs": ()}  # shape -> objectives
 SPLITS, FRACTIONS = ("train", "validation", "test"), (0.8, 0.1, 0.1)
 NOT_ATTRIBUTES = {"prompt", "response", "id", "idx", "index", "source", "model", "split"}
 SHAPES = {  # shape -> the columns that identify it, tried in this order
@@ -55,44 +58,34 @@ def _bad(where, row, field, problem, fix):
 
 
 def read_records(path):
-    """[(row, record)] from .jsonl / .json / .parquet; row = line number for JSONL, 1-based index otherwise."""
+    """[(row, record)] from .jsonl / .json / .parquet; row = line number for JSON lines, 1-based index otherwise."""
     ext = os.path.splitext(path)[1].lower()
-    if ext == ".parquet":
-        try:
-            import pyarrow.parquet as pq
-            return list(enumerate(pq.read_table(path).to_pylist(), 1))
-        except Exception as e:  # pyarrow raises several types for a non-Parquet file
-            raise ValueError(f"{path}: not a readable Parquet file ({type(e).__name__}); "
-                             "write it with pandas.DataFrame.to_parquet or use JSONL") from None
-    if ext not in (".jsonl", ".json"):
+    if ext not in (".jsonl", ".json", ".parquet"):
         raise ValueError(f"{path}: unsupported file type '{ext}'; use .jsonl, .json or .parquet")
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a UTF-8 text file; JSON/JSONL must be UTF-8 text") from None
-    if ext == ".json" and text.lstrip().startswith("["):  # a JSON array; otherwise read it as JSON lines
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: row ?: malformed JSON array ({e.msg}, line {e.lineno}); fix the file") from None
-        records = list(enumerate(data, 1))
-    else:
-        records = []
-        for i, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                records.append((i, json.loads(line)))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: row {i}: malformed JSON ({e.msg}, column {e.colno}); "
-                                 "write one JSON object per line") from None
-    for i, rec in records:
-        if not isinstance(rec, dict):
-            raise ValueError(f"{path}: row {i}: expected a JSON object, got {type(rec).__name__}; "
-                             "write one {...} record per row")
-    if not records:
-        raise ValueError(f"{path}: no records; the file is empty")
+        if ext == ".parquet":
+            import pyarrow.parquet as pq
+            records = list(enumerate(pq.read_table(path).to_pylist(), 1))
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            if ext == ".json" and text.lstrip().startswith("["):  # a JSON array; otherwise JSON lines
+                records = list(enumerate(json.loads(text), 1))
+            else:
+                records = [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
+                for k, (i, line) in enumerate(records):
+                    try:
+                        records[k] = (i, json.loads(line))
+                    except json.JSONDecodeError as e:
+                        raise ValueError(f"{path}: row {i}: malformed JSON ({e.msg}, column {e.colno}); "
+                                         "write one JSON object per line") from None
+    except (ValueError, OSError) as e:  # pyarrow's errors subclass these; ours pass through unchanged
+        raise e if str(e).startswith(path) else ValueError(
+            f"{path}: not a readable {'Parquet' if ext == '.parquet' else 'UTF-8 JSON'} file ({type(e).__name__}); "
+            "write JSONL (one object per line) or Parquet (pandas.DataFrame.to_parquet)") from None
+    bad = next((i for i, rec in records if not isinstance(rec, dict)), None)
+    if bad is not None or not records:
+        raise ValueError(f"{path}: row {bad or 1}: no JSON object there; write one {{...}} record per row")
     return records
 
 
@@ -101,10 +94,8 @@ def detect_shape(columns, where="records"):
     for shape, needed in SHAPES.items():
         if all(c in columns for c in needed):
             return shape
-    raise ValueError(f"{where}: columns {sorted(columns)} match no known shape; expected rated rows (prompt, "
-                     "response, <attribute>...), pairs (prompt, chosen, rejected[, objective]), hh-rlhf (chosen, "
-                     "rejected), PKU-SafeRLHF (prompt, response_0, response_1, ...) or UltraFeedback "
-                     "(instruction, completions)")
+    expected = "; ".join(f"{shape} ({', '.join(cols)}, ...)" for shape, cols in SHAPES.items())
+    raise ValueError(f"{where}: columns {sorted(columns)} match no known shape; expected one of: {expected}")
 
 
 def _text(rec, field, where, row, shape, name=None):
@@ -129,14 +120,11 @@ def _number(v, where, row, field, lo, hi, fix):
     return int(v) if float(v).is_integer() else float(v)
 
 
-def _is_number(v):
-    if isinstance(v, str):
-        try:
-            float(v)
-            return True
-        except ValueError:
-            return False
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+def _number_like(v):
+    try:
+        return not isinstance(v, bool) and isinstance(float(v), float)
+    except (TypeError, ValueError):
+        return False
 
 
 def rating_columns(records):
@@ -144,7 +132,7 @@ def rating_columns(records):
     cols = []
     for _, rec in records:
         cols += [k for k, v in rec.items() if k not in cols and k not in NOT_ATTRIBUTES
-                 and not k.endswith("_id") and _is_number(v)]
+                 and not k.endswith("_id") and _number_like(v)]
     return cols
 
 
@@ -155,7 +143,7 @@ def rated_row(rec, attributes, where="records", row=1):
     for a in attributes:
         if a not in rec:
             raise _bad(where, row, a, "missing (rated shape detected)", "give every row every attribute")
-        out[a] = _number(rec[a], where, row, a, 0, RATING_MAX, f"rated rows need numbers 0-{RATING_MAX} (HelpSteer scale)")
+        out[a] = _number(rec[a], where, row, a, 0, RATING_MAX, "rated rows need numbers 0-4 (HelpSteer scale)")
     return out
 
 
@@ -173,8 +161,8 @@ def ultrafeedback_rows(rec, where="records", row=1):
         r = {"prompt": prompt, "response": _text(c, "response", where, row, "UltraFeedback", f"{field}.response")}
         for aspect in UF_ASPECTS:
             rating = (c["annotations"].get(aspect) or {}).get("Rating", "N/A")
-            r[aspect] = None if rating in ("N/A", None) else _number(
-                rating, where, row, f"{field}.annotations.{aspect}.Rating", 1, 5, 'UltraFeedback ratings are "1"-"5" or "N/A"') - 1
+            r[aspect] = None if rating in ("N/A", None) else _number(rating, where, row, f"{field}.annotations.{aspect}"
+                                                                     ".Rating", 1, 5, 'use "1"-"5" or "N/A"') - 1
         r["verbosity"] = bisect.bisect_right(VERBOSITY_WORD_BUCKETS, len(r["response"].split()))
         rows.append(r)
     return rows
@@ -191,7 +179,8 @@ def pku_pair(rec, objective, where="records", row=1):
     if isinstance(idx, bool) or idx not in (0, 1):
         raise _bad(where, row, field, f"{idx!r} is not 0 or 1", "it indexes response_0 / response_1")
     chosen, rejected = (r0, r1) if idx == 0 else (r1, r0)
-    return [] if chosen == rejected else [{"prompt": prompt, "chosen": chosen, "rejected": rejected, "objective": objective}]
+    pair = {"prompt": prompt, "chosen": chosen, "rejected": rejected, "objective": objective}
+    return [] if chosen == rejected else [pair]
 
 
 def hh_pair(rec, objective, where="records", row=1):
@@ -231,10 +220,10 @@ def _map(records, fn, where, strict):
 
 
 # ----------------------------------------------------------------------------- sources
-def _records(source, limit=None, seed=0, data_dir=None):
-    """(where, shape, [(row, record)], strict) for "toy", a hub name or a local file."""
+def _source(source, split="train", limit=None, seed=0, data_dir=None):
+    """(where, shape, [(row, record)], strict) for "toy", a local file or a hub name (downloaded only here)."""
     if source == "toy":
-        import toyworld  # lazily: data.py must import without the toy world
+        import toyworld  # lazily: data.py imports without the toy world
         n = TOY_PROMPTS if limit is None else max(1, math.ceil(limit / TOY_RESPONSES))
         rows = toyworld.make_rows(n_prompts=n, responses_per_prompt=TOY_RESPONSES, seed=seed)
         return "toy", "rated", list(enumerate(rows[:limit], 1)), True
@@ -242,18 +231,15 @@ def _records(source, limit=None, seed=0, data_dir=None):
         records = read_records(source)
         return source, detect_shape(records[0][1], source), records[:limit], True
     name = source.partition(":")[0]
+    if name not in HUB and os.path.splitext(source)[1].lower() in (".jsonl", ".json", ".parquet"):
+        raise ValueError(f"{source}: file not found; check the path")
     if name not in HUB:
         raise ValueError(f"unknown source {source!r}; use toy, {', '.join(HUB)} or a path to an existing "
                          ".jsonl/.json/.parquet file")
-    return name, None, None, False  # hub data is loaded by _hub once the split and data_dir are known
-
-
-def _hub(name, split, limit, data_dir=None):
     from datasets import load_dataset
     ds = load_dataset(name, data_dir=data_dir, split=split[4:] if split.startswith("hub:") else "train")
-    if limit is not None:
-        ds = ds.select(range(min(limit, len(ds))))
-    return list(enumerate(ds, 1))
+    ds = ds if limit is None else ds.select(range(min(limit, len(ds))))
+    return name, HUB[name], list(enumerate(ds, 1)), False  # real data: skip malformed records, count them
 
 
 def _choose(items, split, seed):
@@ -268,19 +254,17 @@ def _choose(items, split, seed):
 def _rows(where, shape, records, strict):
     if shape == "UltraFeedback":
         return _map(records, ultrafeedback_rows, where, strict)
-    if shape == "rated":
-        attrs = rating_columns(records)
-        return _map(records, lambda rec, w, r: [rated_row(rec, attrs, w, r)], where, strict)
-    raise ValueError(f"{where}: {shape} shape detected: it holds pairs, not rated rows; use load_pairs instead")
+    if shape != "rated":
+        raise ValueError(f"{where}: {shape} shape detected: it holds pairs, not rated rows; use load_pairs instead")
+    attrs = rating_columns(records)
+    return _map(records, lambda rec, w, r: [rated_row(rec, attrs, w, r)], where, strict)
 
 
 def load_rows(source, split="train", limit=None, seed=0):
     """Rated rows from "toy", nvidia/HelpSteer, openbmb/UltraFeedback or a local rated/UltraFeedback file."""
-    where, shape, records, strict = _records(source, limit, seed)
-    if records is None:
-        if where not in ("nvidia/HelpSteer", "openbmb/UltraFeedback"):
-            raise ValueError(f"{where} holds pairs, not rated rows; use load_pairs")
-        records, shape = _hub(where, split, limit), "UltraFeedback" if where == "openbmb/UltraFeedback" else "rated"
+    if HUB.get(source.partition(":")[0]) in PAIRWISE:  # refuse before downloading
+        raise ValueError(f"{source} holds pairs, not rated rows; use load_pairs")
+    where, shape, records, strict = _source(source, split, limit, seed)
     rows = _choose(_rows(where, shape, records, strict), split, seed)
     if not rows:
         raise ValueError(f"{where}: no rows in split {split!r}; use a larger limit or another split")
@@ -289,37 +273,30 @@ def load_rows(source, split="train", limit=None, seed=0):
 
 def load_pairs(source, objective=None, weights=None, split="train", limit=None, seed=0, max_pairs_per_prompt=None):
     """Pairs {"prompt","chosen","rejected","objective"} for one objective or one weighting, from any source."""
-    where, shape, records, strict = _records(source, limit, seed)
-    data_dir = (source.partition(":")[2] or None) if records is None else None
-    if records is None:  # hub
-        shape = {"openbmb/UltraFeedback": "UltraFeedback", "PKU-Alignment/PKU-SafeRLHF": "PKU-SafeRLHF",
-                 "Anthropic/hh-rlhf": "hh-rlhf"}.get(where, "rated")
-        if shape == "hh-rlhf":
-            implied = next((o for o, d in HH_DIRS.items() if data_dir and data_dir.startswith(d.split("-")[0])), None)
-            if objective and implied and objective != implied:
-                raise ValueError(f"{source}: data_dir {data_dir} is objective {implied}, not {objective}")
-            objective = objective or implied or "helpfulness"
-            data_dir = data_dir or HH_DIRS.get(objective)
-        records = _hub(where, split, limit, data_dir)
-    if shape in ("rated", "UltraFeedback"):
-        rows = _choose(_rows(where, shape, records, strict), split, seed)
+    name, _, data_dir = source.partition(":")
+    if name == "Anthropic/hh-rlhf":  # data_dir and objective name each other: helpful-* / harmless-*
+        implied = {"help": "helpfulness", "harm": "harmlessness"}.get(data_dir[:4])
+        if objective and implied and objective != implied:
+            raise ValueError(f"{source}: data_dir {data_dir} means objective {implied}, not {objective}")
+        objective = objective or implied or "helpfulness"
+        data_dir = data_dir or HH_DIRS.get(objective)
+    where, shape, records, strict = _source(source, split, limit, seed, data_dir or None)
+    if shape not in PAIRWISE:
         try:
-            pairs = make_pairs(rows, objective, weights, max_pairs_per_prompt)
+            pairs = make_pairs(_choose(_rows(where, shape, records, strict), split, seed),
+                               objective, weights, max_pairs_per_prompt)
         except ValueError as e:
-            raise ValueError(f"{where}: {e}") from None
-        label = objective or weights_label(parse_weights(weights))
+            raise ValueError(e if str(e).startswith(where) else f"{where}: {e}") from None
+        label = objective or weights_label(weights)
     else:
         if weights is not None:
             raise ValueError(f"{where}: {shape} shape detected: weights need rated rows, these are fixed pairs; "
                              "pass objective= instead")
-        known = {"PKU-SafeRLHF": tuple(PKU_FIELDS), "hh-rlhf": tuple(HH_DIRS)}.get(shape)
-        if shape == "hh-rlhf":
-            objective = objective or "helpfulness"
-        if known and objective not in known:
-            raise ValueError(f"{where}: unknown objective {objective!r} for the {shape} shape; use one of {', '.join(known)}")
-        present = sorted({rec.get("objective") or "preference" for _, rec in records}) if shape == "pairs" else ()
-        if objective and shape == "pairs" and objective not in present:
-            raise ValueError(f"{where}: unknown objective {objective!r}; objectives present: {', '.join(present)}")
+        objective = objective or ("helpfulness" if shape == "hh-rlhf" else None)
+        known = PAIRWISE[shape] or sorted({rec["objective"] for _, rec in records if rec.get("objective")})
+        if (objective or shape != "pairs") and known and objective not in known:  # unlabelled pairs take any name
+            raise ValueError(f"{where}: unknown objective {objective!r} for the {shape} shape; "
+                             f"objectives present: {', '.join(known)}")
         fn = {"PKU-SafeRLHF": pku_pair, "hh-rlhf": hh_pair, "pairs": pair_record}[shape]
         pairs = _choose(_map(records, lambda rec, w, r: fn(rec, objective, w, r), where, strict), split, seed)
         label = objective or "any"
@@ -366,7 +343,8 @@ def make_pairs(rows, objective=None, weights=None, max_pairs_per_prompt=None):
     present = [k for k in rows[0] if k not in ("prompt", "response")] if rows else []
     unknown = [a for a in w if a not in present]
     if rows and unknown:
-        raise ValueError(f"unknown attribute {unknown[0]!r} in objective {label!r}; attributes present: {', '.join(present)}")
+        raise ValueError(f"unknown attribute {unknown[0]!r} in objective {label!r}; "
+                         f"attributes present: {', '.join(present)}")
     groups = {}
     for r in rows:
         if any(r[a] is None for a in w):  # UltraFeedback "N/A": no rating, so no preference on it
@@ -374,13 +352,9 @@ def make_pairs(rows, objective=None, weights=None, max_pairs_per_prompt=None):
         groups.setdefault(r["prompt"], []).append((sum(c * r[a] for a, c in w.items()), r["response"]))
     pairs = []
     for prompt, items in groups.items():
-        cand = []
-        for i in range(len(items)):
-            for j in range(i + 1, len(items)):
-                (si, ri), (sj, rj) = items[i], items[j]
-                if math.isclose(si, sj, abs_tol=1e-9) or ri == rj:
-                    continue
-                cand.append((abs(si - sj), *((ri, rj) if si > sj else (rj, ri))))
+        cand = [(abs(si - sj), *((ri, rj) if si > sj else (rj, ri)))  # (gap, chosen, rejected)
+                for (si, ri), (sj, rj) in itertools.combinations(items, 2)
+                if not math.isclose(si, sj, abs_tol=1e-9) and ri != rj]
         if max_pairs_per_prompt is not None and len(cand) > max_pairs_per_prompt:
             keep = sorted(sorted(range(len(cand)), key=lambda k: -cand[k][0])[:max_pairs_per_prompt])
             cand = [cand[k] for k in keep]
@@ -443,11 +417,12 @@ def collate_pairs(tokenized, pad_id, pad_to=None):
     pad_to fixes T (static shapes for torch.compile); a longer sequence is an error.
     """
     import torch
-    seqs = [(t["prompt_ids"], t["chosen_ids"]) for t in tokenized] + [(t["prompt_ids"], t["rejected_ids"]) for t in tokenized]
+    seqs = [(t["prompt_ids"], t[key]) for key in ("chosen_ids", "rejected_ids") for t in tokenized]
     T = max(len(p) + len(r) for p, r in seqs)
     if pad_to is not None:
         if T > pad_to:
-            raise ValueError(f"collate_pairs: a sequence has {T} tokens > pad_to={pad_to}; raise pad_to or lower max_length")
+            raise ValueError(f"collate_pairs: a sequence has {T} tokens > pad_to={pad_to}; "
+                             "raise pad_to or lower max_length")
         T = pad_to
     ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
     labels = torch.full((len(seqs), T), -100, dtype=torch.long)
@@ -482,7 +457,8 @@ def main():
     args = ap.parse_args()
     objective = args.objective or (None if args.weights else "helpfulness")
     try:
-        pairs = load_pairs(args.source, objective, args.weights, "all", args.limit, args.seed, args.max_pairs_per_prompt)
+        pairs = load_pairs(args.source, objective, args.weights, split="all", limit=args.limit, seed=args.seed,
+                           max_pairs_per_prompt=args.max_pairs_per_prompt)
     except ValueError as e:
         sys.exit(f"error: {e}")
     for name, part in zip(SPLITS, split_by_prompt(pairs, seed=args.seed)):

@@ -6,12 +6,10 @@ import torch
 
 import data
 
-HS = [  # HelpSteer shape
-    {"prompt": "p1", "response": "a", "helpfulness": 0, "correctness": 2, "coherence": 4, "complexity": 1, "verbosity": 3},
-    {"prompt": "p1", "response": "b", "helpfulness": 3, "correctness": 2, "coherence": 4, "complexity": 1, "verbosity": 0},
-    {"prompt": "p2", "response": "c", "helpfulness": 1, "correctness": 2, "coherence": 4, "complexity": 1, "verbosity": 1},
-    {"prompt": "p2", "response": "d", "helpfulness": 1, "correctness": 2, "coherence": 4, "complexity": 1, "verbosity": 2},
-]
+ASPECTS = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
+HS = [dict(prompt=p, response=r, **dict(zip(ASPECTS, v))) for p, r, v in  # HelpSteer shape
+      [("p1", "a", (0, 2, 4, 1, 3)), ("p1", "b", (3, 2, 4, 1, 0)),
+       ("p2", "c", (1, 2, 4, 1, 1)), ("p2", "d", (1, 2, 4, 1, 2))]]
 
 
 def write_jsonl(path, records):
@@ -41,7 +39,8 @@ def pku(prompt, better, safer):
 HH = [
     {"chosen": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: cake?\n\nAssistant: mix flour and bake.",
      "rejected": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: cake?\n\nAssistant: no."},
-    {"chosen": "\n\nHuman: moon?\n\nAssistant:  it orbits earth. ", "rejected": "\n\nHuman: moon?\n\nAssistant: cheese"},
+    {"chosen": "\n\nHuman: moon?\n\nAssistant:  it orbits earth. ",
+     "rejected": "\n\nHuman: moon?\n\nAssistant: cheese"},
 ]
 
 
@@ -105,8 +104,42 @@ def test_rated_parquet_and_pair_jsonl(tmp_path):
         {"prompt": "q", "chosen": "yes", "rejected": "no", "objective": "helpfulness"}])
     assert [p["chosen"] for p in data.load_pairs(pairs_path, objective="safety", split="all")] == ["good"]
     assert len(data.load_pairs(pairs_path, split="all")) == 2
-    with pytest.raises(ValueError, match="unknown objective 'verbosity'; objectives present: helpfulness, safety"):
+    plain = write_jsonl(tmp_path / "plain.jsonl", [{"prompt": "p", "chosen": "a", "rejected": "b"}])
+    assert data.load_pairs(plain, objective="concise", split="all")[0]["objective"] == "concise"
+    assert data.load_pairs(plain, split="all")[0]["objective"] == "preference"
+    with pytest.raises(ValueError, match="unknown objective 'verbosity' for the pairs shape; "
+                                         "objectives present: helpfulness, safety"):
         data.load_pairs(pairs_path, objective="verbosity", split="all")
+
+
+def test_json_array_file(tmp_path):
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps(HS))
+    assert data.load_rows(str(path), split="all") == HS
+
+
+def test_hub_names_map_through_load_dataset(tmp_path, monkeypatch):
+    """No network: load_dataset is replaced by local records in the hub's shape; checks name, data_dir, split."""
+    import datasets
+    calls = []
+
+    def fake_load_dataset(name, data_dir=None, split=None):
+        calls.append((name, data_dir, split))
+        records = {"Anthropic/hh-rlhf": HH, "PKU-Alignment/PKU-SafeRLHF": [pku("x", 1, 0)], "nvidia/HelpSteer": HS}
+        return datasets.Dataset.from_list(records[name])
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    assert len(data.load_pairs("Anthropic/hh-rlhf:harmless-base", split="all")) == 2
+    assert data.load_pairs("Anthropic/hh-rlhf", objective="harmlessness", split="all")[0]["objective"] == "harmlessness"
+    assert data.load_pairs("PKU-Alignment/PKU-SafeRLHF", objective="safety", split="hub:test")[0]["chosen"] == "x r0"
+    assert data.load_rows("nvidia/HelpSteer", split="hub:validation", limit=3) == HS[:3]
+    assert calls == [("Anthropic/hh-rlhf", "harmless-base", "train"), ("Anthropic/hh-rlhf", "harmless-base", "train"),
+                     ("PKU-Alignment/PKU-SafeRLHF", None, "test"), ("nvidia/HelpSteer", None, "validation")]
+    with pytest.raises(ValueError, match="means objective harmlessness, not helpfulness"):
+        data.load_pairs("Anthropic/hh-rlhf:harmless-base", objective="helpfulness")
+    with pytest.raises(ValueError, match="holds pairs, not rated rows"):
+        data.load_rows("PKU-Alignment/PKU-SafeRLHF")
+    assert len(calls) == 4  # refused before any download
 
 
 def test_toy_source_and_splits():
@@ -126,9 +159,11 @@ def bad_cases(tmp_path):
         "row 2: field 'verbosity': missing"
     yield write_jsonl(tmp_path / "emptyp.jsonl", hs(prompt="  ")), "row 2: field 'prompt': empty"
     yield write_jsonl(tmp_path / "emptyr.jsonl", hs(response="")), "row 2: field 'response': empty"
-    yield write_jsonl(tmp_path / "nan.jsonl", hs(helpfulness="great")), "row 2: field 'helpfulness': rating 'great' is not a number"
+    yield write_jsonl(tmp_path / "nan.jsonl", hs(helpfulness="great")), \
+        "row 2: field 'helpfulness': rating 'great' is not a number"
     yield write_jsonl(tmp_path / "range.jsonl", hs(verbosity=7)), "row 2: field 'verbosity': rating 7 is outside 0-4"
-    yield write_parquet(tmp_path / "neg.parquet", hs(coherence=-1)), "row 2: field 'coherence': rating -1 is outside 0-4"
+    yield write_parquet(tmp_path / "neg.parquet", hs(coherence=-1)), \
+        "row 2: field 'coherence': rating -1 is outside 0-4"
     uf = {"instruction": "q", "completions": [uf_completion("a", "6")]}
     yield write_jsonl(tmp_path / "uf.jsonl", [uf]), r"row 1: field 'completions\[0\].annotations.helpfulness.Rating'"
     bad_json = tmp_path / "broken.jsonl"
@@ -140,6 +175,10 @@ def bad_cases(tmp_path):
     fake = tmp_path / "fake.parquet"
     fake.write_text("not parquet")
     yield str(fake), "not a readable Parquet file"
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes(b"\xff\xfe\x00junk")
+    yield str(binary), "not a readable UTF-8 JSON file"
+    yield write_jsonl(tmp_path / "list.jsonl", [HS[0], [1, 2]]), "row 2: no JSON object"
     yield write_jsonl(tmp_path / "weird.jsonl", [{"question": "q", "answer": "a"}]), "match no known shape"
     pku_missing = {k: v for k, v in pku("x", 1, 0).items() if k != "better_response_id"}
     yield write_parquet(tmp_path / "pku.parquet", [pku_missing]), \
@@ -163,9 +202,11 @@ def test_unknown_objective_and_source(tmp_path):
         data.load_pairs(path, objective="safety", split="all")
     with pytest.raises(ValueError, match="unknown attribute 'style'"):
         data.load_pairs(path, weights="helpfulness=1,style=2", split="all")
-    with pytest.raises(ValueError, match="unknown source 'nope.jsonl'"):
+    with pytest.raises(ValueError, match="nope.jsonl: file not found"):
         data.load_rows("nope.jsonl")
-    with pytest.raises(ValueError, match="no pairs for objective 'correctness'.*hs.jsonl|hs.jsonl.*no pairs for objective 'correctness'"):
+    with pytest.raises(ValueError, match="unknown source 'nope'"):
+        data.load_rows("nope")
+    with pytest.raises(ValueError, match="hs.jsonl: no pairs for objective 'correctness'"):
         data.load_pairs(path, objective="correctness", split="all")
 
 
@@ -188,7 +229,8 @@ def test_make_pairs_counts_and_order():
     assert len(pairs) == 5  # 6 combinations minus the 1-1 tie
     score = {r["response"]: r["helpfulness"] for r in rows}
     assert all(score[p["chosen"]] > score[p["rejected"]] for p in pairs)
-    assert [(p["chosen"], p["rejected"]) for p in pairs] == [("p1", "p0"), ("p2", "p0"), ("p3", "p0"), ("p3", "p1"), ("p3", "p2")]
+    assert [(p["chosen"], p["rejected"]) for p in pairs] == [("p1", "p0"), ("p2", "p0"), ("p3", "p0"),
+                                                             ("p3", "p1"), ("p3", "p2")]
     # independent count: every unordered pair with distinct ratings, over two prompts
     rows2 = rows + group([2, 2, 4, 0, 1], prompt="q")
     expected = sum(a["helpfulness"] != b["helpfulness"] for i, a in enumerate(rows2) for b in rows2[i + 1:]
@@ -230,7 +272,8 @@ def enc(tok, s):
 def test_tokenize_and_collate(tiny_tokenizer):
     tok = tiny_tokenizer
     pairs = [{"prompt": "how do i make a cake ?", "chosen": " mix flour .", "rejected": " no ."},
-             {"prompt": "tell me about the moon .", "chosen": " the moon goes around the earth .", "rejected": " well ."}]
+             {"prompt": "tell me about the moon .", "chosen": " the moon goes around the earth .",
+              "rejected": " well ."}]
     tokd = data.tokenize_pairs(tok, pairs, max_length=64)
     for t, p in zip(tokd, pairs):
         assert t["prompt_ids"] == enc(tok, p["prompt"])
@@ -256,7 +299,8 @@ def test_tokenize_and_collate(tiny_tokenizer):
 def test_truncation_cuts_prompt_left_then_response_right(tiny_tokenizer):
     tok = tiny_tokenizer
     pair = {"prompt": "how do i care for a cat ? tell me about the moon . how do i make a cake ?",
-            "chosen": " cats need water and food every day . mix flour , eggs and sugar , then bake it .", "rejected": " no ."}
+            "chosen": " cats need water and food every day . mix flour , eggs and sugar , then bake it .",
+            "rejected": " no ."}
     p, c = enc(tok, pair["prompt"]), enc(tok, pair["chosen"]) + [tok.eos_token_id]
     t = data.tokenize_pair(tok, pair, max_length=16, max_prompt_length=5)
     assert t["prompt_ids"] == p[-5:]  # the end of the prompt survives
