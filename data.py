@@ -16,6 +16,10 @@ deterministic hash of the prompt (80/10/10, no prompt in two splits) over the wh
 "train" split; "all" = everything; "hub:<name>" = that hub split as is. Local files are strict: a bad row is
 one ValueError naming file, row (= line for JSONL) and field. Hub data skips malformed records with a count.
 
+Tokens: prompt (chat template if the tokenizer has one) and responses are tokenized apart, responses end with
+eos; too long -> the prompt is cut from the LEFT to max_prompt_length, then responses from the right.
+A batch is (2B, T): rows [0:B] prompt+chosen, [B:2B] prompt+rejected, right-padded, labels -100 on prompt+pad.
+
 Run:
   python data.py --source toy --objective helpfulness
   python data.py --source toy --weights helpfulness=0.7,verbosity=-0.3
