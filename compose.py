@@ -1,0 +1,340 @@
+"""Composing task vectors: theta0 + sum_k alpha_k tau_k, in the linearized or the nonlinear model.
+
+Each TS-DPO run gives one task vector tau_k (one objective). At inference a user picks any real alphas
+(a negative alpha asks for the opposite preference, e.g. less verbose) and runs
+
+    linearized (TS-DPO):  f_lin(x; theta0 + sum_k alpha_k tau_k) = f0(x) + sum_k alpha_k J tau_k(x)
+    nonlinear:            f(x; theta0 + sum_k alpha_k tau_k)      (the weights are edited, then a forward)
+
+The linearity trick: in the linearized model the logits are LINEAR in alpha. Per batch, K jvps give f0 and
+every g_k = J tau_k once; after that each alpha point costs one weighted sum and a log-softmax, not a
+forward. `sweep_logps` uses this for implicit-reward sweeps over held-out pairs. Generation batches all
+alpha points too: rows = (prompt, alpha point), each decoding step runs K jvps for the whole batch (with
+a KV cache that carries the primal keys/values and their tangents, so a step costs K one-token jvps) and
+each row mixes the shared g_k with its own alphas. A sweep of P points thus shares one batch instead of
+P separate generations.
+
+    python compose.py --base runs/base --vectors runs/ts-helpfulness runs/ts-verbosity --alphas 1.0 -0.5
+    python compose.py ... --nonlinear --greedy --prompt "how do i care for a cat ?"
+    python compose.py ... --export runs/composed     # an HF folder of the nonlinear theta0 + sum alpha tau
+"""
+import argparse
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+
+import torch
+from torch.func import functional_call, jvp
+from torch.utils._pytree import tree_map
+from tqdm import tqdm
+
+from dpo_loss import sequence_logps
+from linearize import LinearizedModel, TaskVector, apply_vectors, fingerprint, load_model, load_tokenizer
+
+
+# ---------------------------------------------------------------------------------------------- vectors
+def load_vectors(paths, base_model):
+    """Task vectors from run folders or .safetensors files; each one is refused if trained on another base."""
+    return [TaskVector.load(p, base_model=base_model) for p in paths]
+
+
+def linearize_for(model, vectors):
+    """A LinearizedModel that moves exactly the parameters the vectors touch (J tau ignores the rest)."""
+    names = sorted({n for tau in vectors for n in tau.names})
+    return LinearizedModel(model, "^(" + "|".join(re.escape(n) for n in names) + ")$" if names else None)
+
+
+def _alphas(alphas, k, rows=None):
+    """alphas as a float tensor, (K,) or (rows, K); one clear line when the count does not match."""
+    a = torch.as_tensor(alphas if alphas is not None else [0.0] * k, dtype=torch.float32)
+    if a.dim() == 0 or a.shape[-1] != k:
+        raise ValueError(f"{k} task vectors but alphas of shape {tuple(a.shape)}; give one alpha per vector")
+    if rows is not None and a.dim() == 1:
+        a = a.expand(rows, k)
+    return a
+
+
+# ----------------------------------------------------------------------------------- the linearity trick
+def combine(f0, gs, alphas):
+    """f0 + sum_k alpha_k g_k. f0 and each g_k: (B, ...); alphas: (K,) shared or (B, K) one row per example."""
+    a = _alphas(alphas, len(gs)).to(f0.device, f0.dtype)
+    out = f0
+    for k, g in enumerate(gs):
+        ak = a[..., k].view(-1, *[1] * (f0.dim() - 1)) if a.dim() == 2 else a[k]
+        out = out + ak * g  # alpha = 0 leaves f0 bit for bit (so margins at alpha = 0 are exactly 0)
+    return out
+
+
+@torch.no_grad()
+def sweep_logps(lin, batch, taus, alphas, average=False):
+    """Sequence log-probs at P alpha points from K jvps: (ref_logps (2B,), logps (P, 2B)). alphas: (P, K)."""
+    a = _alphas(alphas, len(taus))
+    a = a.unsqueeze(0) if a.dim() == 1 else a
+    f0, gs = lin.jvp_many(batch["input_ids"], batch["attention_mask"], list(taus))
+    ref = sequence_logps(f0, batch["labels"], average)
+    return ref, torch.stack([sequence_logps(combine(f0, gs, ap), batch["labels"], average) for ap in a])
+
+
+@torch.no_grad()
+def sweep_logps_nonlinear(model, batch, vectors, alphas, average=False):
+    """The same outputs in the nonlinear model: one apply_vectors + forward per alpha point."""
+    a = _alphas(alphas, len(vectors))
+    a = a.unsqueeze(0) if a.dim() == 1 else a
+    fwd = lambda m: m(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+    ref = sequence_logps(fwd(model), batch["labels"], average)
+    return ref, torch.stack([sequence_logps(fwd(apply_vectors(model, vectors, ap.tolist())), batch["labels"], average)
+                             for ap in a])
+
+
+def _se(x):
+    """Standard error of the mean along the last dim (0 for a single item)."""
+    n = x.shape[-1]
+    return x.std(-1, correction=1) / math.sqrt(n) if n > 1 else torch.zeros(x.shape[:-1])
+
+
+@torch.no_grad()
+def pair_sweep(tokenized_pairs, taus, alphas, beta=0.1, lin=None, model=None, batch_size=16, pad_id=0):
+    """Implicit-reward margins beta ((pi_c - ref_c) - (pi_r - ref_r)) per alpha point (P, K) and pair.
+
+    Linear (TS-DPO) when `lin` is given; nonlinear when `model` is given (ref = the base forward). Returns
+    {"margins": (P, N), "accuracy", "accuracy_se", "margin", "margin_se": (P,), "n": N} (torch tensors)."""
+    from data import collate_pairs
+    if (lin is None) == (model is None):
+        raise ValueError("pair_sweep: pass exactly one of lin= (linearized) or model= (nonlinear)")
+    a = _alphas(alphas, len(taus))
+    a = a.unsqueeze(0) if a.dim() == 1 else a
+    chunks = [tokenized_pairs[s:s + batch_size] for s in range(0, len(tokenized_pairs), batch_size)]
+    h = lambda ref, pi, b: beta * ((pi[..., :b] - ref[:b]) - (pi[..., b:] - ref[b:]))
+    margins = []
+    if lin is not None:
+        for chunk in tqdm(chunks, desc="pair sweep (linear)", leave=False):
+            ref, logps = sweep_logps(lin, collate_pairs(chunk, pad_id), taus, a)
+            margins.append(h(ref, logps, len(chunk)))
+    else:  # alpha points outer: one composed copy of the model alive at a time
+        batches = [collate_pairs(chunk, pad_id) for chunk in chunks]
+        fwd = lambda m, bt: sequence_logps(m(input_ids=bt["input_ids"], attention_mask=bt["attention_mask"],
+                                             use_cache=False).logits, bt["labels"])
+        refs = [fwd(model, bt) for bt in batches]
+        per_alpha = []
+        for ap in tqdm(a, desc="pair sweep (nonlinear)", leave=False):
+            m = apply_vectors(model, taus, ap.tolist())
+            per_alpha.append([h(r, fwd(m, bt), len(c)) for r, bt, c in zip(refs, batches, chunks)])
+        margins = [torch.stack([pa[i] for pa in per_alpha]) for i in range(len(chunks))]
+    margins = torch.cat(margins, dim=1) if margins else torch.zeros(len(a), 0)
+    correct = (margins > 0).float()
+    return {"margins": margins, "accuracy": correct.mean(1), "accuracy_se": _se(correct),
+            "margin": margins.mean(1), "margin_se": _se(margins), "n": margins.shape[1]}
+
+
+# -------------------------------------------------------------------------------------------- generation
+def _prompt_ids(tokenizer, prompts):
+    """Token ids exactly as in training: the (chat-formatted) prompt, add_special_tokens=False."""
+    try:
+        from data import format_prompt
+    except ImportError:
+        format_prompt = lambda tok, p: p
+    ids = [tokenizer(format_prompt(tokenizer, p), add_special_tokens=False)["input_ids"] for p in prompts]
+    return [x or [tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id]
+            for x in ids]
+
+
+def _nonlinear_step(model):
+    """(ids, mask, pos, cache, rows) -> (last-position logits (b, V), cache) for the plain model."""
+    from transformers import DynamicCache
+
+    def step(ids, mask, pos, cache, rows):
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=DynamicCache(cache or None),
+                    use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1], tuple((layer.keys, layer.values) for layer in out.cache.layers)
+    return step
+
+
+def _linear_step(lin, taus, alphas):
+    """The linearized model with a KV cache: state = (primal cache, [tangent cache per tau_k]).
+
+    The cache is an input and an output of the jvp'd function, so its tangent (d keys/values along tau_k)
+    flows through every step: the result equals the jvp of a full-sequence forward (tests check it)."""
+    from transformers import DynamicCache
+    tangents = [lin._tangent(tau) for tau in taus]
+
+    def f(theta, cache, ids, mask, pos):
+        out = functional_call(lin.model, theta, args=(), kwargs=dict(
+            input_ids=ids, attention_mask=mask, position_ids=pos, cache=DynamicCache(cache or None),
+            use_cache=True, logits_to_keep=1))
+        return out.logits[:, -1], tuple((layer.keys, layer.values) for layer in out.cache.layers)
+
+    def step(ids, mask, pos, state, rows):
+        fn = lambda theta, cache: f(theta, cache, ids, mask, pos)
+        cache0, cache_t = state if state is not None else ((), [()] * len(taus))
+        if not taus:
+            f0, cache0 = f(lin.theta0, cache0, ids, mask, pos)
+            return f0, (cache0, [])
+        gs, new_t = [], []
+        for tangent, ct in zip(tangents, cache_t):
+            (f0, new0), (g, nt) = jvp(fn, (lin.theta0, cache0), (tangent, ct))
+            gs.append(g)
+            new_t.append(nt)
+        return combine(f0, gs, alphas[rows]), (new0, new_t)
+    return step
+
+
+def _pick(logits, greedy, temperature, top_p, gen):
+    """Next token per row: argmax, or a sample from the top-p nucleus of softmax(logits / temperature)."""
+    if greedy or temperature <= 0:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        p, idx = probs.sort(-1, descending=True)
+        p = p.masked_fill(p.cumsum(-1) - p > top_p, 0.0)  # keeps the smallest prefix with mass >= top_p
+        probs = torch.zeros_like(probs).scatter_(-1, idx, p)
+    return torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+
+
+def _decode(step, prompt_ids, pad_id, eos_id, max_new_tokens, pick, max_positions):
+    """Left-padded batched decoding; rows that emit eos leave the batch. Returns new token lists per row."""
+    n, T = len(prompt_ids), max(len(x) for x in prompt_ids)
+    ids = torch.full((n, T), pad_id, dtype=torch.long)
+    mask = torch.zeros((n, T), dtype=torch.long)
+    for i, x in enumerate(prompt_ids):
+        ids[i, T - len(x):], mask[i, T - len(x):] = torch.tensor(x), 1
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)  # explicit positions: a padded row equals the unpadded one
+    out, rows, state = [[] for _ in range(n)], torch.arange(n), None
+    steps = min(max_new_tokens, max_positions - T + 1) if max_positions else max_new_tokens
+    for t in range(steps):
+        logits, state = step(ids, mask, pos, state, rows)
+        tok = pick(logits)
+        for r, x in zip(rows.tolist(), tok.tolist()):
+            if x != eos_id:
+                out[r].append(x)
+        keep = tok != eos_id
+        if t == steps - 1 or not keep.any():
+            break
+        rows, tok, mask, state = rows[keep], tok[keep], mask[keep], tree_map(lambda c: c[keep], state)
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        ids, pos = tok[:, None], mask.sum(-1, keepdim=True) - 1
+    return out
+
+
+@torch.no_grad()
+def generate(tokenizer, prompts, model=None, lin=None, taus=(), alphas=None, max_new_tokens=64, temperature=1.0,
+             top_p=1.0, greedy=False, seed=0, batch_size=64):
+    """Responses (decoded, prompt removed, cut at eos) for each prompt.
+
+    Linearized when `lin` is given: row i uses alphas[i] ((N, K), or (K,) for all rows). Nonlinear when
+    `model` is given (a plain forward, e.g. an apply_vectors copy)."""
+    if (lin is None) == (model is None):
+        raise ValueError("generate: pass exactly one of lin= (linearized) or model= (nonlinear)")
+    base = lin.model if lin is not None else model
+    if lin is not None:
+        a = _alphas(alphas, len(taus), rows=len(prompts))
+        if a.shape[0] != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {a.shape[0]} alpha rows; give one row of alphas per prompt")
+    eos_id = tokenizer.eos_token_id
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
+    cfg = base.config
+    max_positions = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+    gen = torch.Generator().manual_seed(seed)
+    pick = lambda logits: _pick(logits, greedy, temperature, top_p, gen)
+    ids = _prompt_ids(tokenizer, prompts)
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths together: less padding
+    responses = [None] * len(ids)
+    for s in tqdm(range(0, len(order), batch_size), desc="generate", leave=False, disable=len(order) <= batch_size):
+        chunk = order[s:s + batch_size]
+        step = _linear_step(lin, list(taus), a[chunk]) if lin is not None else _nonlinear_step(model)
+        new = _decode(step, [ids[i] for i in chunk], pad_id, eos_id, max_new_tokens, pick, max_positions)
+        for i, toks in zip(chunk, new):
+            responses[i] = tokenizer.decode(toks, skip_special_tokens=True)
+    return responses
+
+
+def generate_sweep(tokenizer, prompts, alpha_points, lin=None, model=None, taus=(), **gen_kwargs):
+    """P lists of len(prompts) responses, one per alpha point (P, K).
+
+    Linear: all P x N rows (each prompt once per alpha point) in one batched generate. Nonlinear: one
+    apply_vectors copy per alpha point."""
+    a = _alphas(alpha_points, len(taus))
+    a = a.unsqueeze(0) if a.dim() == 1 else a
+    n = len(prompts)
+    if lin is not None:
+        flat = generate(tokenizer, list(prompts) * len(a), lin=lin, taus=taus, alphas=a.repeat_interleave(n, 0),
+                        **gen_kwargs)
+        return [flat[p * n:(p + 1) * n] for p in range(len(a))]
+    return [generate(tokenizer, prompts, model=apply_vectors(model, list(taus), ap.tolist()), **gen_kwargs)
+            for ap in tqdm(a, desc="generate sweep (nonlinear)", leave=False)]
+
+
+# ------------------------------------------------------------------------------------------------ export
+def export(base_path, vector_paths, alphas, out_dir):
+    """Write the NONLINEAR model theta0 + sum_k alpha_k tau_k (+ tokenizer) as an HF folder, atomically."""
+    if len(vector_paths) != len(alphas):
+        raise ValueError(f"{len(vector_paths)} vectors but {len(alphas)} alphas; give one alpha per vector")
+    model, tokenizer = load_model(base_path), load_tokenizer(base_path)
+    vectors = load_vectors(vector_paths, model)
+    composed = apply_vectors(model, vectors, [float(x) for x in alphas])
+    composed.config.use_cache = True  # an exported model is for ordinary generation
+    out_dir = os.path.abspath(out_dir)
+    os.makedirs(os.path.dirname(out_dir), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp", dir=os.path.dirname(out_dir))
+    composed.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    with open(os.path.join(tmp, "compose.json"), "w") as f:
+        json.dump({"base": str(base_path), "base_fingerprint": fingerprint(model), "vectors": [str(p) for p in vector_paths],
+                   "alphas": [float(x) for x in alphas], "equation": "theta0 + sum_k alpha_k tau_k"}, f, indent=2)
+    if os.path.exists(out_dir):  # swap the old folder out so a reader never sees a half-written one
+        old = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.old", dir=os.path.dirname(out_dir))
+        os.replace(out_dir, os.path.join(old, "x"))
+        os.replace(tmp, out_dir)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, out_dir)
+    return out_dir
+
+
+# -------------------------------------------------------------------------------------------------- main
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--base", default="runs/base", help="HF folder of theta0 (base_model.py)")
+    p.add_argument("--vectors", nargs="+", default=["runs/ts-helpfulness", "runs/ts-verbosity"],
+                   help="run folders or task_vector.safetensors files")
+    p.add_argument("--alphas", nargs="+", type=float, default=[1.0, -0.5], help="one alpha per vector (any real)")
+    p.add_argument("--prompt", nargs="+", default=None, help="prompt(s); default: three toy-world prompts")
+    p.add_argument("--nonlinear", action="store_true", help="edit the weights instead of the linearized model")
+    p.add_argument("--greedy", action="store_true")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--export", default=None, help="also write the composed nonlinear model as an HF folder here")
+    args = p.parse_args(argv)
+    if len(args.vectors) != len(args.alphas):
+        raise SystemExit(f"compose.py: {len(args.vectors)} --vectors but {len(args.alphas)} --alphas; "
+                         f"give one alpha per vector")
+    try:
+        model, tokenizer = load_model(args.base), load_tokenizer(args.base)
+        vectors = load_vectors(args.vectors, model)
+        prompts = args.prompt
+        if prompts is None:
+            import toyworld
+            prompts = toyworld.make_prompts(3, seed=0)
+        kw = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
+                  greedy=args.greedy, seed=args.seed)
+        if args.nonlinear:
+            responses = generate(tokenizer, prompts, model=apply_vectors(model, vectors, args.alphas), **kw)
+        else:
+            responses = generate(tokenizer, prompts, lin=linearize_for(model, vectors), taus=vectors,
+                                 alphas=args.alphas, **kw)
+        mix = " + ".join(f"{a:g} * tau[{v}]" for a, v in zip(args.alphas, args.vectors))
+        print(f"{'nonlinear' if args.nonlinear else 'linearized'}: theta0 + {mix}")
+        for prompt, response in zip(prompts, responses):
+            print(f"\n> {prompt}\n{response}")
+        if args.export:
+            print(f"\nexported to {export(args.base, args.vectors, args.alphas, args.export)}")
+    except ValueError as e:
+        raise SystemExit(f"compose.py: {e}")
+
+
+if __name__ == "__main__":
+    main()

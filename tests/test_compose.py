@@ -1,0 +1,229 @@
+"""compose.py against independent computations: fresh per-alpha linearized forwards, full-sequence jvps,
+one-at-a-time generation, apply_vectors' model."""
+import pytest
+import torch
+from conftest import build_tokenizer, make_tiny_model
+
+import compose
+from dpo_loss import sequence_logps
+from linearize import LinearizedModel, TaskVector, apply_vectors, fingerprint
+
+ALPHAS = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.5, -1.0], [-2.0, 0.3]])
+PROMPTS = ["how do i care for a cat ?", "tell me", "the moon goes around the earth once a month . how"]
+
+
+def random_taus(lin, k=2, scale=0.05, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return [TaskVector({n: scale * torch.randn(p.shape, generator=g) for n, p in lin.theta0.items()}) for _ in range(k)]
+
+
+def hand_batch(vocab, b=3, seed=0):
+    """(2B, T) right-padded pair batch with -100 on prompt and padding, built without data.py."""
+    g = torch.Generator().manual_seed(seed)
+    lens = [(3, 4), (5, 2), (2, 6)][:b] * 2
+    T = max(p + r for p, r in lens)
+    ids = torch.zeros(2 * b, T, dtype=torch.long)
+    labels = torch.full((2 * b, T), -100)
+    mask = torch.zeros(2 * b, T, dtype=torch.long)
+    for i, (p, r) in enumerate(lens):
+        ids[i, :p + r] = torch.randint(1, vocab, (p + r,), generator=g)
+        labels[i, p:p + r], mask[i, :p + r] = ids[i, p:p + r], 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+@pytest.fixture
+def setup(tiny_tokenizer):
+    model = make_tiny_model("gpt2", len(tiny_tokenizer))
+    lin = LinearizedModel(model)
+    return tiny_tokenizer, model, lin, random_taus(lin)
+
+
+def test_linearity_trick_equals_fresh_linearized_forward(setup):
+    tok, model, lin, taus = setup
+    batch = hand_batch(len(tok))
+    ref, logps = compose.sweep_logps(lin, batch, taus, ALPHAS)
+    f0, gs = lin.jvp_many(batch["input_ids"], batch["attention_mask"], taus)
+    for p, a in enumerate(ALPHAS.tolist()):
+        tau = sum(ak * t for ak, t in zip(a, taus))
+        base, f_lin = lin(batch["input_ids"], batch["attention_mask"], tau=tau)
+        torch.testing.assert_close(compose.combine(f0, gs, torch.tensor(a)), f_lin.detach(), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(logps[p], sequence_logps(f_lin.detach(), batch["labels"]), atol=1e-4, rtol=1e-5)
+        torch.testing.assert_close(ref, sequence_logps(base, batch["labels"]))
+    # per-row alphas (B, K) equal the shared-alpha combination row by row
+    rows = ALPHAS[[1, 2, 3, 0, 1, 2]]
+    mixed = compose.combine(f0, gs, rows)
+    for i in range(len(rows)):
+        torch.testing.assert_close(mixed[i], compose.combine(f0, gs, rows[i])[i])
+    assert torch.equal(logps[0], ref)  # alpha = 0 is the base, bit for bit
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama", "neox"])
+def test_cached_linear_decoding_equals_full_sequence_jvp(kind):
+    """The KV-cached jvp step (tangents carried through the cache) equals jvp_many over the whole sequence."""
+    model = make_tiny_model(kind)
+    lin = LinearizedModel(model)
+    taus = random_taus(lin)
+    alphas = torch.tensor([[1.0, -0.5], [-2.0, 1.0]])
+    ids = torch.randint(1, 300, (2, 9))
+    mask = torch.ones_like(ids)
+    mask[1, :3], ids[1, :3] = 0, 0  # left padding
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    f0, gs = lin.jvp_many(ids, mask, taus, position_ids=pos)
+    want = compose.combine(f0, gs, alphas)
+    step = compose._linear_step(lin, taus, alphas)
+    logits, state = step(ids[:, :5], mask[:, :5], pos[:, :5], None, torch.arange(2))
+    torch.testing.assert_close(logits, want[:, 4], atol=1e-5, rtol=1e-5)
+    for t in range(5, 9):
+        logits, state = step(ids[:, t:t + 1], mask[:, :t + 1], pos[:, t:t + 1], state, torch.arange(2))
+        torch.testing.assert_close(logits, want[:, t], atol=1e-5, rtol=1e-5)
+
+
+def test_batched_alpha_generation_equals_per_alpha(setup):
+    tok, model, lin, taus = setup
+    sweep = compose.generate_sweep(tok, PROMPTS, ALPHAS, lin=lin, taus=taus, greedy=True, max_new_tokens=8)
+    assert len(sweep) == len(ALPHAS) and all(len(s) == len(PROMPTS) for s in sweep)
+    for p, a in enumerate(ALPHAS):
+        for i, prompt in enumerate(PROMPTS):
+            one = compose.generate(tok, [prompt], lin=lin, taus=taus, alphas=a[None], greedy=True, max_new_tokens=8)
+            assert one[0] == sweep[p][i]
+    # alpha = 0 in the linearized model is the base model
+    assert sweep[0] == compose.generate(tok, PROMPTS, model=model, greedy=True, max_new_tokens=8)
+    assert sweep[1] != sweep[3]  # the vectors do change the text
+
+
+def test_linear_eos_drops_rows_without_changing_others(setup):
+    """Pick an 'eos' that rows emit at different steps: batched decoding with row dropping equals each row alone."""
+    tok, model, lin, taus = setup
+    ids = compose._prompt_ids(tok, PROMPTS)
+    rows = [(i, p) for p in range(len(ALPHAS)) for i in range(len(PROMPTS))]
+    greedy = lambda logits: logits.argmax(-1)
+    alone = [compose._decode(compose._linear_step(lin, taus, ALPHAS[[p]]), [ids[i]], 0, -1, 10, greedy, 128)[0]
+             for i, p in rows]
+    counts = torch.bincount(torch.tensor(sum(alone, [])))
+    eos = int(counts.argmax())  # the most frequent token: it ends rows at different steps
+    cut = [x[:x.index(eos)] if eos in x else x for x in alone]
+    assert len({len(c) for c in cut}) > 1
+    batched = compose._decode(compose._linear_step(lin, taus, ALPHAS[[p for _, p in rows]]), [ids[i] for i, _ in rows],
+                              0, eos, 10, greedy, 128)
+    assert batched == cut
+    assert all(len(x) <= 10 for x in batched)
+
+
+class EosAfter(torch.nn.Module):
+    """Wraps a causal LM: eos becomes the argmax once the position reaches `at` (tests stopping)."""
+
+    def __init__(self, model, eos, at):
+        super().__init__()
+        self.model, self.eos, self.at, self.config = model, eos, at, model.config
+
+    def forward(self, position_ids=None, **kw):
+        out = self.model(position_ids=position_ids, **kw)
+        out.logits[..., self.eos] += 1e4 * (position_ids[:, -1:] >= self.at).float()
+        return out
+
+
+def test_generation_stops_at_eos_respects_max_new_tokens_and_padding(tiny_tokenizer):
+    tok = tiny_tokenizer
+    model = make_tiny_model("llama", len(tok))
+    ids = compose._prompt_ids(tok, PROMPTS)
+    greedy = lambda logits: logits.argmax(-1)
+    free = [compose._decode(compose._nonlinear_step(model), [x], tok.pad_token_id, tok.eos_token_id, 7, greedy, 128)[0]
+            for x in ids]
+    assert [len(x) for x in free] == [7] * len(PROMPTS)  # max_new_tokens respected
+    at = 12  # eos is forced at position 12: rows stop after 12 - len(prompt) + 1 tokens (or max_new_tokens)
+    stop = compose._decode(compose._nonlinear_step(EosAfter(model, tok.eos_token_id, at)), ids, tok.pad_token_id,
+                           tok.eos_token_id, 7, greedy, 128)
+    for x, f, s in zip(ids, free, stop):
+        assert s == f[:max(0, min(7, at - len(x) + 1))]
+    # batched (left padded, rows dropping out) equals one at a time, as text through the public API
+    batched = compose.generate(tok, PROMPTS, model=model, greedy=True, max_new_tokens=7)
+    assert batched == [compose.generate(tok, [p], model=model, greedy=True, max_new_tokens=7)[0] for p in PROMPTS]
+    assert batched == [tok.decode(f) for f in free]
+    # sampling is seeded and top-p of a tiny mass is greedy
+    s1 = compose.generate(tok, PROMPTS, model=model, max_new_tokens=7, seed=3, top_p=0.9)
+    assert s1 == compose.generate(tok, PROMPTS, model=model, max_new_tokens=7, seed=3, top_p=0.9)
+    assert compose.generate(tok, PROMPTS, model=model, max_new_tokens=7, top_p=1e-6) == batched
+
+
+def tokenized_pairs(n=10, vocab=300, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    r = lambda k: torch.randint(1, vocab, (k,), generator=g).tolist()
+    return [{"prompt_ids": r(2 + i % 3), "chosen_ids": r(3 + i % 4), "rejected_ids": r(2 + i % 5)} for i in range(n)]
+
+
+def test_pair_sweep_margins(setup):
+    tok, model, lin, taus = setup
+    pairs = tokenized_pairs()
+    res = compose.pair_sweep(pairs, taus, ALPHAS, beta=0.1, lin=lin, batch_size=4)
+    assert res["margins"].shape == (len(ALPHAS), len(pairs)) and res["n"] == len(pairs)
+    assert torch.equal(res["margins"][0], torch.zeros(len(pairs)))  # alpha = 0: exactly the reference
+    torch.testing.assert_close(res["accuracy"], (res["margins"] > 0).float().mean(1))
+    torch.testing.assert_close(res["margin"], res["margins"].mean(1))
+    assert res["accuracy"][0] == 0 and (res["accuracy_se"] >= 0).all()
+    # independent: one fresh linearized forward per pair at alpha = ALPHAS[2]
+    from data import collate_pairs
+    tau = sum(a * t for a, t in zip(ALPHAS[2].tolist(), taus))
+    for j, pair in enumerate(pairs[:3]):
+        b = collate_pairs([pair], 0)
+        f0, f_lin = lin(b["input_ids"], b["attention_mask"], tau=tau)
+        pi, ref = sequence_logps(f_lin.detach(), b["labels"]), sequence_logps(f0, b["labels"])
+        want = 0.1 * ((pi[0] - ref[0]) - (pi[1] - ref[1]))
+        torch.testing.assert_close(res["margins"][2, j], want, atol=1e-5, rtol=1e-4)
+    # nonlinear mode: alpha = 0 is the base; alpha != 0 equals apply_vectors' model
+    non = compose.pair_sweep(pairs, taus, ALPHAS[[0, 2]], lin=None, model=model, batch_size=4)
+    assert torch.equal(non["margins"][0], torch.zeros(len(pairs)))
+    b = collate_pairs(pairs, 0)
+    ref, logps = compose.sweep_logps_nonlinear(model, b, taus, ALPHAS[[0, 2]])
+    n = len(pairs)
+    torch.testing.assert_close(non["margins"][1], 0.1 * ((logps[1, :n] - ref[:n]) - (logps[1, n:] - ref[n:])),
+                               atol=1e-5, rtol=1e-4)
+
+
+@pytest.fixture
+def base_dir(tmp_path, tiny_tokenizer):
+    model = make_tiny_model("gpt2", len(tiny_tokenizer))
+    base = tmp_path / "base"
+    model.save_pretrained(base)
+    tiny_tokenizer.save_pretrained(base)
+    lin = LinearizedModel(model)
+    paths = []
+    for k, tau in enumerate(random_taus(lin, k=2)):
+        (tmp_path / f"ts-{k}").mkdir()
+        tau.save(str(tmp_path / f"ts-{k}" / "task_vector.safetensors"), {"base_fingerprint": fingerprint(model)})
+        paths.append(str(tmp_path / f"ts-{k}"))
+    other = make_tiny_model("gpt2", len(tiny_tokenizer), seed=5)
+    TaskVector.from_models(other, other).save(str(tmp_path / "foreign.safetensors"),
+                                              {"base_fingerprint": fingerprint(other)})
+    return base, paths, tmp_path / "foreign.safetensors"
+
+
+def test_load_export_and_refusals(base_dir, tmp_path, capsys):
+    from transformers import AutoModelForCausalLM
+    from linearize import load_model
+    base, paths, foreign = base_dir
+    model = load_model(str(base))
+    vectors = compose.load_vectors(paths, model)
+    assert len(vectors) == 2
+    with pytest.raises(ValueError, match="trained on base"):
+        compose.load_vectors([paths[0], str(foreign)], model)
+    with pytest.raises(ValueError, match="one alpha per vector"):
+        compose.export(str(base), paths, [1.0], str(tmp_path / "out"))
+    with pytest.raises(ValueError, match="one alpha per vector"):
+        compose.combine(torch.zeros(2, 3, 4), [torch.zeros(2, 3, 4)] * 2, torch.tensor([1.0, 2.0, 3.0]))
+    out = compose.export(str(base), paths, [1.0, -0.5], str(tmp_path / "out"))
+    out = compose.export(str(base), paths, [1.0, -0.5], out)  # overwriting an export is fine too
+    loaded = AutoModelForCausalLM.from_pretrained(out, attn_implementation="eager").eval()
+    want = apply_vectors(model, vectors, [1.0, -0.5])
+    x = torch.randint(1, 300, (2, 7))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(input_ids=x).logits, want(input_ids=x).logits)
+    # CLI: one clear line for mismatched counts and foreign vectors; a normal run prints generations
+    with pytest.raises(SystemExit, match="2 --vectors but 1 --alphas"):
+        compose.main(["--base", str(base), "--vectors", *paths, "--alphas", "1"])
+    with pytest.raises(SystemExit, match="trained on base"):
+        compose.main(["--base", str(base), "--vectors", str(foreign), "--alphas", "1"])
+    with pytest.raises(SystemExit, match="no task vector here"):
+        compose.main(["--base", str(base), "--vectors", str(tmp_path / "nope"), "--alphas", "1"])
+    compose.main(["--base", str(base), "--vectors", *paths, "--alphas", "1", "-0.5", "--prompt", "tell me",
+                  "--greedy", "--max-new-tokens", "4"])
+    assert "> tell me" in capsys.readouterr().out
