@@ -39,6 +39,10 @@ Run (after `make demo` has trained runs/):
     python evaluate.py --runs runs --out results --maximize helpfulness --minimize verbosity
     python evaluate.py --runs runs --out results --seeds 0 1 2            # aggregates runs/<name>-s<seed>
     python evaluate.py --scorer hf:<reward-model>,length                  # RM for helpfulness, words for verbosity
+    python evaluate.py --alphas-a 0,0.5,1,1.5,2 --alphas-b=-2,-1.5,-1,-0.5,0 --control=-2,2,9   # finer (~3x slower)
+Defaults (sized for the tiny CPU demo, a few minutes on 2 cores): grid alpha_a in {0,1,2} x alpha_b in {-2,-1,0},
+1-D control sweeps -2..2 in 5 steps, 32 held-out prompts x 1 sample, 48 new tokens, 64 pairs per objective,
+128 rows for CCA. Negative values need the = form (--alphas-b=-2,-1,0). Timings per stage are printed.
 Outputs (atomic): results/sweep.jsonl, summary.json, summary.md, pareto.png, control.png, disentanglement.png, cca.png
 """
 import argparse
@@ -622,7 +626,7 @@ def summary_markdown(methods, args, notes, timings):
              f"normalized to [0, 1], reference point {a}={args.ref[0]:g}, {b}={args.ref[1]:g} (the worst corner). "
              f"Grid alpha_{a} in {args.alphas_a} x alpha_{b} in {args.alphas_b}; control sweeps "
              f"{args.control[0]:g}..{args.control[1]:g} in {int(args.control[2])} steps. "
-             (f"Seeds {args.seeds}: the table shows seed {args.seeds[0]}, brackets the mean ± sd over seeds."
+             + (f"Seeds {args.seeds}: the table shows seed {args.seeds[0]}, brackets the mean ± sd over seeds."
               if args.seeds else "Unsuffixed runs (one seed)."), "",
              head, "|" + "---|" * (head.count("|") - 1)]
     for name, m in methods.items():
@@ -756,9 +760,9 @@ def parse_args(argv=None):
     p.add_argument("--data", default="toy", help="source of held-out prompts, pairs and rated rows (data.py)")
     p.add_argument("--maximize", default="helpfulness", help="objective whose vector gets --alphas-a (x axis)")
     p.add_argument("--minimize", default="verbosity", help="objective whose vector gets --alphas-b (y axis)")
-    p.add_argument("--alphas-a", default="0,0.5,1,1.5,2", help="grid for the maximized objective's vector")
-    p.add_argument("--alphas-b", default="-2,-1.5,-1,-0.5,0", help="grid for the minimized one (negative = less); write --alphas-b=-2,-1,0 (with =)")
-    p.add_argument("--control", default="-2,2,9", help="1-D sweeps per vector: lo,hi,steps")
+    p.add_argument("--alphas-a", default="0,1,2", help="grid for the maximized objective's vector")
+    p.add_argument("--alphas-b", default="-2,-1,0", help="grid for the minimized one (negative = less); write --alphas-b=-2,-1,0 (with =)")
+    p.add_argument("--control", default="-2,2,5", help="1-D sweeps per vector: lo,hi,steps")
     p.add_argument("--scorer", default="toy", help="toy | length | hf:<reward-model>, comma-joined (later override)")
     p.add_argument("--bounds", default=None, help="lo,hi of both axes for HV (default toy: 0,4; else from the data)")
     p.add_argument("--n-prompts", type=int, default=32, help="held-out prompts (one sample each per point)")

@@ -154,3 +154,36 @@ def test_no_runs_fails_clearly(tmp_path):
     (tmp_path / "runs").mkdir()
     with pytest.raises(SystemExit, match="no base model"):
         ev.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "results")])
+
+
+def test_find_runs_and_seed_aggregation(tmp_path):
+    for name in ("base", "ts-helpfulness", "ts-helpfulness-s1", "dpo-helpfulness-s1", "scal-0.5"):
+        (tmp_path / name).mkdir()
+        if name != "base":
+            (tmp_path / name / "task_vector.safetensors").write_bytes(b"x")
+    assert set(ev.find_runs(tmp_path, None)) == {"ts-helpfulness", "scal-0.5"}
+    assert ev.find_runs(tmp_path, 1) == {"ts-helpfulness": tmp_path / "ts-helpfulness-s1",
+                                          "dpo-helpfulness": tmp_path / "dpo-helpfulness-s1"}
+    assert ev.find_runs(tmp_path, 0)["ts-helpfulness"] == tmp_path / "ts-helpfulness"  # seed 0 = unsuffixed
+    per_seed = [{"methods": {"TS-DPO": {"hv": v, "n_front": 3}}} for v in (0.2, 0.4, 0.6)]
+    agg = ev.aggregate(per_seed, None)["TS-DPO"]
+    assert agg["hv"] == 0.2 and agg["n_seeds"] == 3  # the first seed's value, plus mean and sd over seeds
+    assert agg["hv_seeds_mean"] == pytest.approx(0.4) and agg["hv_seeds_sd"] == pytest.approx(0.2)
+
+
+def test_linear_hidden_shift_is_the_derivative(tiny_tokenizer):
+    """pooled_hidden(linear=True) = J_h tau: equals the nonlinear shift / eps for a small eps * tau."""
+    import torch
+
+    import linearize
+    from conftest import make_tiny_model
+    model = make_tiny_model("gpt2", vocab_size=len(tiny_tokenizer))
+    rows = [{"prompt": "how do i care for a cat ?", "response": " cats need water ."},
+            {"prompt": "tell me about the moon .", "response": " the moon goes around the earth ."}]
+    g = torch.Generator().manual_seed(1)
+    tau = linearize.TaskVector({n: torch.randn(p.shape, generator=g) for n, p in model.named_parameters()})
+    eps = 1e-3
+    lin = ev.pooled_hidden(model, tiny_tokenizer, rows, tau, linear=True)
+    fd = ev.pooled_hidden(model, tiny_tokenizer, rows, eps * tau, linear=False) / eps
+    assert lin.shape == (2, 32)
+    np.testing.assert_allclose(lin, fd, rtol=0.05, atol=0.05 * np.abs(lin).max())
