@@ -645,7 +645,10 @@ def summary_markdown(methods, args, notes, timings):
               "- CCA: leading canonical correlation of last-layer, mean-pooled (prompt + response) hidden-state shifts on "
               f"{args.n_cca} held-out rows, each side reduced to {args.cca_k} principal components; tangent shifts by jvp "
               "in the linearized model, standard ones in the nonlinear model. Chance levels (permuted rows) are in summary.json.",
-              "- The base has zero implicit margin, so its pair accuracy is not reported."]
+              "- The base has zero implicit margin, so its pair accuracy is not reported.",
+              "- Sampling: every nonlinear point is one generate call with the same seed (common random numbers until "
+              "the texts diverge); the linearized points share one batch with independent draws. Judge differences "
+              "between neighbouring points against their standard errors (sweep.jsonl)."]
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     lines += ["", "## Timings (s)", "", ", ".join(f"{k} {v:.1f}" for k, v in timings.items())]
