@@ -1,0 +1,240 @@
+"""train_tangent.py: artifacts per mode, tangent = standard at tau = 0, bit-exact resume after SIGKILL,
+DDP on two gloo processes = one process, bf16 vs fp32 J tau, NaN stop, bad flags. Tiny local base + data."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from conftest import ROOT, build_tokenizer, make_tiny_model
+import train_tangent as T
+from dpo_loss import sequence_logps
+from linearize import TaskVector, load_model
+
+TRAIN_KEYS = {"loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen",
+              "logps/rejected", "grad_norm", "lr", "tokens_per_s"}
+META_KEYS = {"mode", "objective", "weights", "beta", "loss", "steps", "linearize", "seed", "base", "base_fingerprint"}
+RESPONSES = [("cats need water and food every day .", 4, 1), ("i can not help with that .", 0, 0),
+             ("well , let me think about it for a moment . cats need water and food every day .", 3, 3)]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A tiny GPT-2 base folder and a rated-row JSONL (helpfulness, verbosity, safety) on disk."""
+    d = tmp_path_factory.mktemp("world")
+    tok = build_tokenizer()
+    model = make_tiny_model("gpt2", len(tok))
+    model.save_pretrained(d / "base"), tok.save_pretrained(d / "base")
+    with open(d / "rated.jsonl", "w") as f:
+        for i in range(60):
+            for text, h, v in RESPONSES:
+                f.write(json.dumps({"prompt": f"question {i} : how do i care for a cat ?", "response": " " + text,
+                                    "helpfulness": h, "verbosity": v, "safety": 4}) + "\n")
+    return d
+
+
+def flags(world, out, *extra, steps=4):
+    return ["--base", str(world / "base"), "--data", str(world / "rated.jsonl"), "--out", str(out), "--steps",
+            str(steps), "--batch-size", "4", "--eval-every", "2", "--save-every", "2", "--max-length", "64",
+            "--eval-pairs", "8", "--warmup-steps", "2", *extra]
+
+
+def rows_of(out):
+    return [json.loads(line) for line in open(out / "metrics.jsonl")]
+
+
+@pytest.mark.parametrize("extra", [["--mode", "tangent", "--objective", "helpfulness"],
+                                   ["--mode", "standard", "--objective", "helpfulness"],
+                                   ["--mode", "standard", "--weights", "helpfulness=0.7,verbosity=-0.3"],
+                                   ["--mode", "standard", "--objective", "verbosity", "--precompute-ref"]])
+def test_run_writes_artifacts(world, tmp_path, extra):
+    out = tmp_path / "run"
+    assert T.train(T.parse_args(flags(world, out, *extra))) == str(out)
+    cfg = json.load(open(out / "config.json"))
+    assert cfg["finished"] and cfg["steps"] == 4 and cfg["mode"] == extra[1] and "torch" in cfg["versions"]
+    assert {"git_commit", "lr", "beta", "linearize", "seed", "base_fingerprint"} <= set(cfg)
+    rows = rows_of(out)
+    train_rows, eval_rows = [r for r in rows if "loss" in r], [r for r in rows if "eval/loss" in r]
+    assert [r["step"] for r in train_rows] == [1, 2, 3, 4] and [r["step"] for r in eval_rows] == [2, 4]
+    assert all(TRAIN_KEYS <= set(r) for r in train_rows)
+    assert {"eval/rewards/accuracies", "eval/rewards/margins", "eval/logps/chosen"} <= set(eval_rows[0])
+    assert open(out / "curves.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    with safe_open(str(out / "task_vector.safetensors"), "pt") as f:
+        meta = f.metadata()
+    assert META_KEYS <= set(meta) and meta["mode"] == extra[1] and meta["steps"] == "4"
+    if "--weights" in extra:
+        assert meta["weights"] == "helpfulness=0.7,verbosity=-0.3"
+    tau = TaskVector.load(out, base_model=load_model(world / "base"))  # fingerprint matches the base
+    assert tau.norm() > 0
+    if "--precompute-ref" in extra:  # the cache equals an independent reference forward on pair 0
+        import data
+        base, tok = load_model(world / "base"), build_tokenizer()
+        pair = data.load_pairs(str(world / "rated.jsonl"), "verbosity", split="train")[0]
+        b = data.collate_pairs([data.tokenize_pair(tok, pair, 64)], tok.pad_token_id)
+        want = sequence_logps(base(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits, b["labels"])
+        got = torch.load(out / "ref_logps.pt")["logps"][0]
+        torch.testing.assert_close(got, want.detach(), rtol=1e-5, atol=1e-4)
+    mtime = os.path.getmtime(out / "task_vector.safetensors")  # a finished run is skipped, not retrained
+    T.train(T.parse_args(flags(world, out, *extra)))
+    assert os.path.getmtime(out / "task_vector.safetensors") == mtime
+
+
+def test_tangent_equals_standard_at_theta0(tiny_tokenizer):
+    """At tau = 0 the linearized policy is the base: same log-probs, and d loss/d tau = d loss/d theta."""
+    import data
+    from dpo_loss import preference_loss
+    pairs = [{"prompt": "how do i make a cake ?", "chosen": " mix flour , eggs and sugar , then bake it .",
+              "rejected": " i can not help with that ."}, {"prompt": "tell me about the moon .",
+              "chosen": " the moon goes around the earth once a month .", "rejected": " well , let me think ."}]
+    batch = data.collate_pairs([data.tokenize_pair(tiny_tokenizer, p, 64) for p in pairs], tiny_tokenizer.pad_token_id)
+    grads = {}
+    for mode in ("tangent", "standard"):
+        policy = T.make_policy(mode, make_tiny_model("gpt2", len(tiny_tokenizer)))
+        pc, pr, rc, rr = T.policy_logps(policy, batch)
+        torch.testing.assert_close(torch.stack([pc, pr]), torch.stack([rc, rr]), rtol=1e-5, atol=1e-5)
+        preference_loss(pc, pr, rc, rr, beta=0.1)[0].mean().backward()
+        named = policy.tau.items() if mode == "tangent" else policy.policy.named_parameters()
+        grads[mode] = {n.replace("-", "."): p.grad for n, p in named}
+    assert set(grads["tangent"]) == set(grads["standard"])
+    for n, g in grads["standard"].items():
+        torch.testing.assert_close(grads["tangent"][n], g, rtol=1e-4, atol=1e-6)
+
+
+KILL_CHILD = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+import train_tangent as T
+calls, real = [0], T.preference_loss
+def loss_then_die(*a, **k):  # SIGKILL in the middle of step 6, after the step-4 checkpoint
+    calls[0] += 1
+    if calls[0] == 6:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(*a, **k)
+T.preference_loss = loss_then_die
+T.train(T.parse_args(sys.argv[2:]))
+"""
+
+
+def test_resume_after_sigkill_is_bit_exact(world, tmp_path):
+    extra = ["--mode", "tangent", "--objective", "helpfulness", "--save-every", "4", "--eval-every", "100"]
+    T.train(T.parse_args(flags(world, tmp_path / "full", *extra, steps=8)))
+    out = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads()), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", KILL_CHILD, str(ROOT), *flags(world, out, *extra, steps=8)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert not (out / "task_vector.safetensors").exists()
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 4
+    assert [r["step"] for r in rows_of(out)] == [1, 2, 3, 4, 5]  # step 5 ran but was never checkpointed
+    T.train(T.parse_args(flags(world, out, *extra, "--resume", steps=8)))
+    a, b = TaskVector.load(tmp_path / "full"), TaskVector.load(out)
+    assert a.names == b.names and all(torch.equal(a[n], b[n]) for n in a.names)
+    assert [r["step"] for r in rows_of(out) if "loss" in r] == list(range(1, 9))  # step 5 redone, not duplicated
+    loss = lambda out: [r.get("loss", r.get("eval/loss")) for r in rows_of(out)]
+    assert loss(out) == loss(tmp_path / "full")  # the logged losses are bit-exact too
+
+
+def test_resume_refuses_other_flags(world, tmp_path):
+    out = tmp_path / "run"
+    args = T.parse_args(flags(world, out, "--objective", "helpfulness", steps=3))
+    T.train(args)
+    with pytest.raises(SystemExit, match="--resume: .*beta=0.1"):
+        T.train(T.parse_args(flags(world, out, "--objective", "helpfulness", "--beta", "0.5", "--resume", "--force",
+                                   steps=3)))
+
+
+def test_ddp_two_gloo_ranks_match_one_process(world, tmp_path):
+    extra = ["--mode", "tangent", "--objective", "helpfulness", "--eval-every", "100"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = ("import sys, os, torch; sys.path.insert(0, sys.argv[1]); import train_tangent as T; "
+            "_, pol = T.train(T.parse_args(sys.argv[3:]), return_policy=True); "
+            "torch.save(pol.task_vector().tensors, os.path.join(sys.argv[2], f'tau{os.environ[\"RANK\"]}.pt'))")
+    procs = []
+    for rank in range(2):
+        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "OMP_NUM_THREADS": "1",
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "HF_HUB_OFFLINE": "1"}
+        procs.append(subprocess.Popen([sys.executable, "-c", code, str(ROOT), str(tmp_path),
+                                       *flags(world, tmp_path / "ddp", *extra, steps=2)], cwd=ROOT, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    logs = [p.communicate(timeout=180)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), logs[0][-2000:] + logs[1][-2000:]
+    tau0, tau1 = torch.load(tmp_path / "tau0.pt"), torch.load(tmp_path / "tau1.pt")
+    assert all(torch.equal(tau0[n], tau1[n]) for n in tau0)  # gradients were synced: ranks agree exactly
+    assert json.load(open(tmp_path / "ddp" / "config.json"))["world_size"] == 2
+    single = TaskVector.load(T.train(T.parse_args(flags(world, tmp_path / "single", *extra, steps=2))))
+    diff = sum(float((tau0[n] - single[n]).norm() ** 2) for n in tau0) ** 0.5
+    assert single.norm() > 0 and diff / single.norm() < 1e-5, diff / single.norm()
+
+
+def test_bf16_swallows_small_j_tau(tiny_tokenizer):
+    """Relative error of J tau for a small tau: fp32 ~1e-6 of the fp64 value, bf16 percent-level."""
+    x = torch.randint(0, len(tiny_tokenizer), (2, 24))
+    torch.manual_seed(1)
+    j = {}
+    for name, dtype in (("fp64", torch.float64), ("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        policy = T.make_policy("tangent", make_tiny_model("gpt2", len(tiny_tokenizer)).to(dtype))
+        gen = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for p in policy.tau.values():
+                p.copy_(1e-3 * torch.randn(p.shape, generator=gen))
+            f0, f_lin = policy(x, torch.ones_like(x))
+        j[name] = (f_lin - f0.float()).double()
+    err = {k: float((j[k] - j["fp64"]).norm() / j["fp64"].norm()) for k in ("fp32", "bf16")}
+    print(f"relative error of J tau vs fp64: fp32 {err['fp32']:.2e}, bf16 {err['bf16']:.2e}")
+    assert err["fp32"] < 1e-4 and err["bf16"] > 1e-3 and err["bf16"] > 100 * err["fp32"]
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(world, tmp_path, monkeypatch):
+    calls, real = [0], T.preference_loss
+
+    def poisoned(*a, **k):  # the 5th training step produces a NaN loss
+        calls[0] += 1
+        losses, cr, rr = real(*a, **k)
+        return (losses * float("nan"), cr, rr) if calls[0] == 5 else (losses, cr, rr)
+
+    monkeypatch.setattr(T, "preference_loss", poisoned)
+    out = tmp_path / "nan"
+    with pytest.raises(SystemExit) as e:
+        T.train(T.parse_args(flags(world, out, "--objective", "verbosity", "--eval-every", "100", steps=8)))
+    msg = str(e.value.code)
+    assert "non-finite" in msg and "step 5" in msg and "step 4" in msg and "\n" not in msg
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 4
+    assert not (out / "task_vector.safetensors").exists() and not json.load(open(out / "config.json"))["finished"]
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--objective", "honesty"], "unknown objective 'honesty'"),
+    (["--weights", "helpfulness:0.7"], "cannot parse"),
+    (["--objective", "helpfulness", "--weights", "helpfulness=1"], "exactly one of"),
+    ([], "exactly one of"),
+    (["--objective", "safety", "--loss", "cdpo"], "label-smoothing"),
+    (["--objective", "safety", "--mode", "tangent", "--precompute-ref"], "precompute-ref"),
+])
+def test_bad_flags_fail_with_one_line(argv, match, capsys):
+    with pytest.raises(SystemExit) as e:
+        T.parse_args(argv)
+    assert e.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("usage:") is False and match in last, last
+
+
+def test_bad_base_data_and_attention_fail_with_one_line(world, tmp_path):
+    with pytest.raises(SystemExit, match=r"^error: --base .*cannot load") as e:
+        T.train(T.parse_args(["--objective", "helpfulness", "--base", str(tmp_path / "missing"), "--data",
+                              str(world / "rated.jsonl"), "--out", str(tmp_path / "o")]))
+    assert "\n" not in str(e.value.code)
+    with pytest.raises(SystemExit, match="unknown attribute 'honesty'"):
+        T.train(T.parse_args(flags(world, tmp_path / "o2", "--objective", "honesty")))
+    from transformers import AutoModelForCausalLM, GPT2Config
+    sdpa = AutoModelForCausalLM.from_config(GPT2Config(vocab_size=64, n_embd=16, n_layer=1, n_head=2),
+                                            attn_implementation="sdpa")
+    with pytest.raises(ValueError, match="attn_implementation='sdpa'"):
+        T.make_policy("tangent", sdpa)
