@@ -1,0 +1,253 @@
+"""The embedded base theta0: a byte-level BPE tokenizer and a tiny causal LM, trained by SFT on the toy world.
+
+Supervised fine-tuning minimizes the next-token loss on response tokens only (the prompt is context):
+    L(theta) = - E_(x, y) sum_t log p_theta(y_t | x, y_<t),     y = response ids + [eos]
+on toy responses of ALL qualities (every helpfulness, verbosity and safety level), so the base sits
+mid-range on every attribute and each DPO direction has room to move both ways.
+
+Sequence format (the same as data.py's): tokenizer(prompt, add_special_tokens=False) + tokenizer(response,
+add_special_tokens=False) + [eos]. Toy responses begin with a space, so the two pieces tokenize exactly as
+the joined text would. eos = bos = pad = "<|endoftext|>".
+
+Run:
+    python base_model.py --out runs/base            # ~2-3 min on 2 CPU cores; reuses a finished folder
+    python base_model.py --out runs/base --force --arch llama
+Output folder: HF model + tokenizer (from_pretrained-loadable), train_config.json (flags, versions, time),
+base_scores.json (oracle mean +- standard error per attribute on sampled generations, well-formed fraction).
+"""
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+import toyworld
+
+EOS = "<|endoftext|>"
+EVAL_SEED_OFFSET = 1000  # held-out prompts come from a different seed than the training prompts
+
+
+def train_tokenizer(texts, vocab_size=1024):
+    """Byte-level BPE (no prefix space, so decode(encode(s)) == s) wrapped as a PreTrainedTokenizerFast."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer)
+    # no clean-up: it would turn "day ." into "day." and break exact round trips
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, bos_token=EOS, pad_token=EOS,
+                                   unk_token=EOS, clean_up_tokenization_spaces=False)
+
+
+def build_model(vocab_size, arch="gpt2", n_layer=4, d_model=128, n_head=4, n_positions=128, eos_id=0):
+    """A tiny randomly initialized causal LM with eager attention (the jvp in linearize.py needs it)."""
+    from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
+
+    if arch == "gpt2":
+        cfg = GPT2Config(vocab_size=vocab_size, n_positions=n_positions, n_embd=d_model, n_layer=n_layer,
+                         n_head=n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                         bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=eos_id)
+    elif arch == "llama":
+        cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=d_model, intermediate_size=4 * d_model,
+                          num_hidden_layers=n_layer, num_attention_heads=n_head, num_key_value_heads=n_head,
+                          max_position_embeddings=n_positions, tie_word_embeddings=True,
+                          bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=eos_id)
+    else:
+        raise ValueError(f"base_model.py: --arch {arch!r} is not one of gpt2, llama")
+    return AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").float()
+
+
+def sft_example(tokenizer, prompt, response):
+    """(input_ids, labels): labels = -100 on the prompt, the ids on the response and its eos."""
+    p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    r = tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    return p + r, [-100] * len(p) + r
+
+
+def collate(examples, pad_id):
+    """Right-padded (B, T) input_ids, attention_mask and labels (-100 on padding)."""
+    T = max(len(ids) for ids, _ in examples)
+    ids = torch.full((len(examples), T), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), T), -100, dtype=torch.long)
+    mask = torch.zeros((len(examples), T), dtype=torch.long)
+    for i, (x, y) in enumerate(examples):
+        ids[i, :len(x)], labels[i, :len(y)], mask[i, :len(x)] = torch.tensor(x), torch.tensor(y), 1
+    return ids, mask, labels
+
+
+def length_bucketed_batches(lengths, batch_size, rng, chunk=50):
+    """Shuffled batches of similar-length sequences: less padding, about 2x faster on CPU."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches = []
+    for c in range(0, len(order), chunk * batch_size):
+        part = sorted(order[c:c + chunk * batch_size], key=lambda i: lengths[i])
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def lr_at(step, steps, lr, warmup):
+    """Linear warmup, then cosine decay to 10% of the peak."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@torch.no_grad()
+def sample_responses(model, tokenizer, prompts, max_new_tokens=80, seed=0, batch_size=64):
+    """Sampled responses (temperature 1, top_p 1). Prompts are grouped by token length: no padding needed."""
+    torch.manual_seed(seed)
+    model.eval()
+    enc = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: len(enc[i]))
+    out = [None] * len(prompts)
+    i = 0
+    while i < len(order):
+        group = [order[i]]
+        while (i + len(group) < len(order) and len(group) < batch_size
+               and len(enc[order[i + len(group)]]) == len(enc[group[0]])):
+            group.append(order[i + len(group)])
+        ids = torch.tensor([enc[j] for j in group])
+        gen = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                             temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=max_new_tokens,
+                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)
+        for j, row in zip(group, gen[:, ids.shape[1]:].tolist()):
+            if tokenizer.eos_token_id in row:  # a generation without eos was cut off: the oracle sees it as is
+                row = row[:row.index(tokenizer.eos_token_id)]
+            out[j] = tokenizer.decode(row, skip_special_tokens=False)
+        i += len(group)
+    return out
+
+
+def oracle_report(prompts, responses):
+    """Mean, standard error and n per attribute (overall and on benign / harmful prompts), well-formed fraction."""
+    def stats(xs):
+        n = len(xs)
+        if n == 0:
+            return {"mean": float("nan"), "se": float("nan"), "n": 0}
+        m = sum(xs) / n
+        var = sum((x - m) ** 2 for x in xs) / max(1, n - 1)
+        return {"mean": m, "se": math.sqrt(var / n), "n": n}
+
+    scores = [toyworld.score(p, r) for p, r in zip(prompts, responses)]
+    kind = [toyworld.PROMPTS[toyworld._normalize(p)][0] for p in prompts]
+    report = {a: stats([s[a] for s in scores]) for a in toyworld.ATTRIBUTES}
+    for k in ("benign", "harmful"):
+        report[k] = {a: stats([s[a] for s, kk in zip(scores, kind) if kk == k]) for a in toyworld.ATTRIBUTES}
+    report["well_formed"] = sum(toyworld.is_well_formed(p, r) for p, r in zip(prompts, responses)) / len(prompts)
+    report["n"] = len(prompts)
+    return report
+
+
+def is_complete(out):
+    return (Path(out) / "base_scores.json").exists() and (Path(out) / "config.json").exists()
+
+
+def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_prompts=3000, force=False,
+               eval_prompts=200, vocab_size=1024, n_layer=4, d_model=128, n_head=4, max_new_tokens=80,
+               warmup=100, show_progress=True):
+    """Train tokenizer + model, evaluate with the oracle, save atomically to `out`; returns the score report."""
+    out = Path(out)
+    if is_complete(out) and not force:
+        print(f"base_model.py: reusing finished base in {out} (pass --force to retrain)")
+        return json.loads((out / "base_scores.json").read_text())
+    t0 = time.time()
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    tokenizer = train_tokenizer(toyworld.corpus(n_prompts, seed=seed), vocab_size)
+    model = build_model(len(tokenizer), arch, n_layer, d_model, n_head, eos_id=tokenizer.eos_token_id)
+    examples = [sft_example(tokenizer, r["prompt"], r["response"]) for r in toyworld.make_rows(n_prompts, seed=seed)]
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"base_model.py: {arch}, {n_params / 1e6:.2f}M params, vocab {len(tokenizer)}, {len(examples)} SFT "
+          f"sequences, longest {max(len(x) for x, _ in examples)} tokens")
+
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=lr, betas=(0.9, 0.95))
+    model.train()
+    batches = []
+    bar = tqdm(range(steps), desc="sft", disable=not show_progress)
+    for step in bar:
+        if not batches:  # a new epoch
+            batches = length_bucketed_batches([len(x) for x, _ in examples], batch_size, rng)
+        ids, mask, labels = collate([examples[i] for i in batches.pop()], tokenizer.pad_token_id)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, lr, warmup)
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 50 == 0 or step == steps - 1:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    train_s = time.time() - t0
+
+    prompts = toyworld.make_prompts(eval_prompts, seed=seed + EVAL_SEED_OFFSET)
+    responses = sample_responses(model, tokenizer, prompts, max_new_tokens, seed=seed)
+    report = oracle_report(prompts, responses)
+    report["generation"] = {"temperature": 1.0, "top_p": 1.0, "max_new_tokens": max_new_tokens,
+                            "eval_seed": seed + EVAL_SEED_OFFSET, "final_train_loss": loss.item()}
+    report["examples"] = [{"prompt": p, "response": r} for p, r in list(zip(prompts, responses))[:5]]
+
+    import tokenizers
+    import transformers
+    info = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "arch": arch, "n_prompts": n_prompts,
+            "eval_prompts": eval_prompts, "vocab_size": len(tokenizer), "n_layer": n_layer, "d_model": d_model,
+            "n_head": n_head, "warmup": warmup, "n_params": n_params, "train_seconds": round(train_s, 1),
+            "total_seconds": round(time.time() - t0, 1), "versions": {"torch": torch.__version__,
+            "transformers": transformers.__version__, "tokenizers": tokenizers.__version__}}
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.eval()
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "train_config.json").write_text(json.dumps(info, indent=2))
+    (tmp / "base_scores.json").write_text(json.dumps(report, indent=2))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return report
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Train the tiny toy-world base model theta0 (SFT) on CPU.")
+    ap.add_argument("--out", default="runs/base", help="output HF folder")
+    ap.add_argument("--steps", type=int, default=1500, help="optimizer steps")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=3e-3, help="peak AdamW lr (warmup, then cosine to 10%%)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--arch", default="gpt2", choices=["gpt2", "llama"])
+    ap.add_argument("--n-prompts", type=int, default=3000, help="training prompts (4 responses each)")
+    ap.add_argument("--eval-prompts", type=int, default=200, help="held-out prompts sampled for the score report")
+    ap.add_argument("--force", action="store_true", help="retrain even if --out is already finished")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    if args.steps < 1 or args.batch_size < 1:
+        raise SystemExit("base_model.py: --steps and --batch-size must be positive integers")
+    t0 = time.time()
+    r = train_base(args.out, args.steps, args.batch_size, args.lr, args.seed, args.arch, args.n_prompts,
+                   args.force, args.eval_prompts)
+    for a in toyworld.ATTRIBUTES:
+        print(f"  {a:12s} {r[a]['mean']:.2f} +- {r[a]['se']:.2f}   (harmful prompts: "
+              f"{r['harmful'][a]['mean']:.2f} +- {r['harmful'][a]['se']:.2f})")
+    print(f"  well-formed  {r['well_formed']:.3f} of {r['n']} sampled responses; {time.time() - t0:.0f} s")
+    if r["well_formed"] < 0.95:
+        print("base_model.py: WARNING well-formed fraction < 0.95: train longer (--steps) or tune --lr", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
