@@ -284,17 +284,18 @@ def train(args, return_policy=False):
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     random.Random(0).shuffle(val)  # a fixed, prompt-diverse held-out subset
-    tok_train = data.tokenize_pairs(tokenizer, pairs, args.max_length)
+    memo = {}  # tokenize lazily: a short run visits a few thousand of the tens of thousands of toy pairs
+    tok_train = lambda i: memo[i] if i in memo else memo.setdefault(i, data.tokenize_pair(tokenizer, pairs[i], args.max_length))
     tok_val = data.tokenize_pairs(tokenizer, val[:args.eval_pairs], args.max_length)
     pad_to = args.max_length if args.compile else None  # fixed shapes: compile once
     collate = lambda items: {k: v.to(device) for k, v in data.collate_pairs(items, tokenizer.pad_token_id, pad_to).items()}
 
     gbs, accum = args.batch_size, args.grad_accum
-    if gbs % (world * accum) or len(tok_train) < gbs:
+    if gbs % (world * accum) or len(pairs) < gbs:
         raise SystemExit(f"error: --batch-size {gbs} must be divisible by ranks x --grad-accum ({world} x {accum}) "
-                         f"and at most the {len(tok_train)} train pairs")
+                         f"and at most the {len(pairs)} train pairs")
     micro = gbs // (world * accum)
-    steps = args.steps if args.steps is not None else math.ceil(args.epochs * len(tok_train) / gbs) if args.epochs else 120
+    steps = args.steps if args.steps is not None else math.ceil(args.epochs * len(pairs) / gbs) if args.epochs else 120
     trainable = [p for p in policy.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, args.warmup_steps, steps, args.schedule))
@@ -304,13 +305,16 @@ def train(args, return_policy=False):
     signature.update(steps=steps, base_fingerprint=base_fp)
 
     ref_cache = None
-    if args.precompute_ref:
-        ok = lambda c: c.get("fingerprint") == base_fp and c.get("max_length") == args.max_length and len(c["logps"]) == len(tok_train)
+    if args.precompute_ref:  # (N, 2) log pi_0 [chosen, rejected]; NaN = not computed (pairs this run never visits)
+        key = {"fingerprint": base_fp, "max_length": args.max_length, "n": len(pairs), "data": args.data}
         cache = torch.load(paths["ref"]) if os.path.exists(paths["ref"]) else {}
-        if main and not (cache and ok(cache)):
+        if cache.get("key") != key:
+            cache = {"key": key, "logps": torch.full((len(pairs), 2), float("nan"))}
+        need = sorted({i for s in range(steps) for i in batch_indices(len(pairs), gbs, s, args.seed)})
+        need = [i for i in need if torch.isnan(cache["logps"][i]).any()]
+        if main and need:
             os.makedirs(out, exist_ok=True)
-            cache = {"fingerprint": base_fp, "max_length": args.max_length,
-                     "logps": reference_logps(policy, tok_train, collate, args.eval_batch_size)}
+            cache["logps"][need] = reference_logps(policy, [tok_train(i) for i in need], collate, args.eval_batch_size)
             atomic(paths["ref"], lambda tmp: torch.save(cache, tmp))
         if world > 1:
             dist.barrier()
@@ -337,7 +341,7 @@ def train(args, return_policy=False):
         print(f"train_tangent.py: no checkpoint in {out}; starting from step 0")
     if main:
         os.makedirs(out, exist_ok=True)
-        config = {**vars(args), "steps": steps, "world_size": world, "n_train_pairs": len(tok_train),
+        config = {**vars(args), "steps": steps, "world_size": world, "n_train_pairs": len(pairs),
                   "n_eval_pairs": len(tok_val), "base_fingerprint": base_fp, **run_info(), "finished": False}
         write_json(paths["cfg"], config)
 
@@ -349,11 +353,11 @@ def train(args, return_policy=False):
     t_start = time.time()
     for step in bar:
         t0 = time.time()
-        mine = batch_indices(len(tok_train), gbs, step, args.seed)[rank * gbs // world:(rank + 1) * gbs // world]
+        mine = batch_indices(len(pairs), gbs, step, args.seed)[rank * gbs // world:(rank + 1) * gbs // world]
         stats, n_tokens = [], 0
         for m in range(accum):
             chunk = mine[m * micro:(m + 1) * micro]
-            batch = collate([tok_train[i] for i in chunk])
+            batch = collate([tok_train(i) for i in chunk])
             ref = None if ref_cache is None else torch.cat([ref_cache[chunk, 0], ref_cache[chunk, 1]]).to(device)
             # DDP all-reduces gradients only on the last micro-batch of the step
             with ddp.no_sync() if world > 1 and m < accum - 1 else contextlib.nullcontext():
@@ -369,8 +373,8 @@ def train(args, return_policy=False):
             stats = torch.cat(gathered, 1)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, args.max_grad_norm))
         if not (torch.isfinite(stats[0]).all() and math.isfinite(grad_norm)):
-            kept = f"the last good checkpoint is step {start_or_last(paths['ck'])} in {paths['ck']}" \
-                if os.path.exists(paths["ck"]) else "no checkpoint was written yet"
+            kept = (f"the last good checkpoint is step {torch.load(paths['ck'], weights_only=False)['step']} in "
+                    f"{paths['ck']}" if os.path.exists(paths["ck"]) else "no checkpoint was written yet")
             raise SystemExit(f"error: non-finite loss/grad at step {step + 1} (lr {sched.get_last_lr()[0]:g}); "
                              f"the run stopped, {kept}; lower --lr or check the data")
         lr = sched.get_last_lr()[0]
@@ -404,10 +408,6 @@ def train(args, return_policy=False):
     if world > 1:
         dist.barrier()
     return (out, policy) if return_policy else out
-
-
-def start_or_last(path):
-    return torch.load(path, weights_only=False)["step"]
 
 
 if __name__ == "__main__":
