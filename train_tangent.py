@@ -43,7 +43,7 @@ import data
 from dpo_loss import LOSSES, concatenated_logps, dpo_metrics, preference_loss
 from linearize import LinearizedModel, TaskVector, fingerprint, load_model, load_tokenizer
 
-DEFAULT_LR = {"tangent": 1e-3, "standard": 1e-4}  # J tau moves logits less per unit of lr: tangent wants more
+DEFAULT_LR = {"tangent": 1e-3, "standard": 2e-4}  # J tau moves logits less per unit of lr: tangent wants more
 TOY_ATTRIBUTES = ("helpfulness", "verbosity", "safety")  # toyworld.ATTRIBUTES (not imported: keep this light)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 STATS = ("losses", "chosen_rewards", "rejected_rewards", "pi_chosen", "pi_rejected")
@@ -195,17 +195,17 @@ def parse_args(argv=None):
     p.add_argument("--max-grad-norm", type=float, default=1.0)
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (default 120)")
     p.add_argument("--epochs", type=float, default=None, help="instead of --steps: passes over the train pairs")
-    p.add_argument("--batch-size", type=int, default=16, help="global pairs per optimizer step")
+    p.add_argument("--batch-size", type=int, default=8, help="global pairs per optimizer step")
     p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per rank per step")
     p.add_argument("--max-length", type=int, default=128, help="tokens of prompt + response (data.py truncation)")
     p.add_argument("--linearize", default=None, help="regex on parameter names that move (default: all)")
     p.add_argument("--seed", type=int, default=0, help="data order")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--dtype", default="fp32", choices=list(DTYPES), help="bf16 can swallow small J tau")
-    p.add_argument("--eval-every", type=int, default=40, help="held-out metrics every N steps (and at the end)")
-    p.add_argument("--eval-pairs", type=int, default=256, help="held-out (validation) pairs per evaluation")
+    p.add_argument("--eval-every", type=int, default=60, help="held-out metrics every N steps (and at the end)")
+    p.add_argument("--eval-pairs", type=int, default=200, help="held-out (validation) pairs per evaluation")
     p.add_argument("--eval-batch-size", type=int, default=32)
-    p.add_argument("--save-every", type=int, default=40, help="checkpoint every N steps")
+    p.add_argument("--save-every", type=int, default=60, help="checkpoint every N steps")
     p.add_argument("--out", default=None, help="run folder (default runs/ts-<obj>, runs/dpo-<obj>, runs/scal-<w>)")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     p.add_argument("--force", action="store_true", help="retrain even if --out holds a finished run")
