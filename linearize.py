@@ -139,6 +139,9 @@ class TaskVector:
         tensors = {n: t.detach().cpu().contiguous() for n, t in self.tensors.items()}
         tmp = f"{path}.tmp{os.getpid()}"
         save_file(tensors, tmp, metadata=meta)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # readable like any other file the user writes
         os.replace(tmp, path)
         self.metadata = meta
 
@@ -233,12 +236,13 @@ class LinearizedModel(torch.nn.Module):
                           use_cache=False).logits
 
     def forward(self, input_ids, attention_mask=None, tau=None, position_ids=None):
-        """(f0, f_lin), each (B, T, V). f0 carries no graph; f_lin is differentiable in tau."""
+        """(f0, f_lin), each (B, T, V). f0 carries no graph; f_lin (at least fp32) is differentiable in tau."""
         if tau is None:
             f0 = self.base_logits(input_ids, attention_mask, position_ids)
             return f0, f0
         f0, j_tau = jvp(self._f(input_ids, attention_mask, position_ids), (self.theta0,), (self._tangent(tau),))
-        return f0.detach(), f0.detach() + j_tau
+        f0, dtype = f0.detach(), torch.promote_types(f0.dtype, torch.float32)
+        return f0, f0.to(dtype) + j_tau.to(dtype)  # summed in >= fp32: in bf16 a small J tau would round away
 
     def jvp_many(self, input_ids, attention_mask, taus, position_ids=None):
         """(f0, [J tau_k]): K jvps, after which any alpha combination is f0 + sum_k alpha_k J tau_k."""
