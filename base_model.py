@@ -106,9 +106,12 @@ def lr_at(step, steps, lr, warmup):
     return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+TOP_P = 0.95  # nucleus sampling, the project's sampling default (evaluate.py too): cuts the rare garbled tail
+
+
 @torch.no_grad()
-def sample_responses(model, tokenizer, prompts, max_new_tokens=80, seed=0, batch_size=64):
-    """Sampled responses (temperature 1, top_p 1). Prompts are grouped by token length: no padding needed."""
+def sample_responses(model, tokenizer, prompts, max_new_tokens=80, seed=0, batch_size=64, top_p=TOP_P):
+    """Sampled responses (temperature 1, nucleus top_p). Prompts are grouped by token length: no padding needed."""
     torch.manual_seed(seed)
     model.eval()
     enc = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
@@ -122,7 +125,7 @@ def sample_responses(model, tokenizer, prompts, max_new_tokens=80, seed=0, batch
             group.append(order[i + len(group)])
         ids = torch.tensor([enc[j] for j in group])
         gen = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
-                             temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=max_new_tokens,
+                             temperature=1.0, top_p=top_p, top_k=0, max_new_tokens=max_new_tokens,
                              eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)
         for j, row in zip(group, gen[:, ids.shape[1]:].tolist()):
             if tokenizer.eos_token_id in row:  # a generation without eos was cut off: the oracle sees it as is
@@ -199,7 +202,7 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
     prompts = toyworld.make_prompts(eval_prompts, seed=seed + EVAL_SEED_OFFSET)
     responses = sample_responses(model, tokenizer, prompts, max_new_tokens, seed=seed)
     report = oracle_report(prompts, responses)
-    report["generation"] = {"temperature": 1.0, "top_p": 1.0, "max_new_tokens": max_new_tokens,
+    report["generation"] = {"temperature": 1.0, "top_p": TOP_P, "max_new_tokens": max_new_tokens,
                             "eval_seed": seed + EVAL_SEED_OFFSET, "final_train_loss": loss.item()}
     report["examples"] = [{"prompt": p, "response": r} for p, r in list(zip(prompts, responses))[:5]]
 
