@@ -39,10 +39,11 @@ Run (after `make demo` has trained runs/):
     python evaluate.py --runs runs --out results --maximize helpfulness --minimize verbosity
     python evaluate.py --runs runs --out results --seeds 0 1 2            # aggregates runs/<name>-s<seed>
     python evaluate.py --scorer hf:<reward-model>,length                  # RM for helpfulness, words for verbosity
-    python evaluate.py --alphas-a 0,0.5,1,1.5,2 --alphas-b=-2,-1.5,-1,-0.5,0 --control=-2,2,9   # finer (~3x slower)
-Defaults (sized for the tiny CPU demo, a few minutes on 2 cores): grid alpha_a in {0,1,2} x alpha_b in {-2,-1,0},
-1-D control sweeps -2..2 in 5 steps, 32 held-out prompts x 1 sample, 48 new tokens, 64 pairs per objective,
-128 rows for CCA. Negative values need the = form (--alphas-b=-2,-1,0). Timings per stage are printed.
+    python evaluate.py --alphas-a 0,0.25,0.5,0.75,1,1.25,1.5 --alphas-b=-1.5,-1.25,-1,-0.75,-0.5,-0.25,0  # finer (~3x slower)
+Defaults (sized for the tiny CPU demo, about 3 minutes on 2 cores): grid alpha_a in {0,0.5,1,1.5} x alpha_b in
+{-1.5,-1,-0.5,0}, 1-D control sweeps -2..2 in 9 steps, 48 held-out prompts x 1 sample (top-p 0.95), 80 new tokens
+(the toy world's longest answer is 70), 64 pairs per objective, 128 rows for CCA. Negative values need the = form
+(--alphas-b=-2,-1,0). Timings per stage are printed.
 Outputs (atomic): results/sweep.jsonl, summary.json, summary.md, pareto.png, control.png, disentanglement.png, cca.png
 """
 import argparse
@@ -271,10 +272,15 @@ def find_runs(runs, seed):
 
 
 class Scorer:
-    """--scorer toy | length | hf:<model>, comma-joined (later ones override): response -> {attribute: float}."""
+    """--scorer toy | length | hf:<model>, comma-joined (later ones override): response -> {attribute: float}.
 
-    def __init__(self, spec, maximize, device="cpu"):
-        self.parts, self.maximize = [s.strip() for s in spec.split(",") if s.strip()], maximize
+    Every response also gets well_formed (toy: toyworld.is_well_formed; otherwise non-empty). The toy oracle
+    gives a malformed response 0 on every attribute; on a MINIMIZED attribute 0 is the best value, so broken
+    text would look perfectly concise. Here a malformed response is the worst on every axis instead: 0 on a
+    maximized attribute, 4 (the top of the scale) on the minimized one."""
+
+    def __init__(self, spec, maximize, device="cpu", minimize=None):
+        self.parts, self.maximize, self.minimize = [s.strip() for s in spec.split(",") if s.strip()], maximize, minimize
         self.hf = {}
         for part in self.parts:
             if part.startswith("hf:"):
@@ -286,11 +292,14 @@ class Scorer:
 
     def __call__(self, prompts, responses):
         import toyworld
-        out = [{} for _ in prompts]
+        out = [{"well_formed": float(bool(r and r.strip()))} for r in responses]
         for part in self.parts:
             if part == "toy":
                 for o, p, r in zip(out, prompts, responses):
                     o.update({k: float(v) for k, v in toyworld.score(p, r).items()})
+                    o["well_formed"] = float(toyworld.is_well_formed(p, r))
+                    if not o["well_formed"] and self.minimize in o:
+                        o[self.minimize] = float(toyworld.MAX_LEVEL)
             elif part == "length":
                 for o, r in zip(out, responses):
                     o["verbosity"] = o["length"] = float(len(r.split()))
@@ -410,11 +419,12 @@ def run_points(args, name, tok, prompts, pairs, points, taus, lin=None, model=No
     """Generate + score every alpha point, and the pair margins on each objective's pairs. -> rows, margins."""
     import compose
     attrs = [args.maximize, args.minimize] + [a for a in args.extra_attrs if a not in (args.maximize, args.minimize)]
+    attrs.append("well_formed")
     A = np.asarray(points, dtype=float).reshape(len(points), -1)
     t = time.time()
     responses = compose.generate_sweep(tok, prompts, [list(map(float, p)) for p in A], lin=lin, model=model,
                                        taus=taus, max_new_tokens=args.max_new_tokens, temperature=1.0,
-                                       seed=args.gen_seed, batch_size=args.batch_size)
+                                       top_p=args.top_p, seed=args.gen_seed, batch_size=args.batch_size)
     t_gen = time.time() - t
     rows, margins = [], {}
     t = time.time()
@@ -457,6 +467,8 @@ def front_metrics(args, rows):
     return {"hv": hypervolume_2d(means, args.ref, mx, args.bounds),
             "hv_se": hypervolume_se(means, ses, args.ref, mx, args.bounds, seed=args.gen_seed),
             "n_front": int(pareto_mask(means, mx).sum()), "n_points": len(rows),
+            "well_formed_mean": float(np.mean([r["scores"]["well_formed"]["mean"] for r in rows])),
+            "well_formed_min": float(np.min([r["scores"]["well_formed"]["mean"] for r in rows])),
             f"coverage_{a}": float(cov[0]), f"coverage_{b}": float(cov[1])}
 
 
@@ -545,8 +557,8 @@ def evaluate_seed(args, seed, timings):
             m[f"spearman_{obj}"], m[f"max_jump_{obj}"] = spearman(ws, s), max_jump(s)
         out["methods"]["scalarized DPO"] = m
     base_resp = compose.generate(tok, prompts, model=model, max_new_tokens=args.max_new_tokens, temperature=1.0,
-                                 seed=args.gen_seed, batch_size=args.batch_size)
-    attrs = [a, b] + [x for x in args.extra_attrs if x not in (a, b)]
+                                 top_p=args.top_p, seed=args.gen_seed, batch_size=args.batch_size)
+    attrs = [a, b] + [x for x in args.extra_attrs if x not in (a, b)] + ["well_formed"]
     base_row = {"method": "base", "alphas": {a: 0.0, b: 0.0}, "scores": score_stats(args.scorer_fn(prompts, base_resp), attrs),
                 "pairs": None, "sweep": "base"}
     out["rows"].append(base_row)
@@ -619,9 +631,9 @@ def summary_markdown(methods, args, notes, timings):
     pm = lambda m, k, f: (f"{m[k]:{f}}" + (f" ({m[k + '_seeds_mean']:{f}} ± {m[k + '_seeds_sd']:{f}})"
                                          if k + "_seeds_sd" in m else "")) if k in m and m[k] == m[k] else "–"
     head = (f"| method | HV ± se | #non-dom / points | coverage {a} | coverage {b} | Spearman {a} / {b} | "
-            f"max jump {a} / {b} | xi mean | CCA shift-shift | CCA {a}-labels / {b}-labels |")
+            f"max jump {a} / {b} | well-formed mean / min | xi mean | CCA shift-shift | CCA {a}-labels / {b}-labels |")
     lines = [f"# Evaluation: maximize {a}, minimize {b}", "",
-             f"Scorer `{args.scorer}`; {args.n_prompts} held-out prompts, 1 sample each, temperature 1, "
+             f"Scorer `{args.scorer}`; {args.n_prompts} held-out prompts, 1 sample each, temperature 1, top-p {args.top_p:g}, "
              f"{args.max_new_tokens} new tokens; HV on the box {a} {args.bounds[0]} x {b} {args.bounds[1]} "
              f"normalized to [0, 1], reference point {a}={args.ref[0]:g}, {b}={args.ref[1]:g} (the worst corner). "
              f"Grid alpha_{a} in {args.alphas_a} x alpha_{b} in {args.alphas_b}; control sweeps "
@@ -634,7 +646,8 @@ def summary_markdown(methods, args, notes, timings):
                                                       if "hv_seeds_sd" in m else "")
         lines.append(f"| {name} | {hv} | {m['n_front']} / {m['n_points']} | {m[f'coverage_{a}']:.2f} | "
                      f"{m[f'coverage_{b}']:.2f} | {pm(m, f'spearman_{a}', '.2f')} / {pm(m, f'spearman_{b}', '.2f')} | "
-                     f"{pm(m, f'max_jump_{a}', '.2f')} / {pm(m, f'max_jump_{b}', '.2f')} | {pm(m, 'xi_mean', '.3f')} | "
+                     f"{pm(m, f'max_jump_{a}', '.2f')} / {pm(m, f'max_jump_{b}', '.2f')} | "
+                     f"{pm(m, 'well_formed_mean', '.2f')} / {pm(m, 'well_formed_min', '.2f')} | {pm(m, 'xi_mean', '.3f')} | "
                      f"{pm(m, 'cca_shift_vs_shift', '.2f')} | {pm(m, f'cca_{a}_vs_labels', '.2f')} / "
                      f"{pm(m, f'cca_{b}_vs_labels', '.2f')} |")
     lines += ["", "## What the numbers say", ""] + [f"- {s}" for s in verdicts(methods, args)]
@@ -646,6 +659,8 @@ def summary_markdown(methods, args, notes, timings):
               f"{args.n_cca} held-out rows, each side reduced to {args.cca_k} principal components; tangent shifts by jvp "
               "in the linearized model, standard ones in the nonlinear model. Chance levels (permuted rows) are in summary.json.",
               "- The base has zero implicit margin, so its pair accuracy is not reported.",
+              f"- A malformed response counts as the worst on both axes ({a} 0, {b} at the top of the scale); "
+              "well-formed mean / min is the fraction of well-formed responses over a method's grid points.",
               "- Sampling: every nonlinear point is one generate call with the same seed (common random numbers until "
               "the texts diverge); the linearized points share one batch with independent draws. Judge differences "
               "between neighbouring points against their standard errors (sweep.jsonl)."]
@@ -763,13 +778,14 @@ def parse_args(argv=None):
     p.add_argument("--data", default="toy", help="source of held-out prompts, pairs and rated rows (data.py)")
     p.add_argument("--maximize", default="helpfulness", help="objective whose vector gets --alphas-a (x axis)")
     p.add_argument("--minimize", default="verbosity", help="objective whose vector gets --alphas-b (y axis)")
-    p.add_argument("--alphas-a", default="0,1,2", help="grid for the maximized objective's vector")
-    p.add_argument("--alphas-b", default="-2,-1,0", help="grid for the minimized one (negative = less); write --alphas-b=-2,-1,0 (with =)")
-    p.add_argument("--control", default="-2,2,5", help="1-D sweeps per vector: lo,hi,steps")
+    p.add_argument("--alphas-a", default="0,0.5,1,1.5", help="grid for the maximized objective's vector")
+    p.add_argument("--alphas-b", default="-1.5,-1,-0.5,0", help="grid for the minimized one (negative = less); write --alphas-b=-1.5,-1,0 (with =)")
+    p.add_argument("--control", default="-2,2,9", help="1-D sweeps per vector: lo,hi,steps")
     p.add_argument("--scorer", default="toy", help="toy | length | hf:<reward-model>, comma-joined (later override)")
     p.add_argument("--bounds", default=None, help="lo,hi of both axes for HV (default toy: 0,4; else from the data)")
-    p.add_argument("--n-prompts", type=int, default=32, help="held-out prompts (one sample each per point)")
-    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--n-prompts", type=int, default=48, help="held-out prompts (one sample each per point)")
+    p.add_argument("--max-new-tokens", type=int, default=80, help="enough for the toy world's longest answer (70 tokens)")
+    p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling, as in base_model.py's score report")
     p.add_argument("--n-pairs", type=int, default=64, help="held-out pairs per objective (accuracy, margin, xi)")
     p.add_argument("--n-cca", type=int, default=128, help="held-out rated rows for CCA")
     p.add_argument("--cca-k", type=int, default=8, help="principal components per side before CCA")
@@ -796,7 +812,7 @@ def main(argv=None):
     args = parse_args(argv)
     import toyworld
     args.extra_attrs = list(toyworld.ATTRIBUTES) if args.data == "toy" else [args.maximize, args.minimize]
-    args.scorer_fn = Scorer(args.scorer, args.maximize, args.device)
+    args.scorer_fn = Scorer(args.scorer, args.maximize, args.device, minimize=args.minimize)
     fixed = args.bounds is not None or args.scorer == "toy"
     lo_hi = floats(args.bounds) if args.bounds else [0.0, 4.0]
     args.bounds = (tuple(lo_hi), tuple(lo_hi))
