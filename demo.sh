@@ -26,7 +26,7 @@ done
 
 step "5. compose: helpful but concise, no retraining"
 $PY compose.py --base runs/base --vectors runs/ts-helpfulness runs/ts-verbosity --alphas 1.0 -1.0 \
-  --prompt "$($PY -c 'import toyworld; print(toyworld.make_prompts(1, seed=123)[0])')" --n 2
+  --prompt "$($PY -c 'import toyworld; print(toyworld.make_prompts(1, seed=123)[0])')" --max-new-tokens 80 --top-p 0.95
 
 step "6. evaluate: Pareto fronts, control, disentanglement, CCA"
 $PY evaluate.py --runs runs --out results --maximize helpfulness --minimize verbosity
