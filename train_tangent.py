@@ -43,7 +43,9 @@ import data
 from dpo_loss import LOSSES, concatenated_logps, dpo_metrics, preference_loss
 from linearize import LinearizedModel, TaskVector, fingerprint, load_model, load_tokenizer
 
-DEFAULT_LR = {"tangent": 1e-3, "standard": 2e-4}  # J tau moves logits less per unit of lr: tangent wants more
+# Tuned on the toy world so that alpha = 1 moves the oracle score by a similar amount in both modes while most
+# answers stay well-formed (tangent 1e-3 / standard 2e-4 broke 2/3 resp. 1/6 of the answers at alpha = 1).
+DEFAULT_LR = {"tangent": 2e-4, "standard": 5e-5}
 TOY_ATTRIBUTES = ("helpfulness", "verbosity", "safety")  # toyworld.ATTRIBUTES (not imported: keep this light)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 STATS = ("losses", "chosen_rewards", "rejected_rewards", "pi_chosen", "pi_rejected")
