@@ -18,7 +18,8 @@ for objective in helpfulness verbosity safety; do
   $PY train_tangent.py --mode standard --objective $objective --out runs/dpo-$objective $FORCE_FLAG
 done
 
-for w in 0 0.25 0.5 0.75 1; do
+# w = 1 (helpfulness=1, verbosity=0) is plain DPO on helpfulness: evaluate.py reuses runs/dpo-helpfulness
+for w in 0 0.25 0.5 0.75; do
   step "4. scalarized DPO: one standard run per fixed weighting (helpfulness=$w, verbosity=$w-1)"
   $PY train_tangent.py --mode standard --weights "helpfulness=$w,verbosity=$($PY -c "print($w - 1)")" \
     --out runs/scal-$w $FORCE_FLAG

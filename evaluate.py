@@ -512,6 +512,10 @@ def evaluate_seed(args, seed, timings):
             print(f"note: {name} skipped (seed {seed}): no run {', '.join(missing)} under {args.runs}", flush=True)
             continue
         todo.append((name, kind, load(names)))
+    if "scal-1" not in runs and f"dpo-{a}" in runs and any(n.startswith("scal-") for n in runs):
+        # weights a=1, b=0 score pairs by a alone: that run IS plain DPO on a (make demo does not train it twice)
+        runs["scal-1"] = runs[f"dpo-{a}"]
+        print(f"note: scalarized DPO at {a}=1,{b}=0 is plain DPO on {a}: using {runs['scal-1']}", flush=True)
     scal = sorted((n for n in runs if n.startswith("scal-")), key=lambda n: float(n[5:]))
     if not scal:
         print(f"note: scalarized DPO skipped (seed {seed}): no scal-<w> runs under {args.runs}", flush=True)
@@ -547,7 +551,7 @@ def evaluate_seed(args, seed, timings):
     if scal:
         taus = load(scal)
         eye = np.eye(len(scal)).tolist()
-        labels = [{"weights": runs_weights(runs[n]), "w": float(n[5:])} for n in scal]
+        labels = [{"weights": runs_weights(runs[n]) or f"{a}=1,{b}=0", "w": float(n[5:])} for n in scal]
         rows, _ = run_points(args, "scalarized DPO", tok, prompts, pairs, eye, taus, model=model, labels=labels)
         out["rows"] += [r | {"sweep": "scalarized"} for r in rows]
         m = front_metrics(args, rows)
