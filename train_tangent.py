@@ -205,7 +205,7 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--dtype", default="fp32", choices=list(DTYPES), help="bf16 can swallow small J tau")
     p.add_argument("--eval-every", type=int, default=60, help="held-out metrics every N steps (and at the end)")
-    p.add_argument("--eval-pairs", type=int, default=200, help="held-out (validation) pairs per evaluation")
+    p.add_argument("--eval-pairs", type=int, default=128, help="held-out (validation) pairs per evaluation")
     p.add_argument("--eval-batch-size", type=int, default=32)
     p.add_argument("--save-every", type=int, default=60, help="checkpoint every N steps")
     p.add_argument("--out", default=None, help="run folder (default runs/ts-<obj>, runs/dpo-<obj>, runs/scal-<w>)")
