@@ -74,8 +74,21 @@ def sweep_logps(lin, batch, taus, alphas, average=False):
     a = _alphas(alphas, len(taus))
     a = a.unsqueeze(0) if a.dim() == 1 else a
     f0, gs = lin.jvp_many(batch["input_ids"], batch["attention_mask"], list(taus))
-    ref = sequence_logps(f0, batch["labels"], average)
-    return ref, torch.stack([sequence_logps(combine(f0, gs, ap), batch["labels"], average) for ap in a])
+    # Only the positions that predict a response token matter: select them once, (N, V), so that each alpha
+    # point costs one weighted sum and one log-softmax over N tokens instead of the padded (2B, T) grid.
+    # (dpo_loss.sequence_logps, restricted to the kept positions.)
+    labels = batch["labels"][:, 1:]
+    keep = labels != -100
+    seq, target = keep.nonzero()[:, 0], labels[keep]
+    f0_sel, gs_sel = f0[:, :-1][keep].float(), [g[:, :-1][keep].float() for g in gs]
+
+    def logps_of(logits):
+        token = logits.gather(-1, target[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+        total = torch.zeros(len(keep), dtype=token.dtype, device=token.device).index_add_(0, seq, token)
+        return total / keep.sum(-1).clamp(min=1) if average else total
+    ref = logps_of(f0_sel)  # the same arithmetic as every alpha point: alpha = 0 gives ref bit for bit
+    logps = lambda ap: logps_of(combine(f0_sel, gs_sel, ap))
+    return ref, torch.stack([logps(ap) for ap in a])
 
 
 @torch.no_grad()
