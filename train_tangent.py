@@ -67,8 +67,7 @@ class TangentPolicy(torch.nn.Module):
 
     def forward(self, input_ids, attention_mask, need_ref=True):
         """(f0, f_lin), (B, T, V): one jvp gives the reference (primal) and J tau (tangent)."""
-        f0, (j_tau,) = self.lin.jvp_many(input_ids, attention_mask, [self._tau()])
-        return f0, f0.float() + j_tau.float()  # add in fp32: in bf16 a small J tau would round away
+        return self.lin(input_ids, attention_mask, tau=self._tau())  # f0 + J tau, summed in >= fp32
 
     def task_vector(self):
         return self._tau().detach()
