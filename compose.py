@@ -27,7 +27,6 @@ import shutil
 import tempfile
 
 import torch
-from torch.func import functional_call, jvp
 from torch.utils._pytree import tree_map
 from tqdm import tqdm
 
@@ -171,23 +170,21 @@ def _linear_step(lin, taus, alphas):
     The cache is an input and an output of the jvp'd function, so its tangent (d keys/values along tau_k)
     flows through every step: the result equals the jvp of a full-sequence forward (tests check it)."""
     from transformers import DynamicCache
-    tangents = [lin._tangent(tau) for tau in taus]
 
     def f(theta, cache, ids, mask, pos):
-        out = functional_call(lin.model, theta, args=(), kwargs=dict(
-            input_ids=ids, attention_mask=mask, position_ids=pos, cache=DynamicCache(cache or None),
-            use_cache=True, logits_to_keep=1))
+        out = lin.call(theta, input_ids=ids, attention_mask=mask, position_ids=pos, cache=DynamicCache(cache or None),
+                       use_cache=True, logits_to_keep=1)
         return out.logits[:, -1], tuple((layer.keys, layer.values) for layer in out.cache.layers)
 
     def step(ids, mask, pos, state, rows):
-        fn = lambda theta, cache: f(theta, cache, ids, mask, pos)
         cache0, cache_t = state if state is not None else ((), [()] * len(taus))
         if not taus:
             f0, cache0 = f(lin.theta0, cache0, ids, mask, pos)
             return f0, (cache0, [])
+        fn = lambda theta, cache: f(theta, cache, ids, mask, pos)
         gs, new_t = [], []
-        for tangent, ct in zip(tangents, cache_t):
-            (f0, new0), (g, nt) = jvp(fn, (lin.theta0, cache0), (tangent, ct))
+        for tau, ct in zip(taus, cache_t):
+            (f0, new0), (g, nt) = lin.jvp_of(fn, tau, cache0, state_tangents=(ct,))
             gs.append(g)
             new_t.append(nt)
         return combine(f0, gs, alphas[rows]), (new0, new_t)

@@ -26,6 +26,8 @@ import re
 import torch
 from torch.func import functional_call, jvp
 
+from runs import atomic_write, run_cli
+
 FORWARD_AD_ATTENTION = ("eager",)  # fused SDPA / flash kernels have no forward-mode derivative
 
 
@@ -58,6 +60,29 @@ def load_tokenizer(name_or_path):
     return tok
 
 
+def freeze(model):
+    """theta0 stays theta0: eval mode (dropout off), no KV cache, no gradients. Returns the model."""
+    model.eval()
+    model.config.use_cache = False
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def select_parameters(model, linearize=None):
+    """Names of the parameters that move: those matching the regex `linearize` (None = all), tied weights once."""
+    names = [n for n, _ in model.named_parameters()]
+    try:
+        pattern = re.compile(linearize) if linearize else None
+    except re.error as e:
+        raise ValueError(f"--linearize {linearize!r}: not a valid regex ({e}); fix the pattern") from None
+    chosen = [n for n in names if pattern is None or pattern.search(n)]
+    if not chosen:
+        raise ValueError(f"--linearize {linearize!r} matches no parameter name (names look like "
+                         f"{', '.join(names[:3])}); fix the regex")
+    return chosen
+
+
 def fingerprint(model):
     """sha256 of parameter names, shapes and values (tied weights once).
 
@@ -68,6 +93,74 @@ def fingerprint(model):
         h.update(f"{name}:{tuple(p.shape)};".encode())
         h.update(p.detach().to(torch.bfloat16).cpu().contiguous().view(torch.int16).numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+class LinearizedModel(torch.nn.Module):
+    """f_lin(x; theta0 + tau) = f(x; theta0) + J f(x; theta0) . tau over any causal LM.
+
+    `linearize` is a regex on parameter names: matching parameters move along tau, the rest stay at
+    theta0 (None = all). theta0 is frozen and detached; tied weights (GPT-2's lm_head/wte) count once."""
+
+    def __init__(self, model, linearize=None):
+        super().__init__()
+        check_attention(model)
+        self.model = freeze(model)
+        self.names = select_parameters(model, linearize)
+        params = dict(model.named_parameters())  # remove_duplicate=True: a tied weight appears once
+        self.theta0 = {n: params[n].detach() for n in self.names}
+
+    def zero_tau(self, dtype=None):
+        return TaskVector({n: torch.zeros_like(p, dtype=dtype) for n, p in self.theta0.items()})
+
+    def tangent(self, tau):
+        """tau as the jvp's tangent: one tensor per linearized parameter (zeros where tau has none)."""
+        extra = [n for n in tau.names if n not in self.theta0]
+        if extra:
+            raise ValueError(f"task vector moves {extra[0]}, which this linearized model keeps at theta0; "
+                             f"use the same --linearize as in training")
+        return {n: tau.tensors[n].to(p.dtype) if n in tau else torch.zeros_like(p) for n, p in self.theta0.items()}
+
+    def call(self, theta, **inputs):
+        """The network's output at theta (the linearized parameters; the others stay at theta0)."""
+        return functional_call(self.model, theta, args=(), kwargs=inputs)
+
+    def jvp_of(self, fn, tau, *state, state_tangents=()):
+        """(fn(theta0, *state), d/de fn(theta0 + e tau, *state + e state_tangents) at e = 0): THE jvp of this repo.
+
+        fn(theta, *state) is any function of the network at theta (use self.call), returning a pytree of
+        tensors: logits, pooled hidden states, or (logits, KV cache) when decoding, where the cache is the
+        extra `state` whose tangent flows from step to step. Every other file linearizes through here."""
+        return jvp(fn, (self.theta0, *state), (self.tangent(tau), *state_tangents))
+
+    def _logits(self, input_ids, attention_mask, position_ids):
+        return lambda theta: self.call(theta, input_ids=input_ids, attention_mask=attention_mask,
+                                       position_ids=position_ids, use_cache=False).logits
+
+    @torch.no_grad()
+    def base_logits(self, input_ids, attention_mask=None, position_ids=None):
+        """f(x; theta0), (B, T, V): the reference model."""
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                          use_cache=False).logits
+
+    def forward(self, input_ids, attention_mask=None, tau=None, position_ids=None):
+        """(f0, f_lin), each (B, T, V). f0 carries no graph; f_lin (at least fp32) is differentiable in tau."""
+        if tau is None:
+            f0 = self.base_logits(input_ids, attention_mask, position_ids)
+            return f0, f0
+        f0, j_tau = self.jvp_of(self._logits(input_ids, attention_mask, position_ids), tau)
+        f0, dtype = f0.detach(), torch.promote_types(f0.dtype, torch.float32)
+        return f0, f0.to(dtype) + j_tau.to(dtype)  # summed in >= fp32: in bf16 a small J tau would round away
+
+    def jvp_many(self, input_ids, attention_mask, taus, position_ids=None):
+        """(f0, [J tau_k]): K jvps, after which any alpha combination is f0 + sum_k alpha_k J tau_k."""
+        if not taus:
+            return self.base_logits(input_ids, attention_mask, position_ids), []
+        f = self._logits(input_ids, attention_mask, position_ids)
+        f0, gs = None, []
+        for tau in taus:
+            f0, g = self.jvp_of(f, tau)
+            gs.append(g)
+        return f0.detach(), gs
 
 
 class TaskVector:
@@ -137,12 +230,7 @@ class TaskVector:
         if "base_fingerprint" not in meta:
             raise ValueError(f"{path}: a task vector is saved with the fingerprint of its base (base_fingerprint)")
         tensors = {n: t.detach().cpu().contiguous() for n, t in self.tensors.items()}
-        tmp = f"{path}.tmp{os.getpid()}"
-        save_file(tensors, tmp, metadata=meta)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # readable like any other file the user writes
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
         self.metadata = meta
 
     @classmethod
@@ -189,78 +277,11 @@ def apply_vectors(model, vectors, alphas):
     return out
 
 
-class LinearizedModel(torch.nn.Module):
-    """f_lin(x; theta0 + tau) = f(x; theta0) + J f(x; theta0) . tau over any causal LM.
-
-    `linearize` is a regex on parameter names: matching parameters move along tau, the rest stay at
-    theta0 (None = all). theta0 is frozen and detached; tied weights (GPT-2's lm_head/wte) count once."""
-
-    def __init__(self, model, linearize=None):
-        super().__init__()
-        check_attention(model)
-        model.eval()
-        model.config.use_cache = False
-        for p in model.parameters():
-            p.requires_grad_(False)
-        self.model = model
-        params = dict(model.named_parameters())  # remove_duplicate=True: a tied weight appears once
-        pattern = re.compile(linearize) if linearize else None
-        self.names = [n for n in params if pattern is None or pattern.search(n)]
-        if not self.names:
-            raise ValueError(f"--linearize {linearize!r} matches no parameter name (names look like "
-                             f"{', '.join(list(params)[:3])}); fix the regex")
-        self.theta0 = {n: params[n].detach() for n in self.names}
-
-    def zero_tau(self, dtype=None):
-        return TaskVector({n: torch.zeros_like(p, dtype=dtype) for n, p in self.theta0.items()})
-
-    def _f(self, input_ids, attention_mask, position_ids):
-        def f(theta):  # the network as a function of the linearized parameters only
-            out = functional_call(self.model, theta, args=(),
-                                  kwargs=dict(input_ids=input_ids, attention_mask=attention_mask,
-                                              position_ids=position_ids, use_cache=False))
-            return out.logits
-        return f
-
-    def _tangent(self, tau):
-        extra = [n for n in tau.names if n not in self.theta0]
-        if extra:
-            raise ValueError(f"task vector moves {extra[0]}, which this linearized model keeps at theta0; "
-                             f"use the same --linearize as in training")
-        return {n: tau.tensors[n].to(p.dtype) if n in tau else torch.zeros_like(p) for n, p in self.theta0.items()}
-
-    @torch.no_grad()
-    def base_logits(self, input_ids, attention_mask=None, position_ids=None):
-        """f(x; theta0), (B, T, V): the reference model."""
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                          use_cache=False).logits
-
-    def forward(self, input_ids, attention_mask=None, tau=None, position_ids=None):
-        """(f0, f_lin), each (B, T, V). f0 carries no graph; f_lin (at least fp32) is differentiable in tau."""
-        if tau is None:
-            f0 = self.base_logits(input_ids, attention_mask, position_ids)
-            return f0, f0
-        f0, j_tau = jvp(self._f(input_ids, attention_mask, position_ids), (self.theta0,), (self._tangent(tau),))
-        f0, dtype = f0.detach(), torch.promote_types(f0.dtype, torch.float32)
-        return f0, f0.to(dtype) + j_tau.to(dtype)  # summed in >= fp32: in bf16 a small J tau would round away
-
-    def jvp_many(self, input_ids, attention_mask, taus, position_ids=None):
-        """(f0, [J tau_k]): K jvps, after which any alpha combination is f0 + sum_k alpha_k J tau_k."""
-        f = self._f(input_ids, attention_mask, position_ids)
-        if not taus:
-            return self.base_logits(input_ids, attention_mask, position_ids), []
-        f0, gs = None, []
-        for tau in taus:
-            f0, g = jvp(f, (self.theta0,), (self._tangent(tau),))
-            gs.append(g)
-        return f0.detach(), gs
-
-
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--base", default="runs/base", help="HF folder or hub id of theta0")
     p.add_argument("--linearize", default=None, help="regex on parameter names that move (default: all)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     model = load_model(args.base)
     lin = LinearizedModel(model, args.linearize)
     n_all = sum(p.numel() for p in model.parameters())
@@ -273,4 +294,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

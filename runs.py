@@ -1,0 +1,192 @@
+"""Run folders, and the plumbing every script shares: atomic writes, one-line errors, the lr schedule.
+
+The run-folder contract (the only thing one script tells another about a run):
+
+    runs/<any name>/config.json               every flag of train_tangent.py, resolved, plus
+                                              mode ("tangent" | "standard"), objective or weights, seed,
+                                              base_fingerprint, versions, git commit, finished (bool)
+    runs/<any name>/task_vector.safetensors   tau only, keyed by the base's parameter names
+    runs/<any name>/metrics.jsonl, curves.png, checkpoint.pt, ref_logps.pt
+
+Readers find runs by their config.json (`find_runs`), never by parsing folder names: any --out works.
+`default_out` is only the name train_tangent.py picks when --out is not given.
+
+Every file is written to a temporary name beside it and renamed into place (`atomic_write`): a reader sees
+the old file or the new one, never half of one. An existing output folder that holds none of our files is
+refused, never replaced (`check_out`). A bad input ends the script with one line naming the flag, file or
+row and what to do (`run_cli`), never with a traceback.
+
+    python runs.py runs           # lists the finished runs under runs/ as readers see them
+"""
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+# files that mark a folder as one of ours: a training run, a base, an exported model, a results folder
+OUR_FILES = ("config.json", "train_config.json", "compose.json", "summary.json", "sweep.jsonl", "bench.json")
+
+
+# ----------------------------------------------------------------------------- atomic writes
+def atomic_write(path, write):
+    """write(tmp) then rename tmp -> path. `write` is a str (text), or a callable that writes to a path."""
+    path = str(path)
+    tmp = f"{path}.tmp{os.getpid()}{os.path.splitext(path)[1]}"  # keep the suffix: savefig reads it
+    try:
+        if callable(write):
+            write(tmp)
+        else:
+            with open(tmp, "w") as f:
+                f.write(write)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path, obj):
+    atomic_write(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def write_jsonl(path, rows):
+    atomic_write(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def read_json(path, fix="delete it and rerun the step that wrote it"):
+    """A JSON file of ours; a corrupt one is one clear error that says how to recover."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e}); the file is corrupt: {fix}") from None
+
+
+def check_out(path, flag="--out"):
+    """Refuse an existing, non-empty output folder that holds none of our files: never replace a user's data."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{flag} {path}: exists and is a file, not a folder; pass another {flag}")
+    if p.is_dir() and any(p.iterdir()) and not any((p / f).exists() for f in OUR_FILES):
+        raise ValueError(f"{flag} {path}: the folder exists and is not a run of ours; pass another {flag} "
+                         f"(nothing was changed)")
+
+
+# ----------------------------------------------------------------------------- run folders
+def default_out(mode, objective=None, weights=None, root="runs"):
+    """The folder train_tangent.py uses when --out is not given: ts-<obj>, dpo-<obj>, (ts-)scal-<weights>."""
+    name = objective or "scal-" + weights.replace("=", "").replace(",", "_")
+    return os.path.join(root, ("ts-" if mode == "tangent" else "dpo-" if objective else "") + name)
+
+
+def read_config(run_dir):
+    """config.json of a training run, checked for the keys readers rely on."""
+    path = Path(run_dir) / "config.json"
+    cfg = read_json(path, fix=f"delete {run_dir} and train the run again")
+    missing = [k for k in ("mode", "objective", "weights", "seed") if k not in cfg]
+    if missing:
+        raise ValueError(f"{path}: no '{missing[0]}' field; this is not a train_tangent.py config: "
+                         f"delete {run_dir} and train the run again")
+    return cfg
+
+
+def find_runs(root):
+    """[(folder, config)] of the finished training runs anywhere under `root` (any folder names)."""
+    found = []
+    for cfg_path in sorted(Path(root).rglob("config.json")) if Path(root).is_dir() else []:
+        d = cfg_path.parent
+        if (d / "task_vector.safetensors").exists():
+            cfg = read_config(d)
+            if cfg.get("finished"):
+                found.append((d, cfg))
+    return found
+
+
+def run_info():
+    """Versions and git commit, recorded in every config.json."""
+    import torch
+    import transformers
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
+                                capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"versions": {"python": sys.version.split()[0], "torch": torch.__version__,
+                         "transformers": transformers.__version__}, "git_commit": commit}
+
+
+# ----------------------------------------------------------------------------- the lr schedule
+def warmup_cosine(step, warmup, steps, floor=0.1):
+    """lr multiplier at optimizer step `step` (0-based):
+    1) linear warmup: (step + 1) / warmup for the first `warmup` steps;
+    2) cosine decay from 1 to `floor` over the remaining steps."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+# ----------------------------------------------------------------------------- one-line errors
+def user_errors():
+    """Exception types that mean 'bad input' (a flag, a file, a row), not a bug in this repo."""
+    from safetensors import SafetensorError
+    return (ValueError, OSError, re.error, SafetensorError)
+
+
+def run_cli(main, argv=None):
+    """main(argv); a bad input exits 1 with one line 'script: error: ...', never a traceback."""
+    prog = os.path.basename(sys.argv[0])
+    try:
+        return main(argv)
+    except user_errors() as e:
+        text = " ".join(str(e).split()) or type(e).__name__
+        if isinstance(e, re.error):
+            text = f"--linearize: not a valid regex ({text}); fix the pattern"
+        raise SystemExit(f"{prog}: error: {text}") from None
+
+
+def positive(kind=int, allow_zero=False):
+    """argparse type: a number > 0 (>= 0 with allow_zero); anything else is a usage error naming the flag."""
+    import argparse
+
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if not (v >= 0 if allow_zero else v > 0) or (kind is float and not math.isfinite(v)):
+            raise argparse.ArgumentTypeError(f"{text!r} must be {'>= 0' if allow_zero else '> 0'}")
+        return v
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def in_range(lo, hi, kind=float, lo_open=False, hi_open=False):
+    """argparse type: a number in [lo, hi] (open ends as asked)."""
+    import argparse
+
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+        if not ok:
+            raise argparse.ArgumentTypeError(f"{text!r} must be in {'(' if lo_open else '['}{lo}, {hi}"
+                                             f"{')' if hi_open else ']'}")
+        return v
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def main(argv=None):
+    root = (argv or sys.argv[1:] or ["runs"])[0]
+    for d, cfg in find_runs(root):
+        what = f"objective={cfg['objective']}" if cfg["objective"] else f"weights={cfg['weights']}"
+        print(f"{d}: mode={cfg['mode']} {what} seed={cfg['seed']}")
+
+
+if __name__ == "__main__":
+    run_cli(main)
