@@ -20,7 +20,6 @@ P separate generations.
 """
 import argparse
 import json
-import math
 import os
 import re
 import shutil
@@ -32,6 +31,7 @@ from tqdm import tqdm
 
 from dpo_loss import sequence_logps
 from linearize import LinearizedModel, TaskVector, apply_vectors, fingerprint, load_model, load_tokenizer
+from metrics import standard_error
 
 
 # ---------------------------------------------------------------------------------------------- vectors
@@ -54,6 +54,9 @@ def _alphas(alphas, k, rows=None):
     if rows is not None and a.dim() == 1:
         a = a.expand(rows, k)
     return a
+
+
+TOP_P = 0.95  # the project's sampling default (every sampler, every script): nucleus sampling cuts the garbled tail
 
 
 # ----------------------------------------------------------------------------------- the linearity trick
@@ -101,12 +104,6 @@ def sweep_logps_nonlinear(model, batch, vectors, alphas, average=False):
                              for ap in a])
 
 
-def _se(x):
-    """Standard error of the mean along the last dim (0 for a single item)."""
-    n = x.shape[-1]
-    return x.std(-1, correction=1) / math.sqrt(n) if n > 1 else torch.zeros(x.shape[:-1])
-
-
 @torch.no_grad()
 def pair_sweep(tokenized_pairs, taus, alphas, beta=0.1, lin=None, model=None, batch_size=16, pad_id=0):
     """Implicit-reward margins beta ((pi_c - ref_c) - (pi_r - ref_r)) per alpha point (P, K) and pair.
@@ -137,8 +134,8 @@ def pair_sweep(tokenized_pairs, taus, alphas, beta=0.1, lin=None, model=None, ba
         margins = [torch.stack([pa[i] for pa in per_alpha]) for i in range(len(chunks))]
     margins = torch.cat(margins, dim=1) if margins else torch.zeros(len(a), 0)
     correct = (margins > 0).float()
-    return {"margins": margins, "accuracy": correct.mean(1), "accuracy_se": _se(correct),
-            "margin": margins.mean(1), "margin_se": _se(margins), "n": margins.shape[1]}
+    return {"margins": margins, "accuracy": correct.mean(1), "accuracy_se": torch.as_tensor(standard_error(correct)),
+            "margin": margins.mean(1), "margin_se": torch.as_tensor(standard_error(margins)), "n": margins.shape[1]}
 
 
 # -------------------------------------------------------------------------------------------- generation
@@ -230,7 +227,7 @@ def _decode(step, prompt_ids, pad_id, eos_id, max_new_tokens, pick, max_position
 
 @torch.no_grad()
 def generate(tokenizer, prompts, model=None, lin=None, taus=(), alphas=None, max_new_tokens=64, temperature=1.0,
-             top_p=1.0, greedy=False, seed=0, batch_size=64):
+             top_p=TOP_P, greedy=False, seed=0, batch_size=64):
     """Responses (decoded, prompt removed, cut at eos) for each prompt.
 
     Linearized when `lin` is given: row i uses alphas[i] ((N, K), or (K,) for all rows). Nonlinear when
@@ -314,7 +311,7 @@ def main(argv=None):
     p.add_argument("--nonlinear", action="store_true", help="edit the weights instead of the linearized model")
     p.add_argument("--greedy", action="store_true")
     p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=TOP_P, help="nucleus sampling (1 = plain sampling)")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--export", default=None, help="also write the composed nonlinear model as an HF folder here")
