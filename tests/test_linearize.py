@@ -1,4 +1,6 @@
 """linearize.py against independent computations: the base model, finite differences, autograd."""
+import copy
+
 import pytest
 import torch
 
@@ -106,10 +108,27 @@ def test_regex_moves_only_the_selected_parameters(tiny_gpt2):
 def test_tied_weights_count_once(tiny_gpt2):
     lin = LinearizedModel(tiny_gpt2)
     assert "transformer.wte.weight" in lin.names and "lm_head.weight" not in lin.names
-    # moving wte moves the (tied) output layer too, in both the linear and the nonlinear model
-    tau = TaskVector({"transformer.wte.weight": torch.ones_like(lin.theta0["transformer.wte.weight"])})
+    wte0 = tiny_gpt2.transformer.wte.weight.detach().clone()
+    g = torch.Generator().manual_seed(0)
+    tau = TaskVector({"transformer.wte.weight": torch.randn(wte0.shape, generator=g)})
+    # the nonlinear model moves the tied matrix once: input embedding AND output layer are theta0 + alpha tau
     moved = apply_vectors(tiny_gpt2, [tau], [0.5])
-    assert torch.equal(moved.lm_head.weight, moved.transformer.wte.weight)
+    torch.testing.assert_close(moved.lm_head.weight, wte0 + 0.5 * tau["transformer.wte.weight"])
+    torch.testing.assert_close(moved.transformer.wte.weight, moved.lm_head.weight)
+    # the linear model's J tau sees both uses: it equals the central finite difference of the tied nonlinear
+    # model, and differs clearly from the derivative through the input embedding alone
+    x = torch.randint(0, tiny_gpt2.config.vocab_size, (2, 10))
+    f0, f_lin = lin(x, tau=tau)
+    j_tau = (f_lin - f0).double()
+    eps = 1e-3
+    fwd = lambda m: m(input_ids=x, use_cache=False).logits.double()
+    fd = (fwd(apply_vectors(tiny_gpt2, [tau], [eps])) - fwd(apply_vectors(tiny_gpt2, [tau], [-eps]))) / (2 * eps)
+    assert float((j_tau - fd).norm() / fd.norm()) < 1e-3
+    untied = copy.deepcopy(tiny_gpt2)
+    untied.lm_head.weight = torch.nn.Parameter(wte0.clone(), requires_grad=False)  # same values, not tied
+    moved_in = lambda a: apply_vectors(untied, [tau], [a])
+    fd_in = (fwd(moved_in(eps)) - fwd(moved_in(-eps))) / (2 * eps)
+    assert float((j_tau - fd_in).norm() / fd.norm()) > 0.1
 
 
 def test_non_eager_attention_is_refused(tiny_gpt2):
