@@ -19,7 +19,7 @@ P separate generations.
     python compose.py ... --export runs/composed     # an HF folder of the nonlinear theta0 + sum alpha tau
 """
 import argparse
-import json
+import math
 import os
 import re
 import shutil
@@ -29,9 +29,12 @@ import torch
 from torch.utils._pytree import tree_map
 from tqdm import tqdm
 
+import toyworld
+from data import collate_pairs, format_prompt
 from dpo_loss import sequence_logps
 from linearize import LinearizedModel, TaskVector, apply_vectors, fingerprint, load_model, load_tokenizer
 from metrics import standard_error
+from runs import in_range, positive, run_cli, write_json
 
 
 # ---------------------------------------------------------------------------------------------- vectors
@@ -110,7 +113,6 @@ def pair_sweep(tokenized_pairs, taus, alphas, beta=0.1, lin=None, model=None, ba
 
     Linear (TS-DPO) when `lin` is given; nonlinear when `model` is given (ref = the base forward). Returns
     {"margins": (P, N), "accuracy", "accuracy_se", "margin", "margin_se": (P,), "n": N} (torch tensors)."""
-    from data import collate_pairs
     if (lin is None) == (model is None):
         raise ValueError("pair_sweep: pass exactly one of lin= (linearized) or model= (nonlinear)")
     a = _alphas(alphas, len(taus))
@@ -141,10 +143,6 @@ def pair_sweep(tokenized_pairs, taus, alphas, beta=0.1, lin=None, model=None, ba
 # -------------------------------------------------------------------------------------------- generation
 def _prompt_ids(tokenizer, prompts):
     """Token ids exactly as in training: the (chat-formatted) prompt, add_special_tokens=False."""
-    try:
-        from data import format_prompt
-    except ImportError:
-        format_prompt = lambda tok, p: p
     ids = [tokenizer(format_prompt(tokenizer, p), add_special_tokens=False)["input_ids"] for p in prompts]
     return [x or [tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id]
             for x in ids]
@@ -275,28 +273,37 @@ def generate_sweep(tokenizer, prompts, alpha_points, lin=None, model=None, taus=
 
 # ------------------------------------------------------------------------------------------------ export
 def export(base_path, vector_paths, alphas, out_dir):
-    """Write the NONLINEAR model theta0 + sum_k alpha_k tau_k (+ tokenizer) as an HF folder, atomically."""
+    """Write the NONLINEAR model theta0 + sum_k alpha_k tau_k (+ tokenizer) as an HF folder, atomically.
+
+    An existing out_dir is replaced only if it is an export of ours (it has compose.json)."""
     if len(vector_paths) != len(alphas):
         raise ValueError(f"{len(vector_paths)} vectors but {len(alphas)} alphas; give one alpha per vector")
+    out_dir = os.path.abspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.exists(os.path.join(out_dir, "compose.json")) and (
+            not os.path.isdir(out_dir) or os.listdir(out_dir)):
+        raise ValueError(f"--export {out_dir}: exists and is not a model exported by compose.py; pass another folder "
+                         f"(nothing was changed)")
     model, tokenizer = load_model(base_path), load_tokenizer(base_path)
     vectors = load_vectors(vector_paths, model)
     composed = apply_vectors(model, vectors, [float(x) for x in alphas])
     composed.config.use_cache = True  # an exported model is for ordinary generation
-    out_dir = os.path.abspath(out_dir)
     os.makedirs(os.path.dirname(out_dir), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp", dir=os.path.dirname(out_dir))
-    composed.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    with open(os.path.join(tmp, "compose.json"), "w") as f:
-        json.dump({"base": str(base_path), "base_fingerprint": fingerprint(model), "vectors": [str(p) for p in vector_paths],
-                   "alphas": [float(x) for x in alphas], "equation": "theta0 + sum_k alpha_k tau_k"}, f, indent=2)
-    if os.path.exists(out_dir):  # swap the old folder out so a reader never sees a half-written one
-        old = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.old", dir=os.path.dirname(out_dir))
-        os.replace(out_dir, os.path.join(old, "x"))
-        os.replace(tmp, out_dir)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, out_dir)
+    try:
+        composed.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_json(os.path.join(tmp, "compose.json"),
+                   {"base": str(base_path), "base_fingerprint": fingerprint(model), "alphas": [float(x) for x in alphas],
+                    "vectors": [str(p) for p in vector_paths], "equation": "theta0 + sum_k alpha_k tau_k"})
+        if os.path.exists(out_dir):  # swap the old folder out so a reader never sees a half-written one
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.old", dir=os.path.dirname(out_dir))
+            os.replace(out_dir, os.path.join(old, "x"))
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
 
 
@@ -310,38 +317,34 @@ def main(argv=None):
     p.add_argument("--prompt", nargs="+", default=None, help="prompt(s); default: three toy-world prompts")
     p.add_argument("--nonlinear", action="store_true", help="edit the weights instead of the linearized model")
     p.add_argument("--greedy", action="store_true")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=TOP_P, help="nucleus sampling (1 = plain sampling)")
-    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--temperature", type=positive(float), default=1.0, help="> 0 (use --greedy for argmax)")
+    p.add_argument("--top-p", type=in_range(0, 1, lo_open=True), default=TOP_P, help="nucleus mass in (0, 1]; 1 = plain sampling")
+    p.add_argument("--max-new-tokens", type=positive(), default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--export", default=None, help="also write the composed nonlinear model as an HF folder here")
     args = p.parse_args(argv)
     if len(args.vectors) != len(args.alphas):
-        raise SystemExit(f"compose.py: {len(args.vectors)} --vectors but {len(args.alphas)} --alphas; "
-                         f"give one alpha per vector")
-    try:
-        model, tokenizer = load_model(args.base), load_tokenizer(args.base)
-        vectors = load_vectors(args.vectors, model)
-        prompts = args.prompt
-        if prompts is None:
-            import toyworld
-            prompts = toyworld.make_prompts(3, seed=0)
-        kw = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
-                  greedy=args.greedy, seed=args.seed)
-        if args.nonlinear:
-            responses = generate(tokenizer, prompts, model=apply_vectors(model, vectors, args.alphas), **kw)
-        else:
-            responses = generate(tokenizer, prompts, lin=linearize_for(model, vectors), taus=vectors,
-                                 alphas=args.alphas, **kw)
-        mix = " + ".join(f"{a:g} * tau[{v}]" for a, v in zip(args.alphas, args.vectors))
-        print(f"{'nonlinear' if args.nonlinear else 'linearized'}: theta0 + {mix}")
-        for prompt, response in zip(prompts, responses):
-            print(f"\n> {prompt}\n{response}")
-        if args.export:
-            print(f"\nexported to {export(args.base, args.vectors, args.alphas, args.export)}")
-    except ValueError as e:
-        raise SystemExit(f"compose.py: {e}")
+        p.error(f"{len(args.vectors)} --vectors but {len(args.alphas)} --alphas; give one alpha per vector")
+    bad = [a for a in args.alphas if not math.isfinite(a)]
+    if bad:
+        p.error(f"--alphas {bad[0]}: give finite numbers")
+    model, tokenizer = load_model(args.base), load_tokenizer(args.base)
+    vectors = load_vectors(args.vectors, model)
+    prompts = args.prompt if args.prompt is not None else toyworld.make_prompts(3, seed=0)
+    kw = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
+              greedy=args.greedy, seed=args.seed)
+    if args.nonlinear:
+        responses = generate(tokenizer, prompts, model=apply_vectors(model, vectors, args.alphas), **kw)
+    else:
+        responses = generate(tokenizer, prompts, lin=linearize_for(model, vectors), taus=vectors,
+                             alphas=args.alphas, **kw)
+    mix = " + ".join(f"{a:g} * tau[{v}]" for a, v in zip(args.alphas, args.vectors))
+    print(f"{'nonlinear' if args.nonlinear else 'linearized'}: theta0 + {mix}")
+    for prompt, response in zip(prompts, responses):
+        print(f"\n> {prompt}\n{response}")
+    if args.export:
+        print(f"\nexported to {export(args.base, args.vectors, args.alphas, args.export)}")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -236,14 +236,18 @@ class TaskVector:
     @classmethod
     def load(cls, path, base_model=None, fingerprint_=None, device="cpu"):
         """Load tau; refuse it if it was trained on another base than `base_model` (or `fingerprint_`)."""
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
         if os.path.isdir(path):
             path = os.path.join(path, "task_vector.safetensors")
         if not os.path.exists(path):
             raise ValueError(f"{path}: no task vector here; train one with train_tangent.py --out DIR")
-        with safe_open(path, framework="pt", device=str(device)) as f:
-            meta = f.metadata() or {}
-            tensors = {n: f.get_tensor(n) for n in f.keys()}
+        try:
+            with safe_open(path, framework="pt", device=str(device)) as f:
+                meta = f.metadata() or {}
+                tensors = {n: f.get_tensor(n) for n in f.keys()}
+        except (SafetensorError, OSError) as e:
+            raise ValueError(f"{path}: not a readable task vector ({' '.join(str(e).split())}); the file is corrupt or "
+                             f"not a safetensors file: retrain it with train_tangent.py --force") from None
         want = fingerprint(base_model) if base_model is not None else fingerprint_
         if want is not None and meta.get("base_fingerprint") != want:
             raise ValueError(f"{path}: vector was trained on base {meta.get('base_fingerprint')}, but this base is "

@@ -7,6 +7,7 @@ from conftest import build_tokenizer, make_tiny_model
 import compose
 from dpo_loss import sequence_logps
 from linearize import LinearizedModel, TaskVector, apply_vectors, fingerprint
+from runs import run_cli
 
 ALPHAS = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.5, -1.0], [-2.0, 0.3]])
 PROMPTS = ["how do i care for a cat ?", "tell me", "the moon goes around the earth once a month . how"]
@@ -209,12 +210,20 @@ def test_load_export_and_refusals(base_dir, tmp_path, capsys):
     with torch.no_grad():
         torch.testing.assert_close(loaded(input_ids=x).logits, want(input_ids=x).logits)
     # CLI: one clear line for mismatched counts and foreign vectors; a normal run prints generations
-    with pytest.raises(SystemExit, match="2 --vectors but 1 --alphas"):
+    with pytest.raises(SystemExit) as usage:
         compose.main(["--base", str(base), "--vectors", *paths, "--alphas", "1"])
+    assert usage.value.code == 2 and "2 --vectors but 1 --alphas" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="trained on base"):
-        compose.main(["--base", str(base), "--vectors", str(foreign), "--alphas", "1"])
+        run_cli(compose.main, ["--base", str(base), "--vectors", str(foreign), "--alphas", "1"])
     with pytest.raises(SystemExit, match="no task vector here"):
-        compose.main(["--base", str(base), "--vectors", str(tmp_path / "nope"), "--alphas", "1"])
+        run_cli(compose.main, ["--base", str(base), "--vectors", str(tmp_path / "nope"), "--alphas", "1"])
+    # an existing folder that is not an export of ours is refused, and left as it was
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not a model exported by compose.py"):
+        compose.export(str(base), paths, [1.0, -0.5], str(mine))
+    assert (mine / "notes.txt").read_text() == "keep me" and len(list(mine.iterdir())) == 1
     compose.main(["--base", str(base), "--vectors", *paths, "--alphas", "1", "-0.5", "--prompt", "tell me",
                   "--greedy", "--max-new-tokens", "4"])
     assert "> tell me" in capsys.readouterr().out
