@@ -17,7 +17,6 @@ Ratios are the point (both sides measured here and now); absolute times depend o
 Writes results/bench.json.
 """
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -29,6 +28,7 @@ import data
 from compose import generate, generate_sweep, sweep_logps
 from dpo_loss import preference_loss, sequence_logps
 from linearize import LinearizedModel, TaskVector, load_model, load_tokenizer
+from runs import positive, run_cli, write_json
 from train_tangent import make_policy, policy_logps
 
 GOALS = {"ts_vs_dpo_recomputed": 1.5, "ts_vs_dpo_precomputed": 2.0, "ts_memory_vs_dpo": 2.0, "sweep_speedup": 8.0}
@@ -167,22 +167,26 @@ def load_base(args):
     return model, tokenizer, "random (embedded shape)"
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--base", default="runs/base", help="HF folder or hub id")
     p.add_argument("--data", default="toy", help="pair source (data.py)")
     p.add_argument("--objective", default="helpfulness")
-    p.add_argument("--batch-size", type=int, default=8, help="pairs per training step")
-    p.add_argument("--max-length", type=int, default=96)
+    p.add_argument("--batch-size", type=positive(), default=8, help="pairs per training step")
+    p.add_argument("--max-length", type=positive(), default=96, help="tokens per sequence (>= 2)")
     p.add_argument("--linearize", default=None, help="regex of parameters that move (default: all)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--prompts", type=int, default=8, help="prompts per alpha point in the generation benchmark")
-    p.add_argument("--new-tokens", type=int, default=32)
+    p.add_argument("--warmup", type=positive(allow_zero=True), default=2, help="untimed rounds first")
+    p.add_argument("--repeats", type=positive(), default=7, help="timed rounds (median)")
+    p.add_argument("--prompts", type=positive(), default=8, help="prompts per alpha point in the generation benchmark")
+    p.add_argument("--new-tokens", type=positive(), default=32)
     p.add_argument("--out", default="results/bench.json")
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    if args.max_length < 2:
+        p.error(f"--max-length {args.max_length}: a sequence needs at least 2 tokens (prompt + response)")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: no CUDA device visible; use --device cpu")
     torch.manual_seed(0)
     if args.device == "cpu":
         torch.set_num_threads(min(os.cpu_count() or 1, 2))
@@ -222,12 +226,9 @@ def main():
               "config": vars(args), "base": base_name, "training": train, "sweep": sweep, "generation": gen,
               "ratios": ratios, "goals": GOALS}
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=2)
-    os.replace(tmp, args.out)
+    write_json(args.out, result)
     print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)
