@@ -1,10 +1,12 @@
-"""data.py: every loader on local fixtures in each hub shape, bad input, pairs, splits, tokenization."""
+"""data.py (+ hub_data.py): every loader on local fixtures in each hub shape, bad input, degenerate pairs, pairs,
+splits, tokenization, the command line."""
 import json
 
 import pytest
 import torch
 
 import data
+from runs import run_cli
 
 ASPECTS = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 HS = [dict(prompt=p, response=r, **dict(zip(ASPECTS, v))) for p, r, v in  # HelpSteer shape
@@ -218,6 +220,67 @@ def test_parse_weights():
     assert data.weights_label("verbosity=-0.3,helpfulness=0.70") == "helpfulness=0.7,verbosity=-0.3"
 
 
+# ----------------------------------------------------------------------------- degenerate pairs and empty splits
+def test_identical_chosen_and_rejected_dropped_everywhere_with_count(tmp_path, capsys):
+    pairs_path = write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": "p", "chosen": "same", "rejected": "same"},
+                                                       {"prompt": "q", "chosen": "yes", "rejected": "no"},
+                                                       {"prompt": "r", "chosen": "x", "rejected": "x"}])
+    capsys.readouterr()
+    assert [p["prompt"] for p in data.load_pairs(pairs_path, split="all")] == ["q"]
+    assert f"{pairs_path}: dropped 2 of 3 pairs in split 'all'" in capsys.readouterr().err
+    # the same rule on every other shape: PKU with two equal responses, hh-rlhf with equal replies, one text rated twice
+    pku_same = {**pku("x", 1, 0), "response_1": "x r0"}
+    pku_path = write_parquet(tmp_path / "pku.parquet", [pku_same, pku("y", 0, 0)])
+    assert [p["prompt"] for p in data.load_pairs(pku_path, objective="safety", split="all")] == ["y"]
+    assert f"{pku_path}: dropped 1 of 2 pairs" in capsys.readouterr().err
+    hh_same = {"chosen": "\n\nHuman: a\n\nAssistant: b ", "rejected": "\n\nHuman: a\n\nAssistant: b"}
+    hh_path = write_jsonl(tmp_path / "hh.jsonl", [hh_same] + HH)
+    assert len(data.load_pairs(hh_path, split="all")) == 2
+    assert f"{hh_path}: dropped 1 of 3 pairs" in capsys.readouterr().err
+    rated = [{"prompt": "p", "response": r, "helpfulness": h} for r, h in (("a", 1), ("a", 3), ("b", 0))]
+    rated_path = write_jsonl(tmp_path / "rated.jsonl", rated)
+    got = data.load_pairs(rated_path, objective="helpfulness", split="all")
+    assert [(p["chosen"], p["rejected"]) for p in got] == [("a", "b"), ("a", "b")]
+    assert f"{rated_path}: dropped 1 of 3 pairs" in capsys.readouterr().err
+    data.load_pairs(write_jsonl(tmp_path / "hs.jsonl", HS), objective="helpfulness", split="all")
+    assert "dropped" not in capsys.readouterr().err  # nothing dropped, nothing said
+
+
+def test_all_degenerate_file_refused_naming_file_and_split(tmp_path):
+    path = write_jsonl(tmp_path / "same.jsonl", [{"prompt": f"p{i}", "chosen": "x", "rejected": "x"} for i in range(2)])
+    with pytest.raises(ValueError) as err:
+        data.load_pairs(path, split="all")
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: no pairs") and "split 'all'" in msg and "\n" not in msg
+    assert "all 2 had the chosen text equal to the rejected text" in msg
+    with pytest.raises(SystemExit) as err:  # the command line: the same one line, exit status 1
+        run_cli(data.main, ["--source", path])
+    assert isinstance(err.value.code, str) and path in err.value.code and "\n" not in err.value.code
+
+
+def test_empty_split_says_what_to_do(tmp_path):
+    path = write_jsonl(tmp_path / "one.jsonl", [{"prompt": "p", "chosen": "a", "rejected": "b"}])
+    lands = next(s for s, part in zip(data.SPLITS, data.split_by_prompt([{"prompt": "p"}])) if part)
+    other = next(s for s in data.SPLITS if s != lands)
+    with pytest.raises(ValueError, match=f"{path}: no pairs .* in split '{other}'; .*give more prompts or use split 'all'"):
+        data.load_pairs(path, split=other)
+    assert len(data.load_pairs(path, split=lands)) == 1
+
+
+def test_command_line(tmp_path, capsys):
+    for argv in (["--limit", "0"], ["--max-pairs-per-prompt", "-1"], ["--seed", "1.5"], ["--weights", "helpfulness"],
+                 ["--objective", "helpfulness", "--weights", "helpfulness=1"]):
+        with pytest.raises(SystemExit) as err:
+            data.main(argv)
+        assert err.value.code == 2, argv  # usage errors, at parse time
+    with pytest.raises(SystemExit, match="nope.jsonl: file not found"):
+        run_cli(data.main, ["--source", str(tmp_path / "nope.jsonl")])
+    capsys.readouterr()
+    run_cli(data.main, ["--source", "toy", "--limit", "40", "--seed", "-3"])
+    out = capsys.readouterr().out
+    assert "train:" in out and "validation:" in out and '"objective": "helpfulness"' in out
+
+
 # ----------------------------------------------------------------------------- pairs
 def group(ratings, prompt="p", attr="helpfulness"):
     return [{"prompt": prompt, "response": f"{prompt}{i}", attr: v} for i, v in enumerate(ratings)]
@@ -323,11 +386,3 @@ def test_chat_template_path(tiny_tokenizer):
     assert data.format_prompt(tok, "tell me about the moon .") == "<user>tell me about the moon .\n<assistant>"
     t = data.tokenize_pair(tok, {"prompt": "hi", "chosen": " yes", "rejected": " no"})
     assert t["prompt_ids"] == enc(tok, "<user>hi\n<assistant>")
-
-
-def test_batches():
-    items = list(range(10))
-    got = list(data.batches(items, 4, shuffle=True, seed=1))
-    assert [len(b) for b in got] == [4, 4, 2] and sorted(sum(got, [])) == items
-    assert got == list(data.batches(items, 4, shuffle=True, seed=1))
-    assert list(data.batches(items, 4, shuffle=False, drop_last=True)) == [[0, 1, 2, 3], [4, 5, 6, 7]]
