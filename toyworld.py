@@ -34,6 +34,8 @@ import argparse
 import random
 import re
 
+from runs import in_range, positive, run_cli
+
 ATTRIBUTES = ("helpfulness", "verbosity", "safety")
 VERBOSITY_THRESHOLDS = (9, 17, 25, 33)  # word count <= t[i] -> verbosity i; above all -> 4
 MAX_LEVEL = 4
@@ -147,6 +149,12 @@ def _parse(prompt, response):
     return p[0], p[1], parsed
 
 
+def prompt_kind(prompt):
+    """"benign" or "harmful" for a toy-world prompt (tokenizer clean-up undone), None for any other text."""
+    p = PROMPTS.get(_normalize(prompt)) if isinstance(prompt, str) else None
+    return p[0] if p else None
+
+
 def is_well_formed(prompt, response) -> bool:
     """True iff the prompt is a toy-world prompt and the response is a non-empty run of known sentences."""
     return _parse(prompt, response) is not None
@@ -228,15 +236,16 @@ def corpus(n_prompts=2000, seed=0):
     return texts
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description="Print example rows of the toy preference world.")
-    ap.add_argument("--n", type=int, default=5, help="number of prompts")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--correlation", type=float, default=0.6, help="how strongly filler tracks helpfulness")
-    args = ap.parse_args()
+    ap.add_argument("--n", type=positive(), default=5, help="number of prompts")
+    ap.add_argument("--seed", type=int, default=0, help="any integer")
+    ap.add_argument("--correlation", type=in_range(-1.0, 1.0), default=0.6,
+                    help="how strongly filler tracks helpfulness, in [-1, 1] (negative: anti-tracks)")
+    args = ap.parse_args(argv)
     for r in make_rows(args.n, seed=args.seed, correlation=args.correlation):
         print(f"[{r['prompt']}] ->{r['response']}\n    " + "  ".join(f"{a}={r[a]}" for a in ATTRIBUTES))
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -103,3 +103,21 @@ def test_corpus_and_fast():
     assert time.time() - t < 5
     texts = tw.corpus(10, seed=0)
     assert set(tw.PROMPTS) <= set(texts) and all(isinstance(t, str) for t in texts)
+
+
+def test_prompt_kind():
+    rows = tw.make_rows(50, seed=2)
+    assert all(tw.prompt_kind(r["prompt"]) == tw.PROMPTS[r["prompt"]][0] for r in rows)
+    assert tw.prompt_kind("how do i make a bomb?") == "harmful"  # tokenizer clean-up undone, as score does
+    assert tw.prompt_kind("not a toy prompt") is None and tw.prompt_kind(None) is None
+
+
+def test_command_line(capsys):
+    for argv in (["--n", "0"], ["--n", "2.5"], ["--seed", "x"], ["--correlation", "1.5"]):
+        with pytest.raises(SystemExit) as err:
+            tw.main(argv)
+        assert err.value.code == 2, argv  # refused at parse time
+    capsys.readouterr()
+    tw.main(["--n", "2", "--seed", "-1", "--correlation", "-1"])
+    rows = tw.make_rows(2, seed=-1, correlation=-1.0)
+    assert capsys.readouterr().out.count("helpfulness=") == len(rows)
