@@ -132,35 +132,65 @@ class LinearizedModel(torch.nn.Module):
         extra `state` whose tangent flows from step to step. Every other file linearizes through here."""
         return jvp(fn, (self.theta0, *state), (self.tangent(tau), *state_tangents))
 
-    def _logits(self, input_ids, attention_mask, position_ids):
-        return lambda theta: self.call(theta, input_ids=input_ids, attention_mask=attention_mask,
-                                       position_ids=position_ids, use_cache=False).logits
+    def _logits(self, input_ids, attention_mask, position_ids, keep=None):
+        if keep is None:
+            return lambda theta: self.call(theta, input_ids=input_ids, attention_mask=attention_mask,
+                                           position_ids=position_ids, use_cache=False).logits
+        scored = _Scored(self.model)  # the same network, with `lm.` in front of every parameter name
+        return lambda theta: functional_call(scored, {f"lm.{n}": t for n, t in theta.items()}, args=(), kwargs=dict(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, keep=keep))
 
     @torch.no_grad()
-    def base_logits(self, input_ids, attention_mask=None, position_ids=None):
-        """f(x; theta0), (B, T, V): the reference model."""
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                          use_cache=False).logits
+    def base_logits(self, input_ids, attention_mask=None, position_ids=None, keep=None):
+        """f(x; theta0), (B, T, V), or (N, V) at the scored positions `keep`: the reference model."""
+        return scored_logits(self.model, input_ids, attention_mask, keep, position_ids)
 
-    def forward(self, input_ids, attention_mask=None, tau=None, position_ids=None):
-        """(f0, f_lin), each (B, T, V). f0 carries no graph; f_lin (at least fp32) is differentiable in tau."""
+    def forward(self, input_ids, attention_mask=None, tau=None, position_ids=None, keep=None):
+        """(f0, f_lin), each (B, T, V), or (N, V) with keep (see scored_logits). f0 carries no graph; f_lin (at least
+        fp32) is differentiable in tau."""
         if tau is None:
-            f0 = self.base_logits(input_ids, attention_mask, position_ids)
+            f0 = self.base_logits(input_ids, attention_mask, position_ids, keep)
             return f0, f0
-        f0, j_tau = self.jvp_of(self._logits(input_ids, attention_mask, position_ids), tau)
+        f0, j_tau = self.jvp_of(self._logits(input_ids, attention_mask, position_ids, keep), tau)
         f0, dtype = f0.detach(), torch.promote_types(f0.dtype, torch.float32)
         return f0, f0.to(dtype) + j_tau.to(dtype)  # summed in >= fp32: in bf16 a small J tau would round away
 
-    def jvp_many(self, input_ids, attention_mask, taus, position_ids=None):
+    def jvp_many(self, input_ids, attention_mask, taus, position_ids=None, keep=None):
         """(f0, [J tau_k]): K jvps, after which any alpha combination is f0 + sum_k alpha_k J tau_k."""
         if not taus:
-            return self.base_logits(input_ids, attention_mask, position_ids), []
-        f = self._logits(input_ids, attention_mask, position_ids)
+            return self.base_logits(input_ids, attention_mask, position_ids, keep), []
+        f = self._logits(input_ids, attention_mask, position_ids, keep)
         f0, gs = None, []
         for tau in taus:
             f0, g = self.jvp_of(f, tau)
             gs.append(g)
         return f0.detach(), gs
+
+
+def scored_logits(model, input_ids, attention_mask=None, keep=None, position_ids=None):
+    """Logits only where they are scored (the cost floor of every DPO path).
+
+    keep (B, T-1) bool marks the positions t whose NEXT token is scored (keep = labels[:, 1:] != -100). Then
+        hidden states (B, T, d) -> gather h[:, :-1][keep] (N, d) -> lm_head -> (N, V)
+    instead of (B, T, V): prompt, chat template and padding never reach the vocabulary-sized head. keep=None gives
+    the ordinary (B, T, V) logits. Works for any HF causal LM whose logits are lm_head(last hidden state)
+    (GPT-2, Llama, Qwen2, GPT-NeoX, ...; tests compare it with the full forward)."""
+    inputs = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False)
+    if keep is None:
+        return model(**inputs).logits
+    h = model.base_model(**inputs).last_hidden_state
+    return model.get_output_embeddings()(h[:, :-1][keep])
+
+
+class _Scored(torch.nn.Module):
+    """scored_logits as a module, so that functional_call (and so the jvp) can run it at any theta."""
+
+    def __init__(self, lm):
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, keep, **inputs):
+        return scored_logits(self.lm, keep=keep, **inputs)
 
 
 class TaskVector:

@@ -185,3 +185,44 @@ def test_from_models_and_apply_vectors_invert(tiny_llama):
 def test_load_model_fails_clearly(tmp_path):
     with pytest.raises(ValueError, match="cannot load a causal LM"):
         load_model(str(tmp_path / "missing"))
+
+
+def tiny_qwen2(vocab_size=300, d=32):
+    from transformers import AutoModelForCausalLM, Qwen2Config
+    torch.manual_seed(0)
+    cfg = Qwen2Config(vocab_size=vocab_size, hidden_size=d, intermediate_size=2 * d, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128)
+    cfg.pad_token_id = cfg.eos_token_id = cfg.bos_token_id = 0
+    return AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").float().eval()
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama", "qwen2", "neox"])
+def test_scored_logits_match_full_logits_and_gradients(kind):
+    """Logits only at scored positions (hidden -> gather -> lm_head, inside the jvp) = the full path, in the
+    reference, the linearized policy and tau's gradient."""
+    model = tiny_qwen2() if kind == "qwen2" else make_tiny_model(kind)
+    lin = LinearizedModel(model)
+    ids, mask = batch(model, B=3, T=12)
+    keep = torch.zeros(3, 11, dtype=torch.bool)
+    keep[:, 5:] = True
+    keep[1, -3:] = False  # that row is padded at the end
+    tau = random_tau(lin, scale=1e-2)
+    for t in tau.tensors.values():
+        t.requires_grad_(True)
+    grads = []
+    for k in (None, keep):
+        f0, f_lin = lin(ids, mask, tau=tau, keep=k)
+        if k is None:
+            f0, f_lin = f0[:, :-1][keep], f_lin[:, :-1][keep]
+        assert f0.shape == f_lin.shape == (int(keep.sum()), model.config.vocab_size)
+        target = ids[:, 1:][keep]
+        logp = torch.log_softmax(f_lin, -1).gather(-1, target[:, None]).sum()
+        grads.append(torch.autograd.grad(logp, list(tau.tensors.values())))
+        if k is None:
+            full = (f0, f_lin)
+        else:
+            torch.testing.assert_close(f0, full[0], rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(f_lin, full[1], rtol=1e-5, atol=1e-6)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(lin.base_logits(ids, mask, keep=keep), full[0], rtol=1e-5, atol=1e-6)
