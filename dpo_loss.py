@@ -5,8 +5,14 @@ With pi the policy and ref the frozen reference, per pair (x, y_chosen, y_reject
     h = (log pi(y_c|x) - log ref(y_c|x)) - (log pi(y_r|x) - log ref(y_r|x))
     sigmoid (DPO, Rafailov et al. 2023):        -log sigmoid(beta h)
     cdpo (conservative DPO, label smoothing e): -(1-e) log sigmoid(beta h) - e log sigmoid(-beta h)
-    ipo (Azar et al. 2023):                     (h - 1/(2 beta))^2
+    ipo (Azar et al. 2023):                     (h - 1/(2 beta))^2,  h from per-token AVERAGE log-probs
     hinge (SLiC):                               max(0, 1 - beta h)
+
+IPO is defined on length-normalized log-ratios (TRL divides by the completion length too), so for
+`ipo` every log-prob above is the mean over response tokens, not the sum: `length_normalized(loss_type)`
+says which kind a loss takes, and the training loop and the reference cache ask it. Example (beta = 0.1):
+a chosen log-ratio of +2.0 over 10 tokens and a rejected one of -1.0 over 5 tokens give
+h = 0.2 - (-0.2) = 0.4 and loss (0.4 - 5)^2 = 21.16 (the summed form would give (3 - 5)^2 = 4).
 
 Implicit rewards r = beta (log pi(y|x) - log ref(y|x)); metric names follow TRL's DPOTrainer so numbers
 compare directly. In TS-DPO, pi is the linearized model and ref its jvp's primal output.
@@ -17,6 +23,12 @@ import torch
 import torch.nn.functional as F
 
 LOSSES = ("sigmoid", "cdpo", "ipo", "hinge")
+AVERAGED = ("ipo",)  # losses defined on per-token average log-probs
+
+
+def length_normalized(loss_type):
+    """True when `loss_type` takes per-token AVERAGE log-probs (IPO, as published), False for sums."""
+    return loss_type in AVERAGED
 
 
 def sequence_logps(logits, labels, average=False):
@@ -41,7 +53,10 @@ def concatenated_logps(logits, labels, n_chosen, average=False):
 
 def preference_loss(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta=0.1, loss_type="sigmoid",
                     label_smoothing=0.0, reference_free=False):
-    """Per-pair losses and implicit rewards, each (B,). All inputs are per-sequence log-probs (B,)."""
+    """Per-pair losses and implicit rewards, each (B,). All inputs are per-sequence log-probs (B,).
+
+    For loss_type "ipo" they must be per-token averages (sequence_logps(..., average=True); see
+    length_normalized), as in Azar et al.; for the others, sums."""
     if loss_type not in LOSSES:
         raise ValueError(f"--loss {loss_type!r} is not one of {', '.join(LOSSES)}")
     if not 0.0 <= label_smoothing < 0.5:

@@ -10,7 +10,8 @@ pi_tau = softmax(f_lin); the reference pi_0 = softmax(f(x; theta0)) is the jvp's
 no second model and no second forward. One run per objective k gives tau_k; f_lin is linear in tau, so
 users mix them at inference as theta0 + sum_k alpha_k tau_k (compose.py). `--mode standard` is plain DPO on
 the nonlinear model (reference = frozen theta0) saved as tau = theta_k - theta0; `--weights` trains one
-scalarized objective sum_a w_a * attribute_a (the paper's baseline).
+scalarized objective sum_a w_a * attribute_a (the paper's baseline). `--loss ipo` uses per-token average
+log-probs, as published (dpo_loss.length_normalized); the other losses use sums.
 
     python train_tangent.py --mode tangent  --objective helpfulness        # -> runs/ts-helpfulness
     python train_tangent.py --mode standard --objective helpfulness        # -> runs/dpo-helpfulness
@@ -19,10 +20,13 @@ scalarized objective sum_a w_a * attribute_a (the paper's baseline).
     torchrun --nproc_per_node=2 train_tangent.py --mode tangent --objective helpfulness   # DDP, gloo on CPU
     python train_tangent.py --base Qwen/Qwen2.5-0.5B --data nvidia/HelpSteer --device cuda --linearize "layers\\.2[0-3]\\."
 
+The algorithm is the loop in `train()` marked `# ALGO LOGIC:`; the plumbing around it (DDP, resume, the
+reference cache, the NaN guard, logging, the final save) lives in the named helpers below it.
 --batch-size is the GLOBAL batch (pairs per optimizer step): it is split over ranks, then into --grad-accum
 micro-batches, so every layout computes the same step. Data order is a pure function of (seed, epoch), which
 makes --resume bit-exact on CPU. --out gets config.json, metrics.jsonl (TRL names; held-out rows "eval/..."),
-curves.png, task_vector.safetensors (tau only + metadata), checkpoint.pt and ref_logps.pt (--precompute-ref).
+curves.png, task_vector.safetensors (tau only + metadata), checkpoint.pt and ref_logps.pt (--precompute-ref);
+see runs.py for the run-folder contract.
 """
 import argparse
 import contextlib
@@ -32,23 +36,31 @@ import math
 import os
 import random
 import re
-import subprocess
-import sys
 import time
+from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+import matplotlib.pyplot as plt
 import torch
 import torch.distributed as dist
+from tqdm import tqdm
 
 import data
-from dpo_loss import LOSSES, concatenated_logps, dpo_metrics, preference_loss
-from linearize import LinearizedModel, TaskVector, fingerprint, load_model, load_tokenizer
+from dpo_loss import LOSSES, concatenated_logps, dpo_metrics, length_normalized, preference_loss
+from linearize import LinearizedModel, TaskVector, fingerprint, freeze, load_model, load_tokenizer, select_parameters
+from runs import (atomic_write, check_out, default_out, in_range, positive, read_json, run_cli, run_info,
+                  warmup_cosine, write_json, write_jsonl)
+from toyworld import ATTRIBUTES
 
 # Tuned on the toy world so that alpha = 1 moves the oracle score by a similar amount in both modes while most
 # answers stay well-formed (tangent 1e-3 / standard 2e-4 broke 2/3 resp. 1/6 of the answers at alpha = 1).
 DEFAULT_LR = {"tangent": 2e-4, "standard": 5e-5}
-TOY_ATTRIBUTES = ("helpfulness", "verbosity", "safety")  # toyworld.ATTRIBUTES (not imported: keep this light)
+DEFAULT_STEPS = 120
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-STATS = ("losses", "chosen_rewards", "rejected_rewards", "pi_chosen", "pi_rejected")
+FILES = {"cfg": "config.json", "tv": "task_vector.safetensors", "ck": "checkpoint.pt", "metrics": "metrics.jsonl",
+         "curves": "curves.png", "ref": "ref_logps.pt"}  # the run folder (runs.py)
 
 
 # ----------------------------------------------------------------------------- the two policies
@@ -78,15 +90,8 @@ class StandardPolicy(torch.nn.Module):
 
     def __init__(self, model, linearize=None):
         super().__init__()
-        model.eval()
-        model.config.use_cache = False
-        for p in model.parameters():
-            p.requires_grad_(False)
-        self.policy = copy.deepcopy(model)  # deepcopy keeps tied weights tied
-        pattern = re.compile(linearize) if linearize else None
-        self.names = [n for n, _ in model.named_parameters() if pattern is None or pattern.search(n)]
-        if not self.names:
-            raise ValueError(f"--linearize {linearize!r} matches no parameter name; fix the regex")
+        self.names = select_parameters(model, linearize)
+        self.policy = copy.deepcopy(freeze(model))  # deepcopy keeps tied weights tied
         for n, p in self.policy.named_parameters():
             p.requires_grad_(n in self.names)
         self.ref = [model]  # in a list: not a submodule, so DDP and checkpoints see only the trainable copy
@@ -110,14 +115,16 @@ def make_policy(mode, model, linearize=None):
     return (TangentPolicy if mode == "tangent" else StandardPolicy)(model, linearize)
 
 
-def policy_logps(policy, batch, ref_logps=None):
+def policy_logps(policy, batch, ref_logps=None, average=False):
     """(pi_c, pi_r, ref_c, ref_r), each (B,), from ONE forward (one jvp) over the (2B, T) batch, chosen rows first.
 
-    ref_logps (2B,) are precomputed reference log-probs: the standard policy then skips its reference forward."""
+    ref_logps (2B,) are precomputed reference log-probs: the standard policy then skips its reference forward.
+    average: per-token means instead of sums (IPO; dpo_loss.length_normalized)."""
     n = batch["input_ids"].shape[0] // 2
     f0, logits = policy(batch["input_ids"], batch["attention_mask"], need_ref=ref_logps is None)
-    pi_c, pi_r = concatenated_logps(logits, batch["labels"], n)
-    ref_c, ref_r = (ref_logps[:n], ref_logps[n:]) if ref_logps is not None else concatenated_logps(f0, batch["labels"], n)
+    pi_c, pi_r = concatenated_logps(logits, batch["labels"], n, average)
+    ref_c, ref_r = ((ref_logps[:n], ref_logps[n:]) if ref_logps is not None
+                    else concatenated_logps(f0, batch["labels"], n, average))
     return pi_c, pi_r, ref_c.detach(), ref_r.detach()
 
 
@@ -129,84 +136,46 @@ def batch_indices(n, global_batch, step, seed):
     return perm[k * global_batch:(k + 1) * global_batch]
 
 
-def lr_factor(step, warmup, steps, schedule):
-    """Linear warmup, then constant or cosine to 10% of the peak."""
-    if step < warmup:
-        return (step + 1) / warmup
-    if schedule == "constant":
-        return 1.0
-    return 0.1 + 0.45 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
-
-
-def atomic(path, write):
-    tmp = f"{path}.tmp{os.getpid()}"
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def write_json(path, obj, lines=False):
-    text = "".join(json.dumps(r) + "\n" for r in obj) if lines else json.dumps(obj, indent=2) + "\n"
-    atomic(path, lambda tmp: open(tmp, "w").write(text))
-
-
-def plot_curves(rows, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, key in zip(axes, ("loss", "rewards/accuracies")):
-        for prefix, style in (("", "-"), ("eval/", "o-")):
-            pts = [(r["step"], r[prefix + key]) for r in rows if prefix + key in r]
-            if pts:
-                ax.plot(*zip(*pts), style, label=("eval " if prefix else "train ") + key, alpha=0.8)
-        ax.set_xlabel("step"), ax.set_title(key), ax.legend()
-    fig.tight_layout()
-    atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
-    plt.close(fig)
-
-
-def run_info():
-    import transformers
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
-                                capture_output=True, text=True, timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {"versions": {"python": sys.version.split()[0], "torch": torch.__version__,
-                         "transformers": transformers.__version__}, "git_commit": commit}
+def lr_lambda(schedule, warmup, steps):
+    """lr multiplier per step: 1) linear warmup, then 2) cosine to 10% of the peak (runs.warmup_cosine) or constant."""
+    if schedule == "cosine":
+        return lambda s: warmup_cosine(s, warmup, steps)
+    return lambda s: (s + 1) / warmup if s < warmup else 1.0
 
 
 # ----------------------------------------------------------------------------- flags
 def parse_args(argv=None):
+    count, number = positive(int), positive(float)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--mode", default="tangent", choices=["tangent", "standard"], help="TS-DPO or plain DPO")
     p.add_argument("--objective", default=None, help="attribute to raise (toy: helpfulness | verbosity | safety)")
     p.add_argument("--weights", default=None, help="scalarized objective, e.g. helpfulness=0.7,verbosity=-0.3")
     p.add_argument("--base", default="runs/base", help="theta0: HF folder or hub id (cached)")
     p.add_argument("--data", default="toy", help="toy | a hub name known to data.py | a local .jsonl/.parquet")
-    p.add_argument("--limit", type=int, default=None, help="read at most this many source rows")
+    p.add_argument("--limit", type=count, default=None, help="read at most this many source rows")
     p.add_argument("--data-seed", type=int, default=0, help="toy world + split seed (same for every run)")
-    p.add_argument("--beta", type=float, default=0.1)
-    p.add_argument("--loss", default="sigmoid", choices=list(LOSSES))
-    p.add_argument("--label-smoothing", type=float, default=0.0, help="cDPO flip rate")
-    p.add_argument("--lr", type=float, default=None, help=f"peak AdamW lr (default {DEFAULT_LR})")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="0: decay would pull theta to 0, not theta0")
+    p.add_argument("--beta", type=number, default=0.1)
+    p.add_argument("--loss", default="sigmoid", choices=list(LOSSES), help="ipo uses per-token average log-probs")
+    p.add_argument("--label-smoothing", type=in_range(0, 0.5, hi_open=True), default=0.0, help="cDPO flip rate")
+    p.add_argument("--lr", type=number, default=None, help=f"peak AdamW lr (default {DEFAULT_LR})")
+    p.add_argument("--weight-decay", type=positive(float, allow_zero=True), default=0.0,
+                   help="0: decay would pull theta to 0, not theta0")
     p.add_argument("--schedule", default="cosine", choices=["cosine", "constant"])
-    p.add_argument("--warmup-steps", type=int, default=10)
-    p.add_argument("--max-grad-norm", type=float, default=1.0)
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default 120)")
-    p.add_argument("--epochs", type=float, default=None, help="instead of --steps: passes over the train pairs")
-    p.add_argument("--batch-size", type=int, default=8, help="global pairs per optimizer step")
-    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per rank per step")
-    p.add_argument("--max-length", type=int, default=128, help="tokens of prompt + response (data.py truncation)")
+    p.add_argument("--warmup-steps", type=positive(int, allow_zero=True), default=10)
+    p.add_argument("--max-grad-norm", type=number, default=1.0)
+    p.add_argument("--steps", type=count, default=None, help=f"optimizer steps (default {DEFAULT_STEPS})")
+    p.add_argument("--epochs", type=number, default=None, help="instead of --steps: passes over the train pairs")
+    p.add_argument("--batch-size", type=count, default=8, help="global pairs per optimizer step")
+    p.add_argument("--grad-accum", type=count, default=1, help="micro-batches per rank per step")
+    p.add_argument("--max-length", type=count, default=128, help="tokens of prompt + response (data.py truncation)")
     p.add_argument("--linearize", default=None, help="regex on parameter names that move (default: all)")
     p.add_argument("--seed", type=int, default=0, help="data order")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--dtype", default="fp32", choices=list(DTYPES), help="bf16 can swallow small J tau")
-    p.add_argument("--eval-every", type=int, default=60, help="held-out metrics every N steps (and at the end)")
-    p.add_argument("--eval-pairs", type=int, default=128, help="held-out (validation) pairs per evaluation")
-    p.add_argument("--eval-batch-size", type=int, default=32)
-    p.add_argument("--save-every", type=int, default=60, help="checkpoint every N steps")
+    p.add_argument("--eval-every", type=count, default=60, help="held-out metrics every N steps (and at the end)")
+    p.add_argument("--eval-pairs", type=count, default=128, help="held-out (validation) pairs per evaluation")
+    p.add_argument("--eval-batch-size", type=count, default=32)
+    p.add_argument("--save-every", type=count, default=60, help="checkpoint every N steps")
     p.add_argument("--out", default=None, help="run folder (default runs/ts-<obj>, runs/dpo-<obj>, runs/scal-<w>)")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     p.add_argument("--force", action="store_true", help="retrain even if --out holds a finished run")
@@ -221,11 +190,20 @@ def parse_args(argv=None):
         except ValueError as e:
             p.error(str(e))
     names = [a.objective] if a.objective else list(data.parse_weights(a.weights))
-    bad = [n for n in names if n not in TOY_ATTRIBUTES]
+    bad = [n for n in names if n not in ATTRIBUTES]
     if a.data == "toy" and bad:
-        p.error(f"unknown objective {bad[0]!r} for --data toy; use one of {', '.join(TOY_ATTRIBUTES)}")
+        p.error(f"unknown objective {bad[0]!r} for --data toy; use one of {', '.join(ATTRIBUTES)}")
     if a.loss == "cdpo" and not 0 < a.label_smoothing < 0.5:
         p.error("--loss cdpo needs 0 < --label-smoothing < 0.5")
+    if a.max_length < 2:  # data.tokenize_pair keeps max_length // 2 >= 1 prompt tokens and at least one response token
+        p.error(f"--max-length {a.max_length}: must be >= 2 (a prompt token and a response token)")
+    try:
+        re.compile(a.linearize or "")
+    except re.error as e:
+        p.error(f"--linearize {a.linearize!r}: not a valid regex ({e}); fix the pattern")
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun's rank count
+    if a.batch_size % (world * a.grad_accum):
+        p.error(f"--batch-size {a.batch_size} must be divisible by ranks x --grad-accum ({world} x {a.grad_accum})")
     if a.precompute_ref and a.mode == "tangent":
         p.error("--precompute-ref is for --mode standard; in tangent mode the reference is the jvp's free primal")
     if a.steps is not None and a.epochs is not None:
@@ -233,183 +211,294 @@ def parse_args(argv=None):
     if a.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: no CUDA device visible; use --device cpu")
     a.lr = DEFAULT_LR[a.mode] if a.lr is None else a.lr
-    if a.out is None:  # runs/ts-<obj>, runs/dpo-<obj>, runs/scal-<w> (standard), runs/ts-scal-<w> (tangent)
-        name = a.objective or "scal-" + a.weights.replace("=", "").replace(",", "_")
-        a.out = os.path.join("runs", ("ts-" if a.mode == "tangent" else "dpo-" if a.objective else "") + name)
+    a.out = a.out or default_out(a.mode, a.objective, a.weights)
     return a
 
 
-# ----------------------------------------------------------------------------- the loop
+# ----------------------------------------------------------------------------- the algorithm
+def train(args, return_policy=False):
+    """One run into args.out; returns the run folder (and the policy when return_policy). Bad input: ValueError."""
+    rank, world, device = setup_ddp(args.device)
+    main, paths = rank == 0, {k: os.path.join(args.out, f) for k, f in FILES.items()}
+    if is_finished(args, paths, main):
+        return (args.out, None) if return_policy else args.out
+    pairs, val, model, tokenizer, policy = load_inputs(args, device, world)  # every input check, no file written
+    tok_train, tok_val, collate = batching(args, tokenizer, pairs, val, device)
+    gbs, accum, average = args.batch_size, args.grad_accum, length_normalized(args.loss)
+    micro = gbs // (world * accum)
+    steps = args.steps if args.steps else math.ceil(args.epochs * len(pairs) / gbs) if args.epochs else DEFAULT_STEPS
+    trainable = [p for p in policy.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(args.schedule, args.warmup_steps, steps))
+    base_fp = fingerprint(model)
+    signature = {**{k: getattr(args, k) for k in ("mode", "objective", "weights", "seed", "batch_size", "lr", "beta",
+                                                  "loss", "linearize", "data", "limit", "max_length")},
+                 "steps": steps, "base_fingerprint": base_fp}
+    start, rows = resume(paths, signature, trainable, opt, sched, main) if args.resume else (0, [])
+    config = start_run(args, paths, steps=steps, world_size=world, n_train_pairs=len(pairs),
+                       n_eval_pairs=len(tok_val), base_fingerprint=base_fp) if main else None
+    ref_cache = reference_cache(args, policy, pairs, tok_train, collate, steps, paths["ref"], main, world, base_fp,
+                                average) if args.precompute_ref else None
+    ddp = torch.nn.parallel.DistributedDataParallel(policy) if world > 1 else policy
+    fwd = torch.compile(ddp) if args.compile else ddp
+    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not main,
+               desc=f"{args.mode} {args.objective or args.weights}")
+    t_start, saved = time.time(), start or None
+    for step in bar:
+        # ALGO LOGIC: one optimizer step of (TS-)DPO on the global batch, one jvp per micro-batch
+        t0, stats, n_tokens = time.time(), [], 0
+        mine = batch_indices(len(pairs), gbs, step, args.seed)[rank * gbs // world:(rank + 1) * gbs // world]
+        for m in range(accum):
+            chunk = mine[m * micro:(m + 1) * micro]
+            batch = collate([tok_train(i) for i in chunk])  # (2B, T): prompt+chosen rows, then prompt+rejected
+            ref = None if ref_cache is None else torch.cat([ref_cache[chunk, 0], ref_cache[chunk, 1]]).to(device)
+            # DDP all-reduces gradients only on the last micro-batch of the step
+            with ddp.no_sync() if world > 1 and m < accum - 1 else contextlib.nullcontext():
+                # one jvp: f0 (reference) and f_lin = f0 + J tau -> four log-prob vectors, each (B,)
+                pi_c, pi_r, ref_c, ref_r = policy_logps(fwd, batch, ref, average)
+                losses, r_c, r_r = preference_loss(pi_c, pi_r, ref_c, ref_r, args.beta, args.loss,
+                                                   args.label_smoothing)
+                (losses.sum() * world / gbs).backward()  # DDP averages over ranks: the mean over the global batch
+            stats.append(torch.stack([losses.detach(), r_c, r_r, pi_c.detach(), pi_r.detach()]).float())
+            n_tokens += int(batch["attention_mask"].sum())
+        stats = gather(torch.cat(stats, 1), world)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, args.max_grad_norm))
+        lr = sched.get_last_lr()[0]
+        check_finite(stats, grad_norm, step, lr, paths["ck"], saved)  # the NaN guard
+        opt.step(), sched.step(), opt.zero_grad(set_to_none=True)
+
+        # TRY NOT TO MODIFY: metrics, held-out evaluation and checkpoints
+        row = {"step": step + 1, **dpo_metrics(*stats), "grad_norm": grad_norm, "lr": lr,
+               "tokens_per_s": n_tokens * world / (time.time() - t0)}
+        if main:
+            log_step(args, rows, row, steps, bar, paths["metrics"],
+                     lambda: evaluate(policy, tok_val, collate, args.beta, args.loss, args.label_smoothing,
+                                      args.eval_batch_size, average))
+        if (step + 1) % args.save_every == 0 and step + 1 < steps:
+            if main:
+                save_checkpoint(paths["ck"], step + 1, signature, trainable, opt, sched)
+            saved = step + 1
+    if main:
+        finish(args, policy, rows, paths, config, steps, base_fp, time.time() - t_start)
+    if world > 1:
+        dist.barrier()
+    return (args.out, policy) if return_policy else args.out
+
+
+# ----------------------------------------------------------------------------- evaluation
 @torch.no_grad()
-def evaluate(policy, items, collate, beta, loss, smoothing, batch_size):
+def evaluate(policy, items, collate, beta, loss, smoothing, batch_size, average=False):
     """TRL metrics over held-out pairs, keys prefixed eval/."""
     out = []
     for s in range(0, len(items), batch_size):
-        pc, pr, rc, rr = policy_logps(policy, collate(items[s:s + batch_size]))
+        pc, pr, rc, rr = policy_logps(policy, collate(items[s:s + batch_size]), average=average)
         out.append(torch.stack([*preference_loss(pc, pr, rc, rr, beta, loss, smoothing), pc, pr]).float())
     return {"eval/" + k: v for k, v in dpo_metrics(*torch.cat(out, 1)).items()}
 
 
-def reference_logps(policy, items, collate, batch_size):
+@torch.no_grad()
+def reference_logps(policy, items, collate, batch_size, average=False):
     """log pi_0 of every pair (N, 2) [chosen, rejected] under the frozen reference: one pass, no grad."""
     out = []
-    with torch.no_grad():
-        for s in range(0, len(items), batch_size):
-            b = collate(items[s:s + batch_size])
-            f0 = policy.ref[0](input_ids=b["input_ids"], attention_mask=b["attention_mask"], use_cache=False).logits
-            out.append(torch.stack(concatenated_logps(f0, b["labels"], len(b["input_ids"]) // 2), 1).float().cpu())
+    for s in range(0, len(items), batch_size):
+        b = collate(items[s:s + batch_size])
+        f0 = policy.ref[0](input_ids=b["input_ids"], attention_mask=b["attention_mask"], use_cache=False).logits
+        out.append(torch.stack(concatenated_logps(f0, b["labels"], len(b["input_ids"]) // 2, average), 1).float().cpu())
     return torch.cat(out)
 
 
-def train(args, return_policy=False):
-    """One run into args.out; returns the run folder (and the policy when return_policy)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if args.device == "cuda" else "gloo")
+# ----------------------------------------------------------------------------- plumbing: setup and inputs
+def setup_ddp(device_flag):
+    """(rank, world, device): one process, or one rank of torchrun (nccl on cuda, gloo on cpu)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device_flag == "cuda" else "gloo")
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
-    device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if args.device == "cuda" else "cpu"
-    main, out = rank == 0, args.out
-    paths = {k: os.path.join(out, f) for k, f in (("cfg", "config.json"), ("tv", "task_vector.safetensors"),
-             ("ck", "checkpoint.pt"), ("metrics", "metrics.jsonl"), ("curves", "curves.png"), ("ref", "ref_logps.pt"))}
-    if os.path.exists(paths["tv"]) and os.path.exists(paths["cfg"]) and not args.force:
-        if json.load(open(paths["cfg"])).get("finished"):
-            if main:
-                print(f"train_tangent.py: {out} is finished, skipping (pass --force to retrain)")
-            return (out, None) if return_policy else out
-    try:
-        pairs = data.load_pairs(args.data, args.objective, args.weights, "train", args.limit, args.data_seed)
-        val = data.load_pairs(args.data, args.objective, args.weights, "validation", args.limit, args.data_seed)
-        model = load_model(args.base, device, DTYPES[args.dtype])
-        tokenizer = load_tokenizer(args.base)
-        policy = make_policy(args.mode, model, args.linearize)
-    except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
-    random.Random(0).shuffle(val)  # a fixed, prompt-diverse held-out subset
+    return rank, world, f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if device_flag == "cuda" else "cpu"
+
+
+def is_finished(args, paths, main):
+    """True when --out holds this finished run (reused unless --force); a folder that is not ours is refused."""
+    check_out(args.out)
+    if args.force or not (os.path.exists(paths["tv"]) and os.path.exists(paths["cfg"])):
+        return False
+    fix = f"rerun with --force to retrain into {args.out} (add --resume to continue from its checkpoint)"
+    finished = bool(read_json(paths["cfg"], fix=fix).get("finished"))
+    if finished and main:
+        print(f"train_tangent.py: {args.out} is finished, skipping (pass --force to retrain)")
+    return finished
+
+
+def load_inputs(args, device, world):
+    """(train pairs, held-out pairs, theta0, tokenizer, policy), refusing what cannot make one step."""
+    pairs = data.load_pairs(args.data, args.objective, args.weights, "train", args.limit, args.data_seed)
+    val = data.load_pairs(args.data, args.objective, args.weights, "validation", args.limit, args.data_seed)
+    if len(pairs) < args.batch_size:
+        raise ValueError(f"--data {args.data}: the train split has {len(pairs)} pairs, fewer than one --batch-size "
+                         f"({args.batch_size}); lower --batch-size or give more data")
+    if not val:
+        raise ValueError(f"--data {args.data}: the validation split has no pairs; give more data (more prompts)")
+    if args.batch_size % (world * args.grad_accum):
+        raise ValueError(f"--batch-size {args.batch_size} must be divisible by ranks x --grad-accum "
+                         f"({world} x {args.grad_accum})")
+    model = load_model(args.base, device, DTYPES[args.dtype])
+    tokenizer = load_tokenizer(args.base)
+    return pairs, val, model, tokenizer, make_policy(args.mode, model, args.linearize)
+
+
+def batching(args, tokenizer, pairs, val, device):
+    """tok_train(i) (memoized), the tokenized held-out subset, and collate(items) -> (2B, T) tensors on device."""
     memo = {}  # tokenize lazily: a short run visits a few thousand of the tens of thousands of toy pairs
-    tok_train = lambda i: memo[i] if i in memo else memo.setdefault(i, data.tokenize_pair(tokenizer, pairs[i], args.max_length))
+    tok_train = lambda i: memo[i] if i in memo else memo.setdefault(i, data.tokenize_pair(tokenizer, pairs[i],
+                                                                                          args.max_length))
+    random.Random(0).shuffle(val)  # a fixed, prompt-diverse held-out subset
     tok_val = data.tokenize_pairs(tokenizer, val[:args.eval_pairs], args.max_length)
     pad_to = args.max_length if args.compile else None  # fixed shapes: compile once
-    collate = lambda items: {k: v.to(device) for k, v in data.collate_pairs(items, tokenizer.pad_token_id, pad_to).items()}
+    collate = lambda items: {k: v.to(device) for k, v in data.collate_pairs(items, tokenizer.pad_token_id,
+                                                                            pad_to).items()}
+    return tok_train, tok_val, collate
 
-    gbs, accum = args.batch_size, args.grad_accum
-    if gbs % (world * accum) or len(pairs) < gbs:
-        raise SystemExit(f"error: --batch-size {gbs} must be divisible by ranks x --grad-accum ({world} x {accum}) "
-                         f"and at most the {len(pairs)} train pairs")
-    micro = gbs // (world * accum)
-    steps = args.steps if args.steps is not None else math.ceil(args.epochs * len(pairs) / gbs) if args.epochs else 120
-    trainable = [p for p in policy.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, args.warmup_steps, steps, args.schedule))
-    base_fp = fingerprint(model)
-    signature = {k: getattr(args, k) for k in ("mode", "objective", "weights", "seed", "batch_size", "lr", "beta",
-                                                "loss", "linearize", "data", "limit", "max_length")}
-    signature.update(steps=steps, base_fingerprint=base_fp)
 
-    ref_cache = None
-    if args.precompute_ref:  # (N, 2) log pi_0 [chosen, rejected]; NaN = not computed (pairs this run never visits)
-        key = {"fingerprint": base_fp, "max_length": args.max_length, "n": len(pairs), "data": args.data}
-        cache = torch.load(paths["ref"]) if os.path.exists(paths["ref"]) else {}
-        if cache.get("key") != key:
-            cache = {"key": key, "logps": torch.full((len(pairs), 2), float("nan"))}
-        need = sorted({i for s in range(steps) for i in batch_indices(len(pairs), gbs, s, args.seed)})
-        need = [i for i in need if torch.isnan(cache["logps"][i]).any()]
-        if main and need:
-            os.makedirs(out, exist_ok=True)
-            cache["logps"][need] = reference_logps(policy, [tok_train(i) for i in need], collate, args.eval_batch_size)
-            atomic(paths["ref"], lambda tmp: torch.save(cache, tmp))
-        if world > 1:
-            dist.barrier()
-            cache = torch.load(paths["ref"])
-        ref_cache = cache["logps"]
+def start_run(args, paths, **facts):
+    """config.json with finished=false, once every input check passed; a stale task vector goes."""
+    os.makedirs(args.out, exist_ok=True)
+    config = {**vars(args), **facts, **run_info(), "finished": False}
+    write_json(paths["cfg"], config)
+    if os.path.exists(paths["tv"]):  # --force: the old vector does not belong to this config
+        os.remove(paths["tv"])
+    return config
 
-    rows, start = [], 0
-    if args.resume and os.path.exists(paths["ck"]):
-        ck = torch.load(paths["ck"], weights_only=False)
-        if ck["signature"] != signature:
-            diff = next(k for k in signature if ck["signature"].get(k) != signature[k])
-            raise SystemExit(f"error: --resume: {paths['ck']} was written with {diff}={ck['signature'].get(diff)!r}, "
-                             f"not {signature[diff]!r}; use the same flags or drop --resume")
-        with torch.no_grad():
-            for p, saved in zip(trainable, ck["trainable"]):
-                p.copy_(saved)
-        opt.load_state_dict(ck["optimizer"]), sched.load_state_dict(ck["scheduler"])
-        torch.set_rng_state(ck["rng"]["torch"]), random.setstate(ck["rng"]["python"])
-        start = ck["step"]
-        if os.path.exists(paths["metrics"]):
-            rows = [json.loads(line) for line in open(paths["metrics"]) if line.strip()]
-            rows = [r for r in rows if r["step"] <= start]
-    elif args.resume and main:
-        print(f"train_tangent.py: no checkpoint in {out}; starting from step 0")
-    if main:
-        os.makedirs(out, exist_ok=True)
-        config = {**vars(args), "steps": steps, "world_size": world, "n_train_pairs": len(pairs),
-                  "n_eval_pairs": len(tok_val), "base_fingerprint": base_fp, **run_info(), "finished": False}
-        write_json(paths["cfg"], config)
 
-    ddp = torch.nn.parallel.DistributedDataParallel(policy) if world > 1 else policy
-    fwd = torch.compile(ddp) if args.compile else ddp
-    from tqdm import tqdm
-    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not main,
-               desc=f"{args.mode} {args.objective or args.weights}")
-    t_start = time.time()
-    for step in bar:
-        t0 = time.time()
-        mine = batch_indices(len(pairs), gbs, step, args.seed)[rank * gbs // world:(rank + 1) * gbs // world]
-        stats, n_tokens = [], 0
-        for m in range(accum):
-            chunk = mine[m * micro:(m + 1) * micro]
-            batch = collate([tok_train(i) for i in chunk])
-            ref = None if ref_cache is None else torch.cat([ref_cache[chunk, 0], ref_cache[chunk, 1]]).to(device)
-            # DDP all-reduces gradients only on the last micro-batch of the step
-            with ddp.no_sync() if world > 1 and m < accum - 1 else contextlib.nullcontext():
-                pc, pr, rc, rr = policy_logps(fwd, batch, ref)
-                losses, cr, rw = preference_loss(pc, pr, rc, rr, args.beta, args.loss, args.label_smoothing)
-                (losses.sum() * world / gbs).backward()  # DDP averages over ranks: the mean over the global batch
-            stats.append(torch.stack([losses.detach(), cr, rw, pc.detach(), pr.detach()]).float())
-            n_tokens += int(batch["attention_mask"].sum())
-        stats = torch.cat(stats, 1)
-        if world > 1:
-            gathered = [torch.empty_like(stats) for _ in range(world)]
-            dist.all_gather(gathered, stats)
-            stats = torch.cat(gathered, 1)
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, args.max_grad_norm))
-        if not (torch.isfinite(stats[0]).all() and math.isfinite(grad_norm)):
-            kept = (f"the last good checkpoint is step {torch.load(paths['ck'], weights_only=False)['step']} in "
-                    f"{paths['ck']}" if os.path.exists(paths["ck"]) else "no checkpoint was written yet")
-            raise SystemExit(f"error: non-finite loss/grad at step {step + 1} (lr {sched.get_last_lr()[0]:g}); "
-                             f"the run stopped, {kept}; lower --lr or check the data")
-        lr = sched.get_last_lr()[0]
-        opt.step(), sched.step(), opt.zero_grad(set_to_none=True)
-        row = {"step": step + 1, **dpo_metrics(*stats), "grad_norm": grad_norm, "lr": lr,
-               "tokens_per_s": n_tokens * world / (time.time() - t0)}
-        if main:
-            rows.append(row)
-            bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['rewards/accuracies']:.2f}")
-            if (step + 1) % args.eval_every == 0 or step + 1 == steps:
-                rows.append({"step": step + 1, **evaluate(policy, tok_val, collate, args.beta, args.loss,
-                                                           args.label_smoothing, args.eval_batch_size)})
-                bar.write(f"step {step + 1}: eval loss {rows[-1]['eval/loss']:.4f}, "
-                          f"acc {rows[-1]['eval/rewards/accuracies']:.3f}")
-            write_json(paths["metrics"], rows, lines=True)
-        if (step + 1) % args.save_every == 0 and step + 1 < steps and main:
-            ck = {"step": step + 1, "signature": signature, "trainable": [p.detach().clone() for p in trainable],
-                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                  "rng": {"torch": torch.get_rng_state(), "python": random.getstate()}}
-            atomic(paths["ck"], lambda tmp: torch.save(ck, tmp))
+def reference_cache(args, policy, pairs, tok_train, collate, steps, path, main, world, base_fp, average):
+    """(N, 2) log pi_0 [chosen, rejected] of the train pairs in ref_logps.pt; NaN = not computed (never visited).
 
-    if main:
-        meta = {"mode": args.mode, "objective": args.objective or "", "weights": args.weights or "",
-                "beta": args.beta, "loss": args.loss, "label_smoothing": args.label_smoothing, "steps": steps,
-                "lr": args.lr, "linearize": args.linearize or "", "seed": args.seed, "data": args.data,
-                "base": args.base, "base_fingerprint": base_fp}
-        policy.task_vector().save(paths["tv"], meta)
-        plot_curves(rows, paths["curves"])
-        config.update(finished=True, train_seconds=round(time.time() - t_start, 1))
-        write_json(paths["cfg"], config)
+    The key names everything the numbers depend on, the log-prob kind included (averages for IPO)."""
+    key = {"fingerprint": base_fp, "max_length": args.max_length, "n": len(pairs), "data": args.data,
+           "objective": args.objective, "weights": args.weights, "limit": args.limit, "data_seed": args.data_seed,
+           "logps": "average" if average else "sum"}
+    cache = {}
+    if os.path.exists(path):
+        try:
+            cache = torch.load(path, weights_only=True)
+        except Exception as e:  # a cache: an unreadable one is recomputed, not fatal
+            if main:
+                print(f"train_tangent.py: {path} is unreadable ({type(e).__name__}); recomputing it")
+    if cache.get("key") != key:
+        cache = {"key": key, "logps": torch.full((len(pairs), 2), float("nan"))}
+    need = sorted({i for s in range(steps) for i in batch_indices(len(pairs), args.batch_size, s, args.seed)})
+    need = [i for i in need if torch.isnan(cache["logps"][i]).any()]
+    if main and need:
+        cache["logps"][need] = reference_logps(policy, [tok_train(i) for i in need], collate, args.eval_batch_size,
+                                               average)
+        atomic_write(path, lambda tmp: torch.save(cache, tmp))
     if world > 1:
         dist.barrier()
-    return (out, policy) if return_policy else out
+        cache = torch.load(path, weights_only=True)
+    return cache["logps"]
+
+
+# ----------------------------------------------------------------------------- plumbing: during and after the loop
+def gather(stats, world):
+    """(5, B) per-pair stats of this rank -> (5, global B) of all ranks, so rank 0 logs the whole batch."""
+    if world == 1:
+        return stats
+    parts = [torch.empty_like(stats) for _ in range(world)]
+    dist.all_gather(parts, stats)
+    return torch.cat(parts, 1)
+
+
+def check_finite(stats, grad_norm, step, lr, ck_path, saved):
+    """The NaN guard: stop before a non-finite update reaches tau or a checkpoint."""
+    if torch.isfinite(stats[0]).all() and math.isfinite(grad_norm):
+        return
+    kept = f"the last good checkpoint is step {saved} in {ck_path}" if saved else "no checkpoint was written yet"
+    raise ValueError(f"non-finite loss/grad at step {step + 1} (lr {lr:g}); the run stopped, {kept}; "
+                     f"lower --lr or check the data")
+
+
+def log_step(args, rows, row, steps, bar, path, evaluate_now):
+    """Append the step's row (and a held-out row every --eval-every steps) to metrics.jsonl."""
+    rows.append(row)
+    bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['rewards/accuracies']:.2f}")
+    if row["step"] % args.eval_every == 0 or row["step"] == steps:
+        rows.append({"step": row["step"], **evaluate_now()})
+        bar.write(f"step {row['step']}: eval loss {rows[-1]['eval/loss']:.4f}, "
+                  f"acc {rows[-1]['eval/rewards/accuracies']:.3f}")
+    write_jsonl(path, rows)
+
+
+def save_checkpoint(path, step, signature, trainable, opt, sched):
+    """Everything a bit-exact resume needs, as tensors and plain types: torch.load(weights_only=True) reads it."""
+    version, internal, gauss = random.getstate()
+    ck = {"step": step, "signature": signature, "trainable": [p.detach().clone() for p in trainable],
+          "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+          "rng": {"torch": torch.get_rng_state(), "python": [version, list(internal), gauss]}}
+    atomic_write(path, lambda tmp: torch.save(ck, tmp))
+
+
+def resume(paths, signature, trainable, opt, sched, main):
+    """(start step, metric rows so far) from checkpoint.pt, restored in place; (0, []) when there is none."""
+    path = paths["ck"]
+    if not os.path.exists(path):
+        if main:
+            print(f"train_tangent.py: no checkpoint in {os.path.dirname(path)}; starting from step 0")
+        return 0, []
+    fix = f"delete {path} to restart from step 0 (or drop --resume)"
+    try:
+        ck = torch.load(path, weights_only=True)
+        saved = ck["signature"]
+    except Exception as e:  # truncated zip, not a checkpoint, pickled objects: to the user all mean the same
+        raise ValueError(f"{path}: cannot read the checkpoint ({type(e).__name__}); it is corrupt: {fix}") from None
+    if saved != signature:
+        diff = next(k for k in signature if saved.get(k) != signature[k])
+        raise ValueError(f"--resume: {path} was written with {diff}={saved.get(diff)!r}, not {signature[diff]!r}; "
+                         f"use the same flags or drop --resume")
+    try:
+        with torch.no_grad():
+            for p, t in zip(trainable, ck["trainable"], strict=True):
+                p.copy_(t)
+        opt.load_state_dict(ck["optimizer"]), sched.load_state_dict(ck["scheduler"])
+        version, internal, gauss = ck["rng"]["python"]
+        torch.set_rng_state(ck["rng"]["torch"]), random.setstate((version, tuple(internal), gauss))
+        start = int(ck["step"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{path}: the checkpoint does not fit this run ({type(e).__name__}: {e}); {fix}") from None
+    try:
+        lines = Path(paths["metrics"]).read_text().splitlines() if os.path.exists(paths["metrics"]) else []
+        rows = [r for r in map(json.loads, filter(str.strip, lines)) if r["step"] <= start]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{paths['metrics']}: not valid metric rows; delete it (the curves then start at step "
+                         f"{start}) and rerun with --resume") from None
+    return start, rows
+
+
+def plot_curves(rows, path):
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, key in zip(axes, ("loss", "rewards/accuracies")):
+        for prefix, style in (("", "-"), ("eval/", "o-")):
+            pts = [(r["step"], r[prefix + key]) for r in rows if prefix + key in r]
+            if pts:
+                ax.plot(*zip(*pts), style, label=("eval " if prefix else "train ") + key, alpha=0.8)
+        ax.set_xlabel("step"), ax.set_title(key), ax.legend()
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+    plt.close(fig)
+
+
+def finish(args, policy, rows, paths, config, steps, base_fp, seconds):
+    """tau (+ metadata) and the curves, then config.json says finished: the last file written."""
+    meta = {"mode": args.mode, "objective": args.objective or "", "weights": args.weights or "",
+            "beta": args.beta, "loss": args.loss, "label_smoothing": args.label_smoothing, "steps": steps,
+            "lr": args.lr, "linearize": args.linearize or "", "seed": args.seed, "data": args.data,
+            "base": args.base, "base_fingerprint": base_fp}
+    policy.task_vector().save(paths["tv"], meta)
+    plot_curves(rows, paths["curves"])
+    config.update(finished=True, train_seconds=round(seconds, 1))
+    write_json(paths["cfg"], config)
+
+
+def main(argv=None):
+    train(parse_args(argv))
 
 
 if __name__ == "__main__":
-    train(parse_args())
+    run_cli(main)

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from dpo_loss import concatenated_logps, dpo_metrics, preference_loss, sequence_logps
+from dpo_loss import concatenated_logps, dpo_metrics, length_normalized, preference_loss, sequence_logps
 
 
 def test_sequence_logps_by_hand_and_mask():
@@ -50,6 +50,29 @@ def test_losses_by_hand(h):
         losses, cr, rr = preference_loss(*pairs(h, beta), beta=beta, loss_type=loss_type, label_smoothing=ls)
         assert float(losses) == pytest.approx(value, rel=1e-5, abs=1e-6), loss_type
         assert float(cr - rr) == pytest.approx(beta * h, abs=1e-5)
+
+
+def test_ipo_on_per_token_averages_by_hand():
+    """IPO as published (Azar et al.; TRL divides by the completion length): beta = 0.1, a chosen log-ratio of +2.0
+    over 10 tokens and a rejected one of -1.0 over 5 tokens give ((0.2 + 0.2) - 5)^2 = 21.16; sums would give 4."""
+    beta = 0.1
+    assert length_normalized("ipo") and not any(map(length_normalized, ("sigmoid", "cdpo", "hinge")))
+    # (2, 13) rows: 2 prompt tokens, then 10 chosen (row 0) or 5 rejected (row 1) response tokens, padding -100.
+    # Vocabulary of 2: the reference is uniform (log 1/2 per token); the policy gives the label token
+    # p = e^r / 2, a per-token log-ratio of r = +0.2 on the chosen row and -0.2 on the rejected row.
+    labels = torch.full((2, 13), -100)
+    labels[0, 2:12], labels[1, 2:7] = 1, 0
+    ref_logits, logits = torch.zeros(2, 13, 2), torch.zeros(2, 13, 2)
+    for row, (r, token) in enumerate([(0.2, 1), (-0.2, 0)]):
+        p = 0.5 * math.exp(r)
+        logits[row, :, token] = math.log(p / (1 - p))
+    by_kind = {}
+    for average in (length_normalized("ipo"), False):
+        pc, pr = concatenated_logps(logits, labels, 1, average=average)
+        rc, rr = concatenated_logps(ref_logits, labels, 1, average=average)
+        by_kind[average] = (float(pc - rc), float(pr - rr), float(preference_loss(pc, pr, rc, rr, beta, "ipo")[0]))
+    assert by_kind[True] == pytest.approx((0.2, -0.2, 21.16), abs=1e-4)
+    assert by_kind[False] == pytest.approx((2.0, -1.0, 4.0), abs=1e-4)  # the summed form: not IPO
 
 
 def test_zero_margin_is_log_two_and_limits():

@@ -1,6 +1,9 @@
-"""train_tangent.py: artifacts per mode, tangent = standard at tau = 0, bit-exact resume after SIGKILL,
-DDP on two gloo processes = one process, bf16 vs fp32 J tau, NaN stop, bad flags. Tiny local base + data."""
+"""train_tangent.py: artifacts per mode, tangent = standard at tau = 0, bit-exact resume after SIGKILL (from a
+checkpoint that loads with weights_only=True), DDP on two gloo processes = one process, bf16 vs fp32 J tau, IPO on
+per-token averages, NaN stop, bad flags / data / files refused in one line with nothing finished-looking left
+behind. Tiny local base + data."""
 import json
+import math
 import os
 import signal
 import socket
@@ -16,6 +19,7 @@ from conftest import ROOT, build_tokenizer, make_tiny_model
 import train_tangent as T
 from dpo_loss import sequence_logps
 from linearize import TaskVector, load_model
+from runs import run_cli, warmup_cosine
 
 TRAIN_KEYS = {"loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen",
               "logps/rejected", "grad_norm", "lr", "tokens_per_s"}
@@ -76,7 +80,7 @@ def test_run_writes_artifacts(world, tmp_path, extra):
         import data
         base, tok = load_model(world / "base"), build_tokenizer()
         pairs = data.load_pairs(str(world / "rated.jsonl"), "verbosity", split="train")
-        logps = torch.load(out / "ref_logps.pt")["logps"]
+        logps = torch.load(out / "ref_logps.pt", weights_only=True)["logps"]
         visited = {i for s in range(4) for i in T.batch_indices(len(pairs), 4, s, 0)}
         assert {i for i in range(len(pairs)) if not logps[i].isnan().any()} == visited
         i = min(visited)
@@ -133,7 +137,7 @@ def test_resume_after_sigkill_is_bit_exact(world, tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert not (out / "task_vector.safetensors").exists()
-    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 4
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 4
     assert [r["step"] for r in rows_of(out)] == [1, 2, 3, 4, 5]  # step 5 ran but was never checkpointed
     T.train(T.parse_args(flags(world, out, *extra, "--resume", steps=8)))
     a, b = TaskVector.load(tmp_path / "full"), TaskVector.load(out)
@@ -147,7 +151,7 @@ def test_resume_refuses_other_flags(world, tmp_path):
     out = tmp_path / "run"
     args = T.parse_args(flags(world, out, "--objective", "helpfulness", steps=3))
     T.train(args)
-    with pytest.raises(SystemExit, match="--resume: .*beta=0.1"):
+    with pytest.raises(ValueError, match="--resume: .*beta=0.1"):
         T.train(T.parse_args(flags(world, out, "--objective", "helpfulness", "--beta", "0.5", "--resume", "--force",
                                    steps=3)))
 
@@ -209,11 +213,11 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(world, tmp_path, monkeypa
 
     monkeypatch.setattr(T, "preference_loss", poisoned)
     out = tmp_path / "nan"
-    with pytest.raises(SystemExit) as e:
+    with pytest.raises(ValueError) as e:
         T.train(T.parse_args(flags(world, out, "--objective", "verbosity", "--eval-every", "100", steps=8)))
-    msg = str(e.value.code)
+    msg = str(e.value)
     assert "non-finite" in msg and "step 5" in msg and "step 4" in msg and "\n" not in msg
-    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 4
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 4
     assert not (out / "task_vector.safetensors").exists() and not json.load(open(out / "config.json"))["finished"]
 
 
@@ -224,6 +228,13 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(world, tmp_path, monkeypa
     ([], "exactly one of"),
     (["--objective", "safety", "--loss", "cdpo"], "label-smoothing"),
     (["--objective", "safety", "--mode", "tangent", "--precompute-ref"], "precompute-ref"),
+    *[(["--objective", "safety", flag, value], flag) for flag, value in [
+        ("--batch-size", "0"), ("--grad-accum", "0"), ("--eval-every", "0"), ("--save-every", "0"),
+        ("--eval-pairs", "0"), ("--eval-batch-size", "0"), ("--steps", "0"), ("--steps", "two"), ("--epochs", "0"),
+        ("--warmup-steps", "-1"), ("--lr", "0"), ("--lr", "nan"), ("--beta", "0"), ("--beta", "-0.1"),
+        ("--max-grad-norm", "0"), ("--label-smoothing", "0.5"), ("--label-smoothing", "-0.1"),
+        ("--weight-decay", "-1"), ("--limit", "0"), ("--max-length", "1"), ("--linearize", "((")]],
+    (["--objective", "safety", "--batch-size", "6", "--grad-accum", "4"], "divisible by ranks x --grad-accum"),
 ])
 def test_bad_flags_fail_with_one_line(argv, match, capsys):
     with pytest.raises(SystemExit) as e:
@@ -234,14 +245,114 @@ def test_bad_flags_fail_with_one_line(argv, match, capsys):
 
 
 def test_bad_base_data_and_attention_fail_with_one_line(world, tmp_path):
-    with pytest.raises(SystemExit, match=r"^error: --base .*cannot load") as e:
-        T.train(T.parse_args(["--objective", "helpfulness", "--base", str(tmp_path / "missing"), "--data",
-                              str(world / "rated.jsonl"), "--out", str(tmp_path / "o")]))
-    assert "\n" not in str(e.value.code)
-    with pytest.raises(SystemExit, match="unknown attribute 'honesty'"):
+    with pytest.raises(SystemExit, match=r"error: --base .*cannot load") as e:
+        run_cli(T.main, ["--objective", "helpfulness", "--base", str(tmp_path / "missing"), "--data",
+                         str(world / "rated.jsonl"), "--out", str(tmp_path / "o")])
+    assert "\n" not in str(e.value.code) and not (tmp_path / "o").exists()
+    with pytest.raises(ValueError, match="unknown attribute 'honesty'"):
         T.train(T.parse_args(flags(world, tmp_path / "o2", "--objective", "honesty")))
     from transformers import AutoModelForCausalLM, GPT2Config
     sdpa = AutoModelForCausalLM.from_config(GPT2Config(vocab_size=64, n_embd=16, n_layer=1, n_head=2),
                                             attn_implementation="sdpa")
     with pytest.raises(ValueError, match="attn_implementation='sdpa'"):
         T.make_policy("tangent", sdpa)
+
+
+def test_regex_refused_in_both_modes_and_the_cli_prints_one_line(world, tmp_path, tiny_tokenizer):
+    for mode in ("tangent", "standard"):
+        with pytest.raises(ValueError, match="--linearize '\\(\\(': not a valid regex"):
+            T.make_policy(mode, make_tiny_model("gpt2", len(tiny_tokenizer)), "((")
+        with pytest.raises(ValueError, match="--linearize 'zzz' matches no parameter"):
+            T.make_policy(mode, make_tiny_model("gpt2", len(tiny_tokenizer)), "zzz")
+    out = tmp_path / "o"  # a valid regex that matches nothing is found only once the base is loaded
+    proc = subprocess.run([sys.executable, "train_tangent.py", *flags(world, out, "--mode", "standard", "--objective",
+                                                                      "helpfulness", "--linearize", "zzz", steps=1)],
+                          cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True,
+                          timeout=120)
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert len(errors) == 1 and errors[0].startswith("train_tangent.py: error: --linearize 'zzz'"), errors
+    assert not out.exists()
+
+
+def test_refused_inputs_leave_nothing_behind(world, tmp_path):
+    out = tmp_path / "few"  # the train split cannot fill one batch: said with the --data source, nothing written
+    with pytest.raises(ValueError, match=r"--data .*rated.jsonl: the train split has \d+ pairs, fewer than one "
+                                         r"--batch-size \(400\)"):
+        T.train(T.parse_args(flags(world, out, "--objective", "helpfulness", "--batch-size", "400")))
+    assert not out.exists()
+    mine = tmp_path / "mine"  # an existing folder that is not a run of ours is never written into
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not a run of ours"):
+        T.train(T.parse_args(flags(world, mine, "--objective", "helpfulness", steps=1)))
+    assert os.listdir(mine) == ["notes.txt"] and (mine / "notes.txt").read_text() == "keep me"
+
+
+def test_failed_force_rerun_leaves_nothing_finished(world, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    T.train(T.parse_args(flags(world, out, "--objective", "helpfulness", steps=1)))
+    assert json.load(open(out / "config.json"))["finished"] and (out / "task_vector.safetensors").exists()
+    real = T.preference_loss
+    monkeypatch.setattr(T, "preference_loss", lambda *a, **k: (real(*a, **k)[0] * float("nan"), *real(*a, **k)[1:]))
+    with pytest.raises(ValueError, match="non-finite"):
+        T.train(T.parse_args(flags(world, out, "--objective", "helpfulness", "--force", steps=1)))
+    assert not (out / "task_vector.safetensors").exists() and not json.load(open(out / "config.json"))["finished"]
+
+
+def test_corrupt_checkpoint_or_config_says_how_to_recover(world, tmp_path):
+    out = tmp_path / "run"
+    argv = flags(world, out, "--objective", "helpfulness", "--eval-every", "100", steps=3)  # checkpoint at step 2
+    T.train(T.parse_args(argv))
+    ck = out / "checkpoint.pt"
+    ck.write_bytes(ck.read_bytes()[:200])
+    with pytest.raises(ValueError, match=r"checkpoint.pt: cannot read the checkpoint .*: delete .*checkpoint.pt") as e:
+        T.train(T.parse_args(argv + ["--resume", "--force"]))
+    assert "\n" not in str(e.value) and json.load(open(out / "config.json"))["finished"]  # the finished run is intact
+    (out / "config.json").write_text('{"mode": "tang')
+    with pytest.raises(ValueError, match=r"config.json: not valid JSON .*rerun with --force") as e:
+        T.train(T.parse_args(argv + ["--resume"]))
+    assert "\n" not in str(e.value)
+    ck.unlink()  # follow both pieces of advice: the run trains again and finishes
+    T.train(T.parse_args(argv + ["--resume", "--force"]))
+    assert json.load(open(out / "config.json"))["finished"]
+    assert [r["step"] for r in rows_of(out) if "loss" in r] == [1, 2, 3]
+
+
+def test_ipo_trains_on_per_token_averages(world, tmp_path, monkeypatch):
+    """--loss ipo gives preference_loss per-token AVERAGE log-probs, policy and cached reference alike (Azar et al.)."""
+    import data
+    from linearize import load_tokenizer
+    seen, real = [], T.preference_loss
+
+    def spy(*a, **k):
+        seen.append(torch.cat([torch.cat(a[0:2]), torch.cat(a[2:4])]).detach().view(2, -1))
+        return real(*a, **k)
+
+    monkeypatch.setattr(T, "preference_loss", spy)
+    out = tmp_path / "ipo"
+    T.train(T.parse_args(flags(world, out, "--mode", "standard", "--objective", "helpfulness", "--loss", "ipo",
+                               "--precompute-ref", "--eval-every", "100", steps=1)))
+    pairs = data.load_pairs(str(world / "rated.jsonl"), "helpfulness", split="train")
+    idx, base, tok = T.batch_indices(len(pairs), 4, 0, 0), load_model(world / "base"), load_tokenizer(world / "base")
+    b = data.collate_pairs([data.tokenize_pair(tok, pairs[i], 64) for i in idx], tok.pad_token_id)
+    logits = base(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits.detach()
+    want = sequence_logps(logits, b["labels"], average=True)  # (8,): chosen rows, then rejected rows
+    assert not torch.allclose(sequence_logps(logits, b["labels"]), want)  # sums would be another number
+    policy, ref = seen[0]  # the first step starts at theta0: the policy equals the reference
+    torch.testing.assert_close(policy, want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ref, want, rtol=1e-5, atol=1e-5)
+    cache = torch.load(out / "ref_logps.pt", weights_only=True)
+    assert cache["key"]["logps"] == "average"
+    torch.testing.assert_close(cache["logps"][idx].T.reshape(-1), want, rtol=1e-5, atol=1e-5)
+
+
+def test_lr_schedule_warmup_then_cosine_or_constant():
+    cosine, constant = T.lr_lambda("cosine", 4, 20), T.lr_lambda("constant", 4, 20)
+    assert [cosine(s) for s in range(4)] == [constant(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    for s in range(4, 21):  # nanoGPT's get_lr, written out: 10% floor + cosine over the steps after warmup
+        assert cosine(s) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (s - 4) / 16)), rel=1e-12)
+        assert constant(s) == 1.0
+    assert cosine(20) == pytest.approx(0.1)
+    assert T.lr_lambda("constant", 0, 20)(0) == T.lr_lambda("cosine", 0, 20)(0) == 1.0  # no warmup: full lr
+    assert cosine(7) == warmup_cosine(7, 4, 20)
