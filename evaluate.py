@@ -1,101 +1,99 @@
-"""Evaluation of composed task vectors: Pareto fronts, control, disentanglement, CCA.
+"""The evaluation experiment: compose task vectors over alpha grids, score what they generate, compare methods.
 
 Methods compared (same base theta0, data, beta and step budget; grids are flags):
-  TS-DPO                 tangent vectors ts-<obj>, composed in the linearized model f0 + sum_k alpha_k J tau_k
-  DPO task arithmetic    standard vectors dpo-<obj> (theta_k - theta0), composed in the nonlinear model
-  scalarized DPO         one standard run per weighting scal-<w> (helpfulness=w, verbosity=w-1), alpha = 1
+  TS-DPO                 tangent vectors tau_a, tau_b composed in the linearized model f0 + sum_k alpha_k J tau_k
+  DPO task arithmetic    standard vectors (theta_k - theta0) composed in the nonlinear model theta0 + sum_k alpha_k tau_k
+  scalarized DPO         one standard run per weighting w (the weight on the maximized objective), alpha = 1
   base                   theta0
-  ablation               ts-<obj> vectors applied to the nonlinear model ("TS-DPO (nonlinear)")
+  ablation               the tangent vectors applied to the nonlinear model ("TS-DPO (nonlinear)")
 
-Metrics (the pure functions at the top of this file; each is unit-tested in tests/test_evaluate.py)
-  Scores      per alpha point: sampled generations (temperature 1) on held-out prompts, scored by the toy
-              oracle (exact, 0-4), word count, or a HF reward model; mean, standard error se = sd / sqrt(n), n.
-  Pairs       implicit-reward accuracy P(m > 0) and mean margin m = beta[(log pi - log ref)(y_c) -
-              (log pi - log ref)(y_r)] on held-out pairs of each objective (no generation).
-  Pareto      point i is dominated if some j is >= on every axis (after flipping minimized axes) and > on one;
-              exact duplicates keep only their first occurrence.
-  Hypervolume each axis is mapped to [0, 1] by FIXED bounds (toy oracle: [0, 4]), good = 1, so the reference
-              point is the worst corner (helpfulness 0, verbosity 4) and HV in [0, 1] compares across methods:
-                  HV = area( union_i [0, u_i] x [0, v_i] ),  u, v the normalized, good-is-up coordinates.
-              HV's standard error: parametric bootstrap, each point redrawn from N(mean, se^2).
-  Coverage    max - min over the non-dominated points, per axis, in score units.
-  Smoothness  along a 1-D sweep alpha_1 < ... < alpha_P of one vector (others at 0), on its own attribute s:
-                  Spearman rho(alpha, s) (average ranks for ties),  max_jump = max_i |s_{i+1} - s_i| / (max s - min s)
-              (max_jump = 1/(P-1) for evenly spaced steps, 1 for a single step; 0 for a flat sweep).
-  Disentanglement error (Ortiz-Jimenez et al. 2023), with pref_t(theta) = sign of the implicit margin on
-  objective t's held-out pairs and dist = disagreement rate:
-                  xi(a1, a2) = sum_{t : a_t != 0} E_{pairs of t} 1[ pref_t(theta0 + a_t tau_t) !=
-                                                                  pref_t(theta0 + a1 tau1 + a2 tau2) ]
-              Convention: a task with a_t = 0 is not asked for and contributes no term (theta0 has zero implicit
-              margin, so there is no preference to preserve); hence xi(a1, 0) = xi(0, a2) = 0 exactly.
-  CCA         canonical correlations (centred, ridge-regularized, Cholesky-whitened, each side first reduced to
-              k principal components) between the hidden-state shifts two vectors induce, and between each shift
-              and the rows' attribute labels. Representation: last hidden layer, mean-pooled over the
-              prompt + response tokens of held-out rated rows. shift_k = h(theta0 + tau_k) - h(theta0): for
-              tangent vectors the linearized shift J_h tau_k (a jvp of the hidden states), for standard vectors
-              the nonlinear model with apply_vectors. A permutation baseline (labels shuffled) gives chance level.
+Runs are found by their config.json (runs.find_runs: mode, objective or weights, seed), never by folder
+names: any --out of train_tangent.py works. A standard run on the maximized objective alone is the weighting
+a=1, b=0, so it is reused as that scalarized point when other scalarized runs exist.
 
-Run (after `make demo` has trained runs/):
+What is measured at every alpha point (formulas of the metrics themselves: metrics.py):
+  scores      s(alpha) = mean over held-out prompts x of score(x, y), y ~ pi_{theta0 + sum_k alpha_k tau_k}(.|x)
+              (temperature 1, top-p; toy oracle 0-4, word count, or a HF reward model), with se = sd / sqrt(n).
+  pairs       implicit margin m = beta [(log pi - log pi_0)(y_c|x) - (log pi - log pi_0)(y_r|x)] on each
+              objective's held-out pairs: accuracy P(m > 0), mean margin; their signs give xi (metrics.py).
+  shifts      h(x) = last hidden layer, mean-pooled over the prompt + response tokens of held-out rated rows;
+              shift_k = J_h tau_k (one jvp, linearize.py) for tangent vectors, h(theta0 + tau_k) - h(theta0) for
+              standard ones; CCA of shift_a vs shift_b and of each shift vs the rows' attribute labels.
+Every nonlinear point samples with the same seed (common random numbers); the linearized points share one batch.
+
     python evaluate.py --runs runs --out results --maximize helpfulness --minimize verbosity
-    python evaluate.py --runs runs --out results --seeds 0 1 2            # aggregates runs/<name>-s<seed>
+    python evaluate.py --runs runs --out results --seeds 0 1 2            # runs whose config.json seed is 0, 1, 2
     python evaluate.py --scorer hf:<reward-model>,length                  # RM for helpfulness, words for verbosity
     python evaluate.py --alphas-a 0,0.25,0.5,0.75,1,1.25,1.5 --alphas-b=-1.5,-1.25,-1,-0.75,-0.5,-0.25,0  # finer (~3x slower)
-Defaults (sized for the tiny CPU demo, about 3 minutes on 2 cores): grid alpha_a in {0,0.5,1,1.5} x alpha_b in
-{-1.5,-1,-0.5,0}, 1-D control sweeps -2..2 in 9 steps, 48 held-out prompts x 1 sample (top-p 0.95), 80 new tokens
-(the toy world's longest answer is 70), 64 pairs per objective, 128 rows for CCA. Negative values need the = form
-(--alphas-b=-2,-1,0). Timings per stage are printed.
-Outputs (atomic): results/sweep.jsonl, summary.json, summary.md, pareto.png, control.png, disentanglement.png, cca.png
+The defaults (parse_args) are sized for the tiny CPU demo, about 3 minutes on 2 cores. Negative values need the
+= form (--alphas-b=-2,-1,0). Outputs, written by report.py (summary.json last): results/sweep.jsonl, summary.md,
+summary.json, pareto.png, control.png, disentanglement.png, cca.png.
 """
 import argparse
-import json
 import math
-import os
-import re
-import sys
+import random
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
+from tqdm import tqdm
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from report import plot_cca, plot_control, plot_pareto, plot_xi, summary_markdown, verdicts
-from metrics import (coverage, cca, cca_report, disentanglement_error, hypervolume_2d, hypervolume_se,
-                     max_jump, mean_se, pareto_mask, spearman)
+import compose
+import data
+import linearize
+import toyworld
+from metrics import (cca_report, coverage, disentanglement_error, hypervolume_2d, hypervolume_se, max_jump,
+                     mean_se, pareto_mask, spearman)
+from report import aggregate, write_results
+from runs import check_out, find_runs, in_range, positive, run_cli
 
-
-# ============================================================================= orchestration (side effects)
-METHODS = {  # name -> (run prefix, model the vectors are composed in)
-    "TS-DPO": ("ts", "linear"),
-    "DPO task arithmetic": ("dpo", "nonlinear"),
-    "TS-DPO (nonlinear)": ("ts", "nonlinear"),  # ablation: tangent vectors, nonlinear model
+METHODS = {  # name -> (training mode of its runs, model the vectors are composed in)
+    "TS-DPO": ("tangent", "linear"),
+    "DPO task arithmetic": ("standard", "nonlinear"),
+    "TS-DPO (nonlinear)": ("tangent", "nonlinear"),  # ablation: tangent vectors, nonlinear model
 }
-def floats(text):
-    try:
-        return [float(v) for v in str(text).split(",") if v.strip()]
-    except ValueError:
-        raise SystemExit(f"evaluate.py: cannot parse {text!r} as comma-separated numbers, e.g. 0,0.5,1") from None
 
 
-def atomic_write(path, text):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+# ----------------------------------------------------------------------------- which runs (from config.json)
+def select_runs(found, seed, a, b, root="runs"):
+    """The runs of one seed: {"vectors": {(mode, objective): folder}, "scalarized": [(w, weights, folder)]}.
+
+    found: runs.find_runs(root) = [(folder, config)]. Scalarized runs are the standard runs with weights over a
+    and b only, sorted by w = the weight on a. Two finished runs that claim the same (mode, objective or weights,
+    seed) are refused, and so is a seed with nothing to compare: which runs to evaluate would be a guess."""
+    claimed, weights = {}, {}
+    for d, cfg in (f for f in found if f[1]["seed"] == seed):
+        try:
+            ws = data.parse_weights(cfg["weights"]) if cfg["weights"] and not cfg["objective"] else None
+        except ValueError as e:
+            raise ValueError(f"{d}/config.json: {e}") from None
+        if not (cfg["objective"] or ws):
+            raise ValueError(f"{d}/config.json: neither objective nor weights is set; delete {d} and train it again")
+        key = (cfg["mode"], cfg["objective"] or data.weights_label(ws))
+        if key in claimed:
+            raise ValueError(f"{claimed[key]} and {d} are both finished {key[0]} runs of {key[1]}, seed {seed}; "
+                             f"move one of them out of --runs {root}")
+        claimed[key] = d
+        weights[key] = ws
+    vectors = {key: d for key, d in claimed.items() if weights[key] is None}
+    scal = [(ws.get(a, 0.0), key[1], claimed[key]) for key, ws in weights.items()
+            if ws and key[0] == "standard" and set(ws) <= {a, b}]
+    for key in (k for k, ws in weights.items() if ws and (k[0] != "standard" or not set(ws) <= {a, b})):
+        print(f"note: {claimed[key]} skipped: a {key[0]} run of {key[1]}, not a scalarized trade-off of {a} and {b}")
+    if scal and ("standard", a) in vectors and not any(w == 1 and not weights[("standard", label)].get(b)
+                                                         for w, label, _ in scal):
+        # weights a=1, b=0 score pairs by a alone: that run IS plain DPO on a (make demo does not train it twice)
+        scal.append((1.0, None, vectors[("standard", a)]))
+        print(f"note: scalarized DPO at {a}=1,{b}=0 is plain DPO on {a}: using {vectors[('standard', a)]}", flush=True)
+    if not scal and not any({(mode, a), (mode, b)} <= set(vectors) for mode in ("tangent", "standard")):
+        raise ValueError(f"--runs {root}: no finished runs of seed {seed} to compare for {a} and {b} (found by their "
+                         f"config.json); train them first (make demo, or train_tangent.py --objective {a}, then {b})")
+    return {"vectors": vectors, "scalarized": sorted(scal, key=lambda s: (s[0], s[1] or ""))}
 
 
-def find_runs(runs, seed):
-    """{name: folder} of runs with a task vector; name without the -s<seed> suffix. seed None = unsuffixed runs;
-    seed s prefers <name>-s<s> and falls back to <name> for s = 0 (the default seed of train_tangent.py)."""
-    found = {}
-    for d in sorted(Path(runs).iterdir()) if Path(runs).is_dir() else []:
-        if not (d / "task_vector.safetensors").exists():
-            continue
-        m = re.fullmatch(r"(.+)-s(\d+)", d.name)
-        name, s = (m.group(1), int(m.group(2))) if m else (d.name, None)
-        if s == seed or (s is None and seed == 0 and name not in found):
-            found[name] = d
-    return found
-
-
+# ----------------------------------------------------------------------------- scoring
 class Scorer:
     """--scorer toy | length | hf:<model>, comma-joined (later ones override): response -> {attribute: float}.
 
@@ -109,14 +107,10 @@ class Scorer:
         self.hf = {}
         for part in self.parts:
             if part.startswith("hf:"):
-                from transformers import AutoModelForSequenceClassification, AutoTokenizer
                 rm = AutoModelForSequenceClassification.from_pretrained(part[3:]).to(device).eval()
                 self.hf[part] = (AutoTokenizer.from_pretrained(part[3:]), rm, device)
-            elif part not in ("toy", "length"):
-                raise SystemExit(f"--scorer {spec}: unknown part {part!r}; use toy, length or hf:<reward-model>")
 
     def __call__(self, prompts, responses):
-        import toyworld
         out = [{"well_formed": float(bool(r and r.strip()))} for r in responses]
         for part in self.parts:
             if part == "toy":
@@ -134,7 +128,6 @@ class Scorer:
         return out
 
     def _hf(self, loaded, prompts, responses, batch_size=16):
-        import torch
         tok, rm, device = loaded
         labels = [rm.config.id2label[i] for i in range(rm.config.num_labels)]
         if len(labels) == 1:  # a single reward: it scores the maximized objective
@@ -158,10 +151,9 @@ def score_stats(scores, attrs):
     return out
 
 
+# ----------------------------------------------------------------------------- held-out data and hidden states
 def held_out(args, tok):
     """Held-out prompts (test split: no prompt seen in training), tokenized test pairs per objective, rated rows."""
-    import random
-    import data
     rows = data.load_rows(args.data, split="test")
     prompts = list(dict.fromkeys(r["prompt"] for r in rows))[:args.n_prompts]
     pairs = {}
@@ -173,45 +165,36 @@ def held_out(args, tok):
     return prompts, pairs, rows[:args.n_cca]
 
 
-
-
 def pooled_hidden(model, tok, rows, shift_of=None, linear=False, batch_size=32):
-    """(N, d) last hidden layer mean-pooled over prompt + response tokens; with shift_of = tau: the shift
-    h(theta0 + tau) - h(theta0), linear=True -> J_h tau by jvp (the linearized model's exact shift)."""
-    import torch
-    from torch.func import functional_call, jvp
-    import linearize
+    """(N, d) h = last hidden layer mean-pooled over prompt + response tokens; with shift_of = tau the shift
+    instead: linear=True -> J_h tau (a jvp through linearize.py: the linearized model's exact shift), else the
+    nonlinear h(theta0 + tau) - h(theta0)."""
     seqs = [tok(r["prompt"], add_special_tokens=False)["input_ids"] + tok(r["response"], add_special_tokens=False)
             ["input_ids"] for r in rows]
+    lin = compose.linearize_for(model, [shift_of]) if shift_of is not None and linear else None
     moved = linearize.apply_vectors(model, [shift_of], [1.0]) if shift_of is not None and not linear else None
+    max_positions = (model.config.max_position_embeddings if hasattr(model.config, "max_position_embeddings")
+                     else model.config.n_positions)
     out = []
     for i in range(0, len(seqs), batch_size):
-        chunk = [s[:model.config.max_position_embeddings if hasattr(model.config, "max_position_embeddings")
-                   else model.config.n_positions] for s in seqs[i:i + batch_size]]
+        chunk = [s[:max_positions] for s in seqs[i:i + batch_size]]
         T = max(map(len, chunk))
-        ids = torch.tensor([s + [tok.pad_token_id] * (T - len(s)) for s in chunk])
-        mask = torch.tensor([[1] * len(s) + [0] * (T - len(s)) for s in chunk])
-
-        def pool(m, theta=None):
-            kw = dict(input_ids=ids, attention_mask=mask, output_hidden_states=True, use_cache=False)
-            h = (functional_call(m, theta, args=(), kwargs=kw) if theta is not None else m(**kw)).hidden_states[-1]
-            return (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-
+        kw = dict(input_ids=torch.tensor([s + [tok.pad_token_id] * (T - len(s)) for s in chunk]),
+                  attention_mask=torch.tensor([[1] * len(s) + [0] * (T - len(s)) for s in chunk]),
+                  output_hidden_states=True, use_cache=False)
+        mask = kw["attention_mask"][..., None]
+        pool = lambda output: (output.hidden_states[-1] * mask).sum(1) / mask.sum(1)  # (B, T, d) -> (B, d)
         with torch.no_grad():
             if shift_of is None:
-                out.append(pool(model))
+                out.append(pool(model(**kw)))
             elif linear:
-                names = [n for n, _ in model.named_parameters()]
-                theta0 = {n: p.detach() for n, p in model.named_parameters()}
-                tangent = {n: shift_of.tensors[n].to(p.dtype) if n in shift_of else torch.zeros_like(p)
-                           for n, p in theta0.items()}
-                assert set(shift_of.names) <= set(names), "task vector names must be base parameters"
-                out.append(jvp(lambda th: pool(model, th), (theta0,), (tangent,))[1])
+                out.append(lin.jvp_of(lambda theta: pool(lin.call(theta, **kw)), shift_of)[1])
             else:
-                out.append(pool(moved) - pool(model))
+                out.append(pool(moved(**kw)) - pool(model(**kw)))
     return torch.cat(out).double().numpy()
 
 
+# ----------------------------------------------------------------------------- alpha points and their metrics
 def alpha_points(args):
     """The 2-D grid (alpha_a, alpha_b), the 1-D control sweeps (one vector moves, the other at 0), their union."""
     grid = [(a, b) for a in args.alphas_a for b in args.alphas_b]
@@ -224,8 +207,7 @@ def alpha_points(args):
 
 
 def run_points(args, name, tok, prompts, pairs, points, taus, lin=None, model=None, labels=None):
-    """Generate + score every alpha point, and the pair margins on each objective's pairs. -> rows, margins."""
-    import compose
+    """Generate + score every alpha point (P, K), and the pair margins on each objective's pairs. -> rows, margins."""
     attrs = [args.maximize, args.minimize] + [a for a in args.extra_attrs if a not in (args.maximize, args.minimize)]
     attrs.append("well_formed")
     A = np.asarray(points, dtype=float).reshape(len(points), -1)
@@ -234,7 +216,7 @@ def run_points(args, name, tok, prompts, pairs, points, taus, lin=None, model=No
                                        taus=taus, max_new_tokens=args.max_new_tokens, temperature=1.0,
                                        top_p=args.top_p, seed=args.gen_seed, batch_size=args.batch_size)
     t_gen = time.time() - t
-    rows, margins = [], {}
+    rows = []
     t = time.time()
     pair_res = {obj: compose.pair_sweep(tp, taus, A, beta=args.beta, lin=lin, model=model,
                                         batch_size=args.pair_batch_size, pad_id=tok.pad_token_id)
@@ -293,13 +275,10 @@ def control_metrics(args, rows_by_alpha, control):
     return out
 
 
-def evaluate_seed(args, seed, timings):
-    """Everything for one seed's runs -> {"rows": [...], "methods": {name: metrics}, "xi": {...}, "cca": {...}}."""
-    import torch
-    import compose
-    import linearize
-    from tqdm import tqdm
-    runs = find_runs(args.runs, seed)
+# ----------------------------------------------------------------------------- one seed
+def evaluate_seed(args, seed, runs, timings):
+    """Everything for one seed's runs (select_runs) -> {"rows", "methods": {name: metrics}, "xi", "cca", "seed"}.
+    seed None: no --seeds given (the runs of seed 0; rows say seed None)."""
     a, b = args.maximize, args.minimize
     t = time.time()
     model = linearize.load_model(args.base)
@@ -308,28 +287,22 @@ def evaluate_seed(args, seed, timings):
     timings["load"] = timings.get("load", 0) + time.time() - t
     grid, control, union = alpha_points(args)
     out = {"rows": [], "methods": {}, "xi": {}, "cca": {}, "seed": seed}
-    load = lambda names: [linearize.TaskVector.load(runs[n], base_model=model) for n in names]
+    load = lambda folders: [linearize.TaskVector.load(d, base_model=model) for d in folders]
 
     todo = []
-    for name, (prefix, kind) in METHODS.items():
+    for name, (mode, kind) in METHODS.items():
         if name == "TS-DPO (nonlinear)" and not args.ablation:
             continue
-        names = [f"{prefix}-{a}", f"{prefix}-{b}"]
-        missing = [n for n in names if n not in runs]
+        missing = [obj for obj in (a, b) if (mode, obj) not in runs["vectors"]]
         if missing:
-            print(f"note: {name} skipped (seed {seed}): no run {', '.join(missing)} under {args.runs}", flush=True)
+            print(f"note: {name} skipped (seed {seed}): no finished {mode} run of objective {', '.join(missing)} "
+                  f"under {args.runs}", flush=True)
             continue
-        todo.append((name, kind, load(names)))
-    if "scal-1" not in runs and f"dpo-{a}" in runs and any(n.startswith("scal-") for n in runs):
-        # weights a=1, b=0 score pairs by a alone: that run IS plain DPO on a (make demo does not train it twice)
-        runs["scal-1"] = runs[f"dpo-{a}"]
-        print(f"note: scalarized DPO at {a}=1,{b}=0 is plain DPO on {a}: using {runs['scal-1']}", flush=True)
-    scal = sorted((n for n in runs if n.startswith("scal-")), key=lambda n: float(n[5:]))
+        todo.append((name, kind, load([runs["vectors"][(mode, obj)] for obj in (a, b)])))
+    scal = runs["scalarized"]
     if not scal:
-        print(f"note: scalarized DPO skipped (seed {seed}): no scal-<w> runs under {args.runs}", flush=True)
-    if not todo and not scal:
-        raise SystemExit(f"evaluate.py: no ts-/dpo-/scal- runs for seed {seed} under {args.runs}; train them first "
-                         f"(make demo or train_tangent.py --out {args.runs}/ts-{a})")
+        print(f"note: scalarized DPO skipped (seed {seed}): no standard runs with --weights over {a} and {b} "
+              f"under {args.runs}", flush=True)
 
     t = time.time()
     for name, kind, taus in tqdm(todo, desc="methods", leave=False):
@@ -347,7 +320,7 @@ def evaluate_seed(args, seed, timings):
         t_c = time.time()
         shifts = {obj: pooled_hidden(model, tok, cca_rows, tau, linear=(kind == "linear")) for obj, tau in zip((a, b), taus)}
         labels = np.array([[r[x] for x in args.extra_attrs] for r in cca_rows], dtype=float)
-        out["cca"][name] = cca_report(shifts, labels, args.cca_k, seed=seed)
+        out["cca"][name] = cca_report(shifts, labels, args.cca_k, seed=0 if seed is None else seed)
         m["cca_shift_vs_shift"] = out["cca"][name]["shift_vs_shift"][0]
         for obj in (a, b):
             m[f"cca_{obj}_vs_labels"] = out["cca"][name][f"{obj}_vs_labels"][0]
@@ -357,9 +330,9 @@ def evaluate_seed(args, seed, timings):
 
     t = time.time()
     if scal:
-        taus = load(scal)
+        taus = load([d for _, _, d in scal])
         eye = np.eye(len(scal)).tolist()
-        labels = [{"weights": runs_weights(runs[n]) or f"{a}=1,{b}=0", "w": float(n[5:])} for n in scal]
+        labels = [{"weights": label or f"{a}=1,{b}=0", "w": w} for w, label, _ in scal]
         rows, _ = run_points(args, "scalarized DPO", tok, prompts, pairs, eye, taus, model=model, labels=labels)
         out["rows"] += [r | {"sweep": "scalarized"} for r in rows]
         m = front_metrics(args, rows)
@@ -381,90 +354,96 @@ def evaluate_seed(args, seed, timings):
     return out
 
 
-def runs_weights(run_dir):
-    """The weighting string of a scalarized run (task-vector metadata "weights", else config.json)."""
-    from safetensors import safe_open
-    with safe_open(str(Path(run_dir) / "task_vector.safetensors"), framework="pt") as f:
-        meta = f.metadata() or {}
-    if "weights" in meta:
-        return meta["weights"]
-    cfg = Path(run_dir) / "config.json"
-    return json.loads(cfg.read_text()).get("weights", "?") if cfg.exists() else "?"
+# ----------------------------------------------------------------------------- flags
+def numbers(text):
+    """argparse type: '0,0.5,1' -> [0.0, 0.5, 1.0]; anything else is a usage error naming the flag."""
+    try:
+        values = [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"cannot parse {text!r} as comma-separated numbers, e.g. 0,0.5,1") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: give finite comma-separated numbers, e.g. 0,0.5,1")
+    return values
 
 
-HEADLINE = ("hv", "n_front", "xi_mean", "cca_shift_vs_shift")
+def scorer_spec(spec):
+    """argparse type: 'toy,hf:<model>' passes; an unknown part is a usage error naming --scorer."""
+    for part in [x.strip() for x in spec.split(",") if x.strip()] or [""]:
+        if part not in ("toy", "length") and not (part.startswith("hf:") and part[3:].strip()):
+            raise argparse.ArgumentTypeError(f"unknown part {part!r} in {spec!r}; use toy, length or hf:<reward-model>")
+    return spec
 
 
-def aggregate(per_seed, args):
-    """Per method: the seed-0 metrics, plus mean and sd over seeds of every numeric headline metric."""
-    methods = {}
-    for name in per_seed[0]["methods"]:
-        ms = [o["methods"][name] for o in per_seed if name in o["methods"]]
-        agg = dict(ms[0])
-        for key, v in ms[0].items():
-            if isinstance(v, (int, float)) and len(ms) > 1:
-                vals = [m[key] for m in ms if key in m]
-                agg[f"{key}_seeds_mean"], agg[f"{key}_seeds_sd"] = float(np.mean(vals)), float(np.std(vals, ddof=1))
-        agg["n_seeds"] = len(ms)
-        methods[name] = agg
-    return methods
-
-
-# ----------------------------------------------------------------------------- main
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", default="runs", help="folder of runs: base, ts-<obj>, dpo-<obj>, scal-<w> (+ -s<seed>)")
+    p.add_argument("--runs", default="runs", help="folder of training runs (any names; found by their config.json)")
     p.add_argument("--base", default=None, help="theta0 folder (default: <runs>/base)")
     p.add_argument("--out", default="results", help="results folder")
     p.add_argument("--data", default="toy", help="source of held-out prompts, pairs and rated rows (data.py)")
     p.add_argument("--maximize", default="helpfulness", help="objective whose vector gets --alphas-a (x axis)")
     p.add_argument("--minimize", default="verbosity", help="objective whose vector gets --alphas-b (y axis)")
-    p.add_argument("--alphas-a", default="0,0.5,1,1.5", help="grid for the maximized objective's vector")
-    p.add_argument("--alphas-b", default="-1.5,-1,-0.5,0", help="grid for the minimized one (negative = less); write --alphas-b=-1.5,-1,0 (with =)")
-    p.add_argument("--control", default="-2,2,9", help="1-D sweeps per vector: lo,hi,steps")
-    p.add_argument("--scorer", default="toy", help="toy | length | hf:<reward-model>, comma-joined (later override)")
-    p.add_argument("--bounds", default=None, help="lo,hi of both axes for HV (default toy: 0,4; else from the data)")
-    p.add_argument("--n-prompts", type=int, default=48, help="held-out prompts (one sample each per point)")
-    p.add_argument("--max-new-tokens", type=int, default=80, help="enough for the toy world's longest answer (70 tokens)")
-    p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling, as in base_model.py's score report")
-    p.add_argument("--n-pairs", type=int, default=64, help="held-out pairs per objective (accuracy, margin, xi)")
-    p.add_argument("--n-cca", type=int, default=128, help="held-out rated rows for CCA")
-    p.add_argument("--cca-k", type=int, default=8, help="principal components per side before CCA")
-    p.add_argument("--max-length", type=int, default=128, help="pair truncation (data.tokenize_pair)")
-    p.add_argument("--beta", type=float, default=0.1, help="implicit reward scale (as in training)")
-    p.add_argument("--batch-size", type=int, default=256, help="generation rows per batch")
-    p.add_argument("--pair-batch-size", type=int, default=32)
-    p.add_argument("--gen-seed", type=int, default=0, help="sampling seed (the same for every method)")
-    p.add_argument("--seeds", type=int, nargs="*", default=None, help="aggregate runs/<name>-s<seed> over these seeds")
-    p.add_argument("--no-ablation", dest="ablation", action="store_false", help="skip ts vectors in the nonlinear model")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--alphas-a", type=numbers, default="0,0.5,1,1.5", help="grid for the maximized objective's vector")
+    p.add_argument("--alphas-b", type=numbers, default="-1.5,-1,-0.5,0", help="grid for the minimized one (negative = less); write --alphas-b=-1.5,-1,0 (with =)")
+    p.add_argument("--control", type=numbers, default="-2,2,9", help="1-D sweeps per vector: lo,hi,steps")
+    p.add_argument("--scorer", type=scorer_spec, default="toy", help="toy | length | hf:<reward-model>, comma-joined (later override)")
+    p.add_argument("--bounds", type=numbers, default=None, help="lo,hi of both axes for HV (default toy: 0,4; else from the data)")
+    p.add_argument("--n-prompts", type=positive(int), default=48, help="held-out prompts (one sample each per point)")
+    p.add_argument("--max-new-tokens", type=positive(int), default=80, help="enough for the toy world's longest answer (70 tokens)")
+    p.add_argument("--top-p", type=in_range(0, 1, float, lo_open=True), default=compose.TOP_P,
+                   help="nucleus sampling, in (0, 1] (default compose.TOP_P, the project's sampling default)")
+    p.add_argument("--n-pairs", type=positive(int), default=64, help="held-out pairs per objective (accuracy, margin, xi)")
+    p.add_argument("--n-cca", type=in_range(3, math.inf, int), default=128, help="held-out rated rows for CCA (>= 3)")
+    p.add_argument("--cca-k", type=positive(int), default=8, help="principal components per side before CCA")
+    p.add_argument("--max-length", type=in_range(2, math.inf, int), default=128, help="pair truncation (data.tokenize_pair), >= 2")
+    p.add_argument("--beta", type=positive(float), default=0.1, help="implicit reward scale (as in training)")
+    p.add_argument("--batch-size", type=positive(int), default=256, help="generation rows per batch")
+    p.add_argument("--pair-batch-size", type=positive(int), default=32)
+    p.add_argument("--gen-seed", type=positive(int, allow_zero=True), default=0, help="sampling seed (the same for every method)")
+    p.add_argument("--seeds", type=positive(int, allow_zero=True), nargs="*", default=None,
+                   help="evaluate the runs whose config.json seed is each of these, and aggregate (default: seed 0)")
+    p.add_argument("--no-ablation", dest="ablation", action="store_false", help="skip tangent vectors in the nonlinear model")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where a hf: reward model runs")
     args = p.parse_args(argv)
-    args.alphas_a, args.alphas_b = floats(args.alphas_a), floats(args.alphas_b)
-    args.control = floats(args.control)
-    if len(args.control) != 3 or args.control[2] < 2:
-        raise SystemExit(f"--control {args.control}: give lo,hi,steps with steps >= 2, e.g. -2,2,9")
-    if 0.0 not in args.alphas_a or 0.0 not in args.alphas_b:
-        raise SystemExit("--alphas-a/--alphas-b must contain 0 (the single-vector points xi is measured against)")
+    c = args.control
+    if len(c) != 3 or not c[0] < c[1] or c[2] < 2 or c[2] != int(c[2]):
+        p.error(f"--control {','.join(f'{v:g}' for v in args.control)}: give lo,hi,steps with lo < hi and a whole "
+                f"number of steps >= 2, e.g. -2,2,9")
+    for flag, alphas in (("--alphas-a", args.alphas_a), ("--alphas-b", args.alphas_b)):
+        if 0.0 not in alphas:
+            p.error(f"{flag} must contain 0 (the single-vector points xi is measured against)")
+    if args.bounds is not None and (len(args.bounds) != 2 or not args.bounds[0] < args.bounds[1]):
+        p.error("--bounds: give lo,hi with lo < hi, e.g. 0,4")
+    if args.maximize == args.minimize:
+        p.error(f"--maximize and --minimize are both {args.maximize!r}; give two different objectives")
+    if args.seeds is not None and len(set(args.seeds)) != len(args.seeds):
+        p.error(f"--seeds {' '.join(map(str, args.seeds))}: give each seed once")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: no CUDA device visible; use --device cpu")
     args.base = args.base or str(Path(args.runs) / "base")
     return args
 
 
+# ----------------------------------------------------------------------------- main
 def main(argv=None):
     args = parse_args(argv)
-    import toyworld
-    args.extra_attrs = list(toyworld.ATTRIBUTES) if args.data == "toy" else [args.maximize, args.minimize]
-    args.scorer_fn = Scorer(args.scorer, args.maximize, args.device, minimize=args.minimize)
+    a, b = args.maximize, args.minimize
+    check_out(args.out, "--out")
+    if not Path(args.base).exists():
+        raise ValueError(f"--base {args.base}: no base model there; run base_model.py --out {args.base} or pass --base")
+    if not Path(args.runs).is_dir():
+        raise ValueError(f"--runs {args.runs}: no such folder; train runs first (make demo) or pass --runs")
+    found = find_runs(args.runs)  # a corrupt config.json stops here, before any work
+    runs_of = {s: select_runs(found, 0 if s is None else s, a, b, args.runs) for s in (args.seeds or [None])}
+    args.extra_attrs = list(toyworld.ATTRIBUTES) if args.data == "toy" else [a, b]
+    args.scorer_fn = Scorer(args.scorer, a, args.device, minimize=b)
     fixed = args.bounds is not None or args.scorer == "toy"
-    lo_hi = floats(args.bounds) if args.bounds else [0.0, 4.0]
+    lo_hi = args.bounds or [0.0, 4.0]
     args.bounds = (tuple(lo_hi), tuple(lo_hi))
     args.ref = (lo_hi[0], lo_hi[1])  # worst corner: lowest maximized, highest minimized
-    os.makedirs(args.out, exist_ok=True)
-    if not Path(args.base).exists():
-        raise SystemExit(f"evaluate.py: no base model at {args.base}; run base_model.py --out {args.base} or pass --base")
     t0, timings, notes = time.time(), {}, []
-    per_seed = [evaluate_seed(args, s, timings) for s in (args.seeds or [None])]
+    per_seed = [evaluate_seed(args, s, runs_of[s], timings) for s in runs_of]
     if not fixed:  # no stated bounds: take them from the data, say so, and recompute the fronts
-        allv = [r["scores"][k]["mean"] for o in per_seed for r in o["rows"] for k in (args.maximize, args.minimize)]
+        allv = [r["scores"][k]["mean"] for o in per_seed for r in o["rows"] for k in (a, b)]
         lo_hi = [min(allv), max(allv)]
         args.bounds, args.ref = (tuple(lo_hi), tuple(lo_hi)), (lo_hi[0], lo_hi[1])
         notes.append(f"no --bounds: HV box taken from the data, [{lo_hi[0]:.3g}, {lo_hi[1]:.3g}] on both axes "
@@ -473,28 +452,12 @@ def main(argv=None):
             for name in o["methods"]:
                 o["methods"][name].update(front_metrics(args, [r for r in o["rows"] if r["method"] == name
                                                                and r["sweep"] in ("grid", "scalarized", "base")]))
-    methods = aggregate(per_seed, args)
-    t = time.time()
-    rows = [r for o in per_seed for r in o["rows"]]
-    atomic_write(Path(args.out) / "sweep.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    first = per_seed[0]
-    plot_pareto(first["rows"], args, Path(args.out) / "pareto.png")
-    plot_control(first["methods"], args, Path(args.out) / "control.png")
-    plot_xi(first["xi"], args, Path(args.out) / "disentanglement.png")
-    plot_cca(first["cca"], args, Path(args.out) / "cca.png")
-    timings["plots"] = time.time() - t
-    timings["total"] = time.time() - t0
-    config = {k: v for k, v in vars(args).items() if k != "scorer_fn"}
-    summary = {"config": config, "methods": methods, "verdicts": verdicts(methods, args), "notes": notes,
-               "xi": {o["seed"] if o["seed"] is not None else "-": o["xi"] for o in per_seed},
-               "cca": {o["seed"] if o["seed"] is not None else "-": o["cca"] for o in per_seed}, "timings_s": timings}
-    atomic_write(Path(args.out) / "summary.json", json.dumps(summary, indent=1, default=str))
-    md = summary_markdown(methods, args, notes, timings)
-    atomic_write(Path(args.out) / "summary.md", md)
-    print(md)
-    print(f"wrote {args.out}/sweep.jsonl summary.json summary.md pareto.png control.png disentanglement.png cca.png "
-          f"in {timings['total']:.0f}s")
+    methods = aggregate(per_seed)
+    key = lambda s: s if s is not None else "-"
+    used = {key(s): {f"{mode}/{obj}": str(d) for (mode, obj), d in r["vectors"].items()}
+            | {f"standard/{label or f'{a}=1,{b}=0'}": str(d) for _, label, d in r["scalarized"]} for s, r in runs_of.items()}
+    write_results(args, per_seed, methods, notes, timings, used, t0)
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -11,6 +11,8 @@ files atomically (runs.atomic_write); nothing is measured here.
     python evaluate.py --runs runs --out results   # writes summary.md and pareto/control/disentanglement/cca.png
 """
 import math
+import time
+from pathlib import Path
 
 import matplotlib
 
@@ -19,13 +21,30 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from metrics import pareto_mask
-from runs import atomic_write
+from runs import atomic_write, write_json, write_jsonl
 
 COLORS = {"TS-DPO": "tab:blue", "DPO task arithmetic": "tab:orange", "TS-DPO (nonlinear)": "tab:cyan",
           "scalarized DPO": "tab:red", "base": "black"}
+OUTPUTS = ("sweep.jsonl", "pareto.png", "control.png", "disentanglement.png", "cca.png", "summary.md", "summary.json")
 
 
-# ----------------------------------------------------------------------------- verdicts
+# ----------------------------------------------------------------------------- seeds and verdicts
+def aggregate(per_seed):
+    """Per method: the first seed's metrics (the table), plus mean and sd over seeds of every numeric metric
+    (the table's brackets) and n_seeds. per_seed: evaluate.evaluate_seed's results, one per seed."""
+    methods = {}
+    for name in per_seed[0]["methods"]:
+        ms = [o["methods"][name] for o in per_seed if name in o["methods"]]
+        agg = dict(ms[0])
+        for key, v in ms[0].items():
+            if isinstance(v, (int, float)) and len(ms) > 1:
+                vals = [m[key] for m in ms if key in m]
+                agg[f"{key}_seeds_mean"], agg[f"{key}_seeds_sd"] = float(np.mean(vals)), float(np.std(vals, ddof=1))
+        agg["n_seeds"] = len(ms)
+        methods[name] = agg
+    return methods
+
+
 def compare(hv_a, se_a, hv_b, se_b, name_a, name_b):
     """A sentence from the numbers: a covers more than b when hv_a - hv_b > 2 * sqrt(se_a^2 + se_b^2), etc."""
     diff, se = hv_a - hv_b, math.sqrt(se_a ** 2 + se_b ** 2)
@@ -118,6 +137,11 @@ def savefig(fig, path):
     plt.close(fig)
 
 
+def legend(ax, **kw):
+    if ax.get_legend_handles_labels()[0]:  # e.g. no composed method was evaluated: an empty panel, no legend
+        ax.legend(**kw)
+
+
 def plot_pareto(rows, args, path):
     """pareto.png: every grid / scalarized / base point (mean ± se on both axes) and each method's front."""
     a, b = args.maximize, args.minimize
@@ -141,7 +165,7 @@ def plot_pareto(rows, args, path):
     ax.set_ylabel(f"{b}: {unit}, lower is better")
     ax.set_xlim(*args.bounds[0]); ax.set_ylim(*args.bounds[1])
     ax.set_title("Pareto fronts (mean ± se; lines: non-dominated points)")
-    ax.legend(fontsize=9); ax.grid(alpha=0.3)
+    legend(ax, fontsize=9); ax.grid(alpha=0.3)
     savefig(fig, path)
 
 
@@ -159,7 +183,7 @@ def plot_control(methods, args, path):
         ax.set_xlabel(f"alpha on the {obj} vector (other vectors at 0)")
         ax.set_ylabel(f"{obj}: oracle score (0-4)" if args.scorer == "toy" else f"{obj} ({args.scorer})")
         ax.set_title(f"control of {obj}")
-        ax.legend(fontsize=8); ax.grid(alpha=0.3)
+        legend(ax, fontsize=8); ax.grid(alpha=0.3)
     savefig(fig, path)
 
 
@@ -203,6 +227,38 @@ def plot_cca(cca_res, args, path):
         ax.scatter(xs, chance, color="k", marker="_", s=200, zorder=3, label="chance (rows permuted)" if i == 0 else None)
     ax.set_xticks(np.arange(len(keys)) + w * (len(names) - 1) / 2, [k[1] for k in keys])
     ax.set_ylabel("leading canonical correlation")
-    ax.set_ylim(0, 1.05); ax.legend(fontsize=8); ax.grid(alpha=0.3, axis="y")
+    ax.set_ylim(0, 1.05); legend(ax, fontsize=8); ax.grid(alpha=0.3, axis="y")
     ax.set_title(f"CCA of hidden-state shifts (last layer, mean-pooled, {args.cca_k} PCs per side)")
     savefig(fig, path)
+
+
+# ----------------------------------------------------------------------------- the results folder
+def write_results(args, per_seed, methods, notes, timings, runs, t0):
+    """Every output of evaluate.py into args.out, atomically; the plots show the first seed.
+
+    per_seed: evaluate_seed's results; methods: aggregated over seeds; runs: {seed: {what: folder}} evaluated.
+    An old summary is removed first and the new summary.json is written last, so a results folder with a
+    summary.json always holds one finished evaluation, never a half-replaced one."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for f in ("summary.json", "summary.md"):
+        (out / f).unlink(missing_ok=True)
+    t = time.time()
+    write_jsonl(out / "sweep.jsonl", [r for o in per_seed for r in o["rows"]])
+    first = per_seed[0]
+    plot_pareto(first["rows"], args, out / "pareto.png")
+    plot_control(first["methods"], args, out / "control.png")
+    plot_xi(first["xi"], args, out / "disentanglement.png")
+    plot_cca(first["cca"], args, out / "cca.png")
+    timings["plots"] = time.time() - t
+    timings["total"] = time.time() - t0
+    key = lambda s: s if s is not None else "-"
+    config = {k: v for k, v in vars(args).items() if k != "scorer_fn"}
+    summary = {"config": config, "methods": methods, "verdicts": verdicts(methods, args), "notes": notes,
+               "xi": {key(o["seed"]): o["xi"] for o in per_seed}, "cca": {key(o["seed"]): o["cca"] for o in per_seed},
+               "runs": runs, "timings_s": timings}
+    md = summary_markdown(methods, args, notes, timings)
+    atomic_write(out / "summary.md", md)
+    write_json(out / "summary.json", summary)
+    print(md)
+    print(f"wrote {args.out}/{' '.join(OUTPUTS)} in {timings['total']:.0f}s")
