@@ -1,10 +1,12 @@
-"""The report of an evaluation: the summary table, verdicts read off the numbers, and the four plots.
+"""The report of an evaluation: seeds summarized, verdicts read off the numbers, the table, the four plots, and
+the results folder that holds them (write_results).
 
 A verdict never goes further than its numbers: method A "covers more of the trade-off" than B only when
 
     HV_A - HV_B > 2 * sqrt(se_A^2 + se_B^2)        (less: < -2 * sqrt(...); otherwise "matches")
 
-with HV the normalized hypervolume and se its standard error (metrics.py). Everything here only reads the
+with HV the normalized hypervolume and se its standard error (metrics.py); over several seeds the table shows
+the first seed, and in brackets mean ± sd over seeds (aggregate). Everything here only reads the
 numbers evaluate.py computed (`methods`: {name: metrics}, `rows`: one per method and alpha point) and writes
 files atomically (runs.atomic_write); nothing is measured here.
 
