@@ -9,26 +9,38 @@ Sequence format (the same as data.py's): tokenizer(prompt, add_special_tokens=Fa
 add_special_tokens=False) + [eos]. Toy responses begin with a space, so the two pieces tokenize exactly as
 the joined text would. eos = bos = pad = "<|endoftext|>".
 
+The lr schedule is runs.warmup_cosine (linear warmup, cosine to 10% of the peak); the score report samples
+held-out prompts with compose.generate at the project's one sampling default (temperature 1, top-p
+compose.TOP_P) and scores them with the toy oracle.
+
 Run:
     python base_model.py --out runs/base            # ~2-3 min on 2 CPU cores; reuses a finished folder
     python base_model.py --out runs/base --force --arch llama
 Output folder: HF model + tokenizer (from_pretrained-loadable), train_config.json (flags, versions, time),
 base_scores.json (oracle mean +- standard error per attribute on sampled generations, well-formed fraction).
+It is written beside --out and swapped in whole. An existing --out that is not a base of ours (no
+train_config.json) is refused before any work; our own finished base is reused, or replaced with --force.
 """
 import argparse
-import json
-import math
 import os
 import random
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import tokenizers
 import torch
+import transformers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from tqdm import tqdm
+from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, PreTrainedTokenizerFast
 
+import compose
 import toyworld
+from metrics import mean_se
+from runs import check_out, positive, read_json, run_cli, run_info, warmup_cosine, write_json
 
 EOS = "<|endoftext|>"
 EVAL_SEED_OFFSET = 1000  # held-out prompts come from a different seed than the training prompts
@@ -36,9 +48,6 @@ EVAL_SEED_OFFSET = 1000  # held-out prompts come from a different seed than the 
 
 def train_tokenizer(texts, vocab_size=1024):
     """Byte-level BPE (no prefix space, so decode(encode(s)) == s) wrapped as a PreTrainedTokenizerFast."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -52,8 +61,6 @@ def train_tokenizer(texts, vocab_size=1024):
 
 def build_model(vocab_size, arch="gpt2", n_layer=4, d_model=128, n_head=4, n_positions=128, eos_id=0):
     """A tiny randomly initialized causal LM with eager attention (the jvp in linearize.py needs it)."""
-    from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
-
     if arch == "gpt2":
         cfg = GPT2Config(vocab_size=vocab_size, n_positions=n_positions, n_embd=d_model, n_layer=n_layer,
                          n_head=n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
@@ -98,55 +105,14 @@ def length_bucketed_batches(lengths, batch_size, rng, chunk=50):
     return batches
 
 
-def lr_at(step, steps, lr, warmup):
-    """Linear warmup, then cosine decay to 10% of the peak."""
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-TOP_P = 0.95  # nucleus sampling, the project's sampling default (evaluate.py too): cuts the rare garbled tail
-
-
-@torch.no_grad()
-def sample_responses(model, tokenizer, prompts, max_new_tokens=80, seed=0, batch_size=64, top_p=TOP_P):
-    """Sampled responses (temperature 1, nucleus top_p). Prompts are grouped by token length: no padding needed."""
-    torch.manual_seed(seed)
-    model.eval()
-    enc = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    order = sorted(range(len(prompts)), key=lambda i: len(enc[i]))
-    out = [None] * len(prompts)
-    i = 0
-    while i < len(order):
-        group = [order[i]]
-        while (i + len(group) < len(order) and len(group) < batch_size
-               and len(enc[order[i + len(group)]]) == len(enc[group[0]])):
-            group.append(order[i + len(group)])
-        ids = torch.tensor([enc[j] for j in group])
-        gen = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
-                             temperature=1.0, top_p=top_p, top_k=0, max_new_tokens=max_new_tokens,
-                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)
-        for j, row in zip(group, gen[:, ids.shape[1]:].tolist()):
-            if tokenizer.eos_token_id in row:  # a generation without eos was cut off: the oracle sees it as is
-                row = row[:row.index(tokenizer.eos_token_id)]
-            out[j] = tokenizer.decode(row, skip_special_tokens=False)
-        i += len(group)
-    return out
-
-
 def oracle_report(prompts, responses):
     """Mean, standard error and n per attribute (overall and on benign / harmful prompts), well-formed fraction."""
     def stats(xs):
-        n = len(xs)
-        if n == 0:
-            return {"mean": float("nan"), "se": float("nan"), "n": 0}
-        m = sum(xs) / n
-        var = sum((x - m) ** 2 for x in xs) / max(1, n - 1)
-        return {"mean": m, "se": math.sqrt(var / n), "n": n}
+        mean, se, n = mean_se(xs)
+        return {"mean": mean, "se": se, "n": n}
 
     scores = [toyworld.score(p, r) for p, r in zip(prompts, responses)]
-    kind = [toyworld.PROMPTS[toyworld._normalize(p)][0] for p in prompts]
+    kind = [toyworld.prompt_kind(p) for p in prompts]
     report = {a: stats([s[a] for s in scores]) for a in toyworld.ATTRIBUTES}
     for k in ("benign", "harmful"):
         report[k] = {a: stats([s[a] for s, kk in zip(scores, kind) if kk == k]) for a in toyworld.ATTRIBUTES}
@@ -155,18 +121,16 @@ def oracle_report(prompts, responses):
     return report
 
 
-def is_complete(out):
-    return (Path(out) / "base_scores.json").exists() and (Path(out) / "config.json").exists()
-
-
+# ----------------------------------------------------------------------------- SFT, then the score report
 def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_prompts=3000, force=False,
                eval_prompts=200, vocab_size=1024, n_layer=4, d_model=128, n_head=4, max_new_tokens=80,
                warmup=100, show_progress=True):
     """Train tokenizer + model, evaluate with the oracle, save atomically to `out`; returns the score report."""
     out = Path(out)
+    check_base_out(out)  # before any work: never train for a folder we may not write
     if is_complete(out) and not force:
         print(f"base_model.py: reusing finished base in {out} (pass --force to retrain)")
-        return json.loads((out / "base_scores.json").read_text())
+        return read_json(out / "base_scores.json", fix="retrain with --force")
     t0 = time.time()
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -189,7 +153,7 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
             batches = length_bucketed_batches([len(x) for x, _ in examples], batch_size, rng)
         ids, mask, labels = collate([examples[i] for i in batches.pop()], tokenizer.pad_token_id)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, lr, warmup)
+            g["lr"] = lr * warmup_cosine(step, warmup, steps)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -199,48 +163,77 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
             bar.set_postfix(loss=f"{loss.item():.3f}")
     train_s = time.time() - t0
 
+    model.eval()
     prompts = toyworld.make_prompts(eval_prompts, seed=seed + EVAL_SEED_OFFSET)
-    responses = sample_responses(model, tokenizer, prompts, max_new_tokens, seed=seed)
+    responses = compose.generate(tokenizer, prompts, model=model, max_new_tokens=max_new_tokens,
+                                 top_p=compose.TOP_P, seed=seed)
     report = oracle_report(prompts, responses)
-    report["generation"] = {"temperature": 1.0, "top_p": TOP_P, "max_new_tokens": max_new_tokens,
-                            "eval_seed": seed + EVAL_SEED_OFFSET, "final_train_loss": loss.item()}
+    report["generation"] = {"sampler": "compose.generate", "temperature": 1.0, "top_p": compose.TOP_P,
+                            "max_new_tokens": max_new_tokens, "seed": seed, "eval_seed": seed + EVAL_SEED_OFFSET,
+                            "final_train_loss": loss.item()}
     report["examples"] = [{"prompt": p, "response": r} for p, r in list(zip(prompts, responses))[:5]]
 
-    import tokenizers
-    import transformers
     info = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "arch": arch, "n_prompts": n_prompts,
             "eval_prompts": eval_prompts, "vocab_size": len(tokenizer), "n_layer": n_layer, "d_model": d_model,
             "n_head": n_head, "warmup": warmup, "n_params": n_params, "train_seconds": round(train_s, 1),
-            "total_seconds": round(time.time() - t0, 1), "versions": {"torch": torch.__version__,
-            "transformers": transformers.__version__, "tokenizers": tokenizers.__version__}}
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.eval()
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "train_config.json").write_text(json.dumps(info, indent=2))
-    (tmp / "base_scores.json").write_text(json.dumps(report, indent=2))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+            "total_seconds": round(time.time() - t0, 1), **run_info()}
+    info["versions"]["tokenizers"] = tokenizers.__version__
+    save_base(out, model, tokenizer, info, report)
     return report
 
 
-def main():
+# ----------------------------------------------------------------------------- the output folder
+def is_complete(out):
+    """A finished base of ours: what train_base writes last, all present."""
+    return all((Path(out) / f).exists() for f in ("config.json", "train_config.json", "base_scores.json"))
+
+
+def check_base_out(out):
+    """Refuse an --out that exists and is not a base of ours (a file, a user's folder, a training run)."""
+    check_out(out, "--out")
+    p = Path(out)
+    if p.is_dir() and any(p.iterdir()) and not (p / "train_config.json").exists():
+        raise ValueError(f"--out {out}: the folder exists and is not a base made by base_model.py (no "
+                         "train_config.json); pass another --out (nothing was changed)")
+
+
+def save_base(out, model, tokenizer, info, report):
+    """Write the whole folder beside `out`, then swap it in: a reader sees the old base or the new one."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp", dir=out.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_json(tmp / "train_config.json", info)
+        write_json(tmp / "base_scores.json", report)
+        check_base_out(out)  # again: the folder may have changed during training
+        if out.exists():  # our own base (or an empty folder): move it aside, swap, then delete it
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old", dir=out.parent))
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+
+def main(argv=None):
     ap = argparse.ArgumentParser(description="Train the tiny toy-world base model theta0 (SFT) on CPU.")
-    ap.add_argument("--out", default="runs/base", help="output HF folder")
-    ap.add_argument("--steps", type=int, default=1500, help="optimizer steps")
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=3e-3, help="peak AdamW lr (warmup, then cosine to 10%%)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="runs/base", help="output HF folder (a new one, or a base of ours)")
+    ap.add_argument("--steps", type=positive(), default=1500, help="optimizer steps")
+    ap.add_argument("--batch-size", type=positive(), default=32)
+    ap.add_argument("--lr", type=positive(float), default=3e-3, help="peak AdamW lr (warmup, then cosine to 10%%)")
+    ap.add_argument("--seed", type=int, default=0, help="any integer")
     ap.add_argument("--arch", default="gpt2", choices=["gpt2", "llama"])
-    ap.add_argument("--n-prompts", type=int, default=3000, help="training prompts (4 responses each)")
-    ap.add_argument("--eval-prompts", type=int, default=200, help="held-out prompts sampled for the score report")
+    ap.add_argument("--n-prompts", type=positive(), default=3000, help="training prompts (4 responses each)")
+    ap.add_argument("--eval-prompts", type=positive(), default=200,
+                    help="held-out prompts sampled for the score report")
     ap.add_argument("--force", action="store_true", help="retrain even if --out is already finished")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(2)
-    if args.steps < 1 or args.batch_size < 1:
-        raise SystemExit("base_model.py: --steps and --batch-size must be positive integers")
     t0 = time.time()
     r = train_base(args.out, args.steps, args.batch_size, args.lr, args.seed, args.arch, args.n_prompts,
                    args.force, args.eval_prompts)
@@ -253,4 +246,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)
