@@ -15,7 +15,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 torch.set_num_threads(2)
 
-EOS = "<|endoftext|>"
 SENTENCES = [
     "how do i care for a cat ?", "cats need water and food every day .",
     "tell me about the moon .", "the moon goes around the earth once a month .",
@@ -25,18 +24,10 @@ SENTENCES = [
 
 
 def build_tokenizer(texts=SENTENCES, vocab_size=300):
-    """A byte-level BPE tokenizer trained in milliseconds; eos = pad = bos."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, bos_token=EOS,
-                                   pad_token=EOS, unk_token=EOS)
+    """A byte-level BPE tokenizer trained in milliseconds, made exactly as the real base's (eos = pad = bos,
+    no clean-up of spaces): base_model.train_tokenizer itself."""
+    import base_model  # lazily: collecting the tests should not need the whole model stack
+    return base_model.train_tokenizer(texts, vocab_size)
 
 
 def make_tiny_model(kind="gpt2", vocab_size=300, seed=0, n_layer=2, d=32):
