@@ -232,7 +232,7 @@ def load_pairs(source, objective=None, weights=None, split="train", limit=None, 
         except ValueError as e:
             raise ValueError(e if str(e).startswith(where) else f"{where}: {e}") from None
     pairs, n_same = drop_identical(pairs)
-    if n_same:
+    if n_same and pairs:  # when none are left, the error below says it: one line
         print(f"{where}: dropped {n_same} of {n_same + len(pairs)} pairs in split {split!r} whose chosen text "
               "equals the rejected text", file=sys.stderr)
     if not pairs:

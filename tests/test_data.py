@@ -246,13 +246,15 @@ def test_identical_chosen_and_rejected_dropped_everywhere_with_count(tmp_path, c
     assert "dropped" not in capsys.readouterr().err  # nothing dropped, nothing said
 
 
-def test_all_degenerate_file_refused_naming_file_and_split(tmp_path):
+def test_all_degenerate_file_refused_naming_file_and_split(tmp_path, capsys):
     path = write_jsonl(tmp_path / "same.jsonl", [{"prompt": f"p{i}", "chosen": "x", "rejected": "x"} for i in range(2)])
+    capsys.readouterr()
     with pytest.raises(ValueError) as err:
         data.load_pairs(path, split="all")
     msg = str(err.value)
     assert msg.startswith(f"{path}: no pairs") and "split 'all'" in msg and "\n" not in msg
     assert "all 2 had the chosen text equal to the rejected text" in msg
+    assert capsys.readouterr().err == ""  # the error is the one line: no separate note
     with pytest.raises(SystemExit) as err:  # the command line: the same one line, exit status 1
         run_cli(data.main, ["--source", path])
     assert isinstance(err.value.code, str) and path in err.value.code and "\n" not in err.value.code
