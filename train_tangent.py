@@ -20,17 +20,17 @@ log-probs, as published (dpo_loss.length_normalized); the other losses use sums.
     torchrun --nproc_per_node=2 train_tangent.py --mode tangent --objective helpfulness   # DDP, gloo on CPU
     python train_tangent.py --base Qwen/Qwen2.5-0.5B --data nvidia/HelpSteer --device cuda --linearize "layers\\.2[0-3]\\."
 
-The algorithm is the loop in `train()` marked `# ALGO LOGIC:`; the plumbing around it (DDP, resume, the
-reference cache, the NaN guard, logging, the final save) lives in the named helpers below it.
---batch-size is the GLOBAL batch (pairs per optimizer step): it is split over ranks, then into --grad-accum
-micro-batches, so every layout computes the same step. Data order is a pure function of (seed, epoch), which
-makes --resume bit-exact on CPU. --out gets config.json, metrics.jsonl (TRL names; held-out rows "eval/..."),
-curves.png, task_vector.safetensors (tau only + metadata), checkpoint.pt and ref_logps.pt (--precompute-ref);
-see runs.py for the run-folder contract.
+The algorithm is the loop in `train()` marked `# ALGO LOGIC:`; DDP, resume, the reference cache, the NaN guard,
+logging and the final save are the named helpers below it. --batch-size is the GLOBAL batch (pairs per optimizer
+step), split over ranks, then into --grad-accum micro-batches, so every layout computes the same step. Data order
+is a pure function of (seed, epoch), which makes --resume bit-exact on CPU. --out gets config.json, metrics.jsonl
+(TRL names; held-out rows "eval/..."), curves.png, task_vector.safetensors (tau only + metadata), checkpoint.pt
+and ref_logps.pt (--precompute-ref): the run-folder contract of runs.py.
 """
 import argparse
 import contextlib
 import copy
+import functools
 import json
 import math
 import os
@@ -167,7 +167,8 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=number, default=None, help="instead of --steps: passes over the train pairs")
     p.add_argument("--batch-size", type=count, default=8, help="global pairs per optimizer step")
     p.add_argument("--grad-accum", type=count, default=1, help="micro-batches per rank per step")
-    p.add_argument("--max-length", type=count, default=128, help="tokens of prompt + response (data.py truncation)")
+    p.add_argument("--max-length", type=in_range(2, math.inf, int), default=128,
+                   help="tokens of prompt + response (data.tokenize_pair truncation; >= 2: one of each)")
     p.add_argument("--linearize", default=None, help="regex on parameter names that move (default: all)")
     p.add_argument("--seed", type=int, default=0, help="data order")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -195,8 +196,6 @@ def parse_args(argv=None):
         p.error(f"unknown objective {bad[0]!r} for --data toy; use one of {', '.join(ATTRIBUTES)}")
     if a.loss == "cdpo" and not 0 < a.label_smoothing < 0.5:
         p.error("--loss cdpo needs 0 < --label-smoothing < 0.5")
-    if a.max_length < 2:  # data.tokenize_pair keeps max_length // 2 >= 1 prompt tokens and at least one response token
-        p.error(f"--max-length {a.max_length}: must be >= 2 (a prompt token and a response token)")
     try:
         re.compile(a.linearize or "")
     except re.error as e:
@@ -347,14 +346,12 @@ def load_inputs(args, device, world):
 
 def batching(args, tokenizer, pairs, val, device):
     """tok_train(i) (memoized), the tokenized held-out subset, and collate(items) -> (2B, T) tensors on device."""
-    memo = {}  # tokenize lazily: a short run visits a few thousand of the tens of thousands of toy pairs
-    tok_train = lambda i: memo[i] if i in memo else memo.setdefault(i, data.tokenize_pair(tokenizer, pairs[i],
-                                                                                          args.max_length))
+    # tokenize lazily (memoized): a short run visits a few thousand of the tens of thousands of toy pairs
+    tok_train = functools.cache(lambda i: data.tokenize_pair(tokenizer, pairs[i], args.max_length))
     random.Random(0).shuffle(val)  # a fixed, prompt-diverse held-out subset
     tok_val = data.tokenize_pairs(tokenizer, val[:args.eval_pairs], args.max_length)
-    pad_to = args.max_length if args.compile else None  # fixed shapes: compile once
-    collate = lambda items: {k: v.to(device) for k, v in data.collate_pairs(items, tokenizer.pad_token_id,
-                                                                            pad_to).items()}
+    pad, pad_to = tokenizer.pad_token_id, args.max_length if args.compile else None  # fixed shapes: compile once
+    collate = lambda items: {k: v.to(device) for k, v in data.collate_pairs(items, pad, pad_to).items()}
     return tok_train, tok_val, collate
 
 
@@ -375,14 +372,11 @@ def reference_cache(args, policy, pairs, tok_train, collate, steps, path, main, 
     key = {"fingerprint": base_fp, "max_length": args.max_length, "n": len(pairs), "data": args.data,
            "objective": args.objective, "weights": args.weights, "limit": args.limit, "data_seed": args.data_seed,
            "logps": "average" if average else "sum"}
-    cache = {}
-    if os.path.exists(path):
-        try:
-            cache = torch.load(path, weights_only=True)
-        except Exception as e:  # a cache: an unreadable one is recomputed, not fatal
-            if main:
-                print(f"train_tangent.py: {path} is unreadable ({type(e).__name__}); recomputing it")
-    if cache.get("key") != key:
+    try:
+        cache = torch.load(path, weights_only=True) if os.path.exists(path) else {}
+    except Exception:  # truncated, not ours, pickled: a cache that cannot be read is recomputed
+        cache = {}
+    if not isinstance(cache, dict) or cache.get("key") != key:
         cache = {"key": key, "logps": torch.full((len(pairs), 2), float("nan"))}
     need = sorted({i for s in range(steps) for i in batch_indices(len(pairs), args.batch_size, s, args.seed)})
     need = [i for i in need if torch.isnan(cache["logps"][i]).any()]
@@ -445,23 +439,18 @@ def resume(paths, signature, trainable, opt, sched, main):
     fix = f"delete {path} to restart from step 0 (or drop --resume)"
     try:
         ck = torch.load(path, weights_only=True)
-        saved = ck["signature"]
+        saved, start, (version, internal, gauss) = dict(ck["signature"]), int(ck["step"]), ck["rng"]["python"]
     except Exception as e:  # truncated zip, not a checkpoint, pickled objects: to the user all mean the same
         raise ValueError(f"{path}: cannot read the checkpoint ({type(e).__name__}); it is corrupt: {fix}") from None
     if saved != signature:
         diff = next(k for k in signature if saved.get(k) != signature[k])
         raise ValueError(f"--resume: {path} was written with {diff}={saved.get(diff)!r}, not {signature[diff]!r}; "
                          f"use the same flags or drop --resume")
-    try:
-        with torch.no_grad():
-            for p, t in zip(trainable, ck["trainable"], strict=True):
-                p.copy_(t)
-        opt.load_state_dict(ck["optimizer"]), sched.load_state_dict(ck["scheduler"])
-        version, internal, gauss = ck["rng"]["python"]
-        torch.set_rng_state(ck["rng"]["torch"]), random.setstate((version, tuple(internal), gauss))
-        start = int(ck["step"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise ValueError(f"{path}: the checkpoint does not fit this run ({type(e).__name__}: {e}); {fix}") from None
+    with torch.no_grad():  # same flags and base: the tensors fit
+        for p, t in zip(trainable, ck["trainable"], strict=True):
+            p.copy_(t)
+    opt.load_state_dict(ck["optimizer"]), sched.load_state_dict(ck["scheduler"])
+    torch.set_rng_state(ck["rng"]["torch"]), random.setstate((version, tuple(internal), gauss))
     try:
         lines = Path(paths["metrics"]).read_text().splitlines() if os.path.exists(paths["metrics"]) else []
         rows = [r for r in map(json.loads, filter(str.strip, lines)) if r["step"] <= start]
