@@ -26,9 +26,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-# files that mark a folder as one of ours: a training run, a base, an exported model, a results folder
-OUR_FILES = ("config.json", "train_config.json", "compose.json", "summary.json", "sweep.jsonl", "bench.json")
-
+# files only we write: a base (train_config.json), an export (compose.json), results, a bench; a training run is
+# recognised by its config.json's base_fingerprint (every Hugging Face model folder has a config.json too)
+OUR_FILES = ("train_config.json", "compose.json", "summary.json", "sweep.jsonl", "bench.json")
 
 # ----------------------------------------------------------------------------- atomic writes
 def atomic_write(path, write):
@@ -64,12 +64,23 @@ def read_json(path, fix="delete it and rerun the step that wrote it"):
         raise ValueError(f"{path}: not valid JSON ({e}); the file is corrupt: {fix}") from None
 
 
+def is_ours(path):
+    """True for a folder this repo wrote: a run, a base, an export, a results folder."""
+    p = Path(path)
+    if any((p / f).exists() for f in OUR_FILES):
+        return True
+    try:
+        return "base_fingerprint" in json.loads((p / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+
+
 def check_out(path, flag="--out"):
-    """Refuse an existing, non-empty output folder that holds none of our files: never replace a user's data."""
+    """Refuse an existing, non-empty output folder that is not ours: never replace a user's data."""
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise ValueError(f"{flag} {path}: exists and is a file, not a folder; pass another {flag}")
-    if p.is_dir() and any(p.iterdir()) and not any((p / f).exists() for f in OUR_FILES):
+    if p.is_dir() and any(p.iterdir()) and not is_ours(p):
         raise ValueError(f"{flag} {path}: the folder exists and is not a run of ours; pass another {flag} "
                          f"(nothing was changed)")
 
@@ -118,14 +129,14 @@ def run_info():
 
 
 # ----------------------------------------------------------------------------- the lr schedule
-def warmup_cosine(step, warmup, steps, floor=0.1):
-    """lr multiplier at optimizer step `step` (0-based):
-    1) linear warmup: (step + 1) / warmup for the first `warmup` steps;
-    2) cosine decay from 1 to `floor` over the remaining steps."""
+def warmup_cosine(step, warmup, steps, floor=0.1, peak=1.0):
+    """lr at optimizer step `step` (0-based), as a fraction of `peak` (or in lr units with peak=lr):
+    1) linear warmup: peak * (step + 1) / warmup for the first `warmup` steps;
+    2) cosine decay from peak to floor * peak over the remaining steps."""
     if step < warmup:
-        return (step + 1) / warmup
+        return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, steps - warmup)
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 # ----------------------------------------------------------------------------- one-line errors
