@@ -153,7 +153,7 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
             batches = length_bucketed_batches([len(x) for x, _ in examples], batch_size, rng)
         ids, mask, labels = collate([examples[i] for i in batches.pop()], tokenizer.pad_token_id)
         for g in opt.param_groups:
-            g["lr"] = lr * warmup_cosine(step, warmup, steps)
+            g["lr"] = warmup_cosine(step, warmup, steps, peak=lr)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
