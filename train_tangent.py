@@ -217,6 +217,7 @@ def parse_args(argv=None):
 # ----------------------------------------------------------------------------- the algorithm
 def train(args, return_policy=False):
     """One run into args.out; returns the run folder (and the policy when return_policy). Bad input: ValueError."""
+    # TRY NOT TO MODIFY: setup (DDP, inputs and their checks, optimizer, resume, config.json, reference cache)
     rank, world, device = setup_ddp(args.device)
     main, paths = rank == 0, {k: os.path.join(args.out, f) for k, f in FILES.items()}
     if is_finished(args, paths, main):
@@ -317,11 +318,11 @@ def setup_ddp(device_flag):
 
 def is_finished(args, paths, main):
     """True when --out holds this finished run (reused unless --force); a folder that is not ours is refused."""
+    # runs.check_out knows a run by its config.json: a corrupt one is said first, with the only way out
+    fix = f"delete {args.out} and train again, or pass another --out"
+    cfg = read_json(paths["cfg"], fix=fix) if os.path.exists(paths["cfg"]) else {}
     check_out(args.out)
-    if args.force or not (os.path.exists(paths["tv"]) and os.path.exists(paths["cfg"])):
-        return False
-    fix = f"rerun with --force to retrain into {args.out} (add --resume to continue from its checkpoint)"
-    finished = bool(read_json(paths["cfg"], fix=fix).get("finished"))
+    finished = bool(cfg.get("finished")) and os.path.exists(paths["tv"]) and not args.force
     if finished and main:
         print(f"train_tangent.py: {args.out} is finished, skipping (pass --force to retrain)")
     return finished
