@@ -264,3 +264,17 @@ def write_results(args, per_seed, methods, notes, timings, runs, t0):
     write_json(out / "summary.json", summary)
     print(md)
     print(f"wrote {args.out}/{' '.join(OUTPUTS)} in {timings['total']:.0f}s")
+
+
+def plot_curves(rows, path):
+    """A training run's curves.png: loss and reward accuracy per step, train and held-out."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, key in zip(axes, ("loss", "rewards/accuracies")):
+        for prefix, style in (("", "-"), ("eval/", "o-")):
+            pts = [(r["step"], r[prefix + key]) for r in rows if prefix + key in r]
+            if pts:
+                ax.plot(*zip(*pts), style, label=("eval " if prefix else "train ") + key, alpha=0.8)
+        ax.set_xlabel("step"), ax.set_title(key), ax.legend()
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+    plt.close(fig)

@@ -28,7 +28,8 @@ from pathlib import Path
 
 # files only we write: a base (train_config.json), an export (compose.json), results, a bench; a training run is
 # recognised by its config.json's base_fingerprint (every Hugging Face model folder has a config.json too)
-OUR_FILES = ("train_config.json", "compose.json", "summary.json", "sweep.jsonl", "bench.json")
+OUR_FILES = ("train_config.json", "compose.json", "summary.json", "sweep.jsonl", "bench.json",
+             "task_vector.safetensors", "checkpoint.pt", "metrics.jsonl")
 
 # ----------------------------------------------------------------------------- atomic writes
 def atomic_write(path, write):
@@ -158,6 +159,9 @@ def run_cli(main, argv=None):
         raise SystemExit(f"{prog}: error: {text}") from None
 
 
+NUMBER = {int: "a whole number", float: "a number"}
+
+
 def positive(kind=int, allow_zero=False):
     """argparse type: a number > 0 (>= 0 with allow_zero); anything else is a usage error naming the flag."""
     import argparse
@@ -166,7 +170,7 @@ def positive(kind=int, allow_zero=False):
         try:
             v = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not {NUMBER[kind]}") from None
         if not (v >= 0 if allow_zero else v > 0) or (kind is float and not math.isfinite(v)):
             raise argparse.ArgumentTypeError(f"{text!r} must be {'>= 0' if allow_zero else '> 0'}")
         return v
@@ -182,7 +186,7 @@ def in_range(lo, hi, kind=float, lo_open=False, hi_open=False):
         try:
             v = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not {NUMBER[kind]}") from None
         ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
         if not ok:
             raise argparse.ArgumentTypeError(f"{text!r} must be in {'(' if lo_open else '['}{lo}, {hi}"

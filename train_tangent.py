@@ -39,15 +39,12 @@ import re
 import time
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, never a window
-import matplotlib.pyplot as plt
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
 import data
+import report
 from dpo_loss import LOSSES, concatenated_logps, dpo_metrics, length_normalized, preference_loss
 from linearize import LinearizedModel, TaskVector, fingerprint, freeze, load_model, load_tokenizer, select_parameters
 from runs import (atomic_write, check_out, default_out, in_range, positive, read_json, run_cli, run_info,
@@ -461,19 +458,6 @@ def resume(paths, signature, trainable, opt, sched, main):
     return start, rows
 
 
-def plot_curves(rows, path):
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, key in zip(axes, ("loss", "rewards/accuracies")):
-        for prefix, style in (("", "-"), ("eval/", "o-")):
-            pts = [(r["step"], r[prefix + key]) for r in rows if prefix + key in r]
-            if pts:
-                ax.plot(*zip(*pts), style, label=("eval " if prefix else "train ") + key, alpha=0.8)
-        ax.set_xlabel("step"), ax.set_title(key), ax.legend()
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
-    plt.close(fig)
-
-
 def finish(args, policy, rows, paths, config, steps, base_fp, seconds):
     """tau (+ metadata) and the curves, then config.json says finished: the last file written."""
     meta = {"mode": args.mode, "objective": args.objective or "", "weights": args.weights or "",
@@ -481,7 +465,7 @@ def finish(args, policy, rows, paths, config, steps, base_fp, seconds):
             "lr": args.lr, "linearize": args.linearize or "", "seed": args.seed, "data": args.data,
             "base": args.base, "base_fingerprint": base_fp}
     policy.task_vector().save(paths["tv"], meta)
-    plot_curves(rows, paths["curves"])
+    report.plot_curves(rows, paths["curves"])
     config.update(finished=True, train_seconds=round(seconds, 1))
     write_json(paths["cfg"], config)
 
