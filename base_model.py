@@ -22,11 +22,8 @@ It is written beside --out and swapped in whole. An existing --out that is not a
 train_config.json) is refused before any work; our own finished base is reused, or replaced with --force.
 """
 import argparse
-import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,7 +36,7 @@ from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, PreTrain
 import compose
 import toyworld
 from metrics import mean_se
-from runs import check_out, positive, read_json, run_cli, run_info, warmup_cosine, write_json
+from runs import atomic_folder, check_out, positive, read_json, run_cli, run_info, warmup_cosine, write_json
 
 EOS = "<|endoftext|>"
 EVAL_SEED_OFFSET = 1000  # held-out prompts come from a different seed than the training prompts
@@ -198,25 +195,12 @@ def check_base_out(out):
 
 def save_base(out, model, tokenizer, info, report):
     """Write the whole folder beside `out`, then swap it in: a reader sees the old base or the new one."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp", dir=out.parent))
-    try:
+    def write(tmp):
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         write_json(tmp / "train_config.json", info)
         write_json(tmp / "base_scores.json", report)
-        check_base_out(out)  # again: the folder may have changed during training
-        if out.exists():  # our own base (or an empty folder): move it aside, swap, then delete it
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
+    atomic_folder(out, write, check=lambda: check_base_out(out))  # check again: --out may have changed meanwhile
 
 
 def main(argv=None):

@@ -22,8 +22,6 @@ import argparse
 import math
 import os
 import re
-import shutil
-import tempfile
 
 import torch
 from torch.utils._pytree import tree_map
@@ -34,7 +32,7 @@ from data import collate_pairs, format_prompt
 from dpo_loss import sequence_logps
 from linearize import LinearizedModel, TaskVector, apply_vectors, fingerprint, load_model, load_tokenizer
 from metrics import standard_error
-from runs import in_range, positive, run_cli, write_json
+from runs import atomic_folder, in_range, positive, run_cli, write_json
 
 
 # ---------------------------------------------------------------------------------------------- vectors
@@ -287,23 +285,14 @@ def export(base_path, vector_paths, alphas, out_dir):
     vectors = load_vectors(vector_paths, model)
     composed = apply_vectors(model, vectors, [float(x) for x in alphas])
     composed.config.use_cache = True  # an exported model is for ordinary generation
-    os.makedirs(os.path.dirname(out_dir), exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp", dir=os.path.dirname(out_dir))
-    try:
+
+    def write(tmp):
         composed.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         write_json(os.path.join(tmp, "compose.json"),
                    {"base": str(base_path), "base_fingerprint": fingerprint(model), "alphas": [float(x) for x in alphas],
                     "vectors": [str(p) for p in vector_paths], "equation": "theta0 + sum_k alpha_k tau_k"})
-        if os.path.exists(out_dir):  # swap the old folder out so a reader never sees a half-written one
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.old", dir=os.path.dirname(out_dir))
-            os.replace(out_dir, os.path.join(old, "x"))
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    atomic_folder(out_dir, write)
     return out_dir
 
 

@@ -22,8 +22,10 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 # files only we write: a base (train_config.json), an export (compose.json), results, a bench; a training run is
@@ -46,6 +48,28 @@ def atomic_write(path, write):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def atomic_folder(out, write, check=None):
+    """write(tmp) fills a new folder beside `out`; check() runs last; then the folder replaces `out` whole, so a
+    reader sees the old folder or the new one, never a mix. (Callers refuse a folder that is not ours first.)"""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp", dir=out.parent))
+    try:
+        write(tmp)
+        if check is not None:
+            check()
+        if out.exists():  # move the old one aside, swap, then delete it
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old", dir=out.parent))
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
 
 
 def write_json(path, obj):

@@ -2,7 +2,7 @@
 one-at-a-time generation, apply_vectors' model."""
 import pytest
 import torch
-from conftest import build_tokenizer, make_tiny_model
+from conftest import make_tiny_model
 
 import compose
 from dpo_loss import sequence_logps
