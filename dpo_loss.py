@@ -31,18 +31,26 @@ def length_normalized(loss_type):
     return loss_type in AVERAGED
 
 
-def sequence_logps(logits, labels, average=False):
-    """Sum (or mean) of log p(label_t | tokens < t) over the tokens whose label is not -100.
+def scored_positions(labels):
+    """keep (B, T-1) bool: position t is scored when its NEXT token is a response token (labels[:, t+1] != -100)."""
+    return labels[:, 1:] != -100
 
-    logits: (B, T, V); labels: (B, T), aligned with input_ids (the function shifts). Returns (B,)."""
-    logits, labels = logits[:, :-1], labels[:, 1:]
-    mask = labels != -100
-    index = labels.masked_fill(~mask, 0).unsqueeze(-1)
-    # gather - logsumexp avoids materializing a second (B, T, V) tensor for log_softmax
+
+def sequence_logps(logits, labels, average=False):
+    """Sum (or mean) of log p(label_t | tokens < t) over the tokens whose label is not -100. Returns (B,).
+
+    labels: (B, T), aligned with input_ids (the function shifts). logits: (B, T, V) at every position, or
+    (N, V) only at the N scored positions keep = scored_positions(labels), in row-major order
+    (linearize.scored_logits): the same numbers without a vocabulary-sized row for prompt and padding."""
+    keep = scored_positions(labels)
+    target = labels[:, 1:][keep]  # (N,)
+    if logits.dim() == 3:
+        logits = logits[:, :-1][keep]
+    # gather - logsumexp avoids materializing a second (N, V) tensor for log_softmax
     logits = logits.float()
-    token_logps = logits.gather(-1, index).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-    total = (token_logps * mask).sum(-1)
-    return total / mask.sum(-1).clamp(min=1) if average else total
+    token = logits.gather(-1, target[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)  # (N,)
+    total = torch.zeros(keep.shape, dtype=token.dtype, device=token.device).masked_scatter(keep, token).sum(-1)
+    return total / keep.sum(-1).clamp(min=1) if average else total
 
 
 def concatenated_logps(logits, labels, n_chosen, average=False):

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from dpo_loss import concatenated_logps, dpo_metrics, length_normalized, preference_loss, sequence_logps
+from dpo_loss import (concatenated_logps, dpo_metrics, length_normalized, preference_loss, scored_positions,
+                      sequence_logps)
 
 
 def test_sequence_logps_by_hand_and_mask():
@@ -113,3 +114,24 @@ def test_gradient_flows_only_through_the_policy():
     # d/dpc of -log sigmoid(beta h) = -beta * sigmoid(-beta h), h = 0.5
     assert float(pc.grad) == pytest.approx(-0.5 / (1 + math.exp(0.25)), rel=1e-6)
     assert not cr.requires_grad
+
+
+def test_sequence_logps_from_scored_positions_only():
+    """(N, V) logits at the scored positions give the same log-probs (and gradients) as the full (B, T, V) grid."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 7, 11, generator=g, requires_grad=True)
+    labels = torch.randint(0, 11, (3, 7), generator=g)
+    labels[:, :3] = -100
+    labels[2, 5:] = -100  # padding at the end of one row
+    keep = scored_positions(labels)
+    for average in (False, True):
+        full = sequence_logps(logits, labels, average)
+        sel = sequence_logps(logits[:, :-1][keep], labels, average)
+        torch.testing.assert_close(sel, full)
+        # against an independent log_softmax computation
+        lp = torch.log_softmax(logits[:, :-1].double(), -1).gather(-1, labels[:, 1:].clamp(min=0)[..., None])[..., 0]
+        want = (lp * keep).sum(-1) / (keep.sum(-1) if average else 1)
+        torch.testing.assert_close(full.double(), want)
+        ga, = torch.autograd.grad(full.sum(), logits)
+        gb, = torch.autograd.grad(sel.sum(), logits)
+        torch.testing.assert_close(ga, gb)
