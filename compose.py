@@ -184,20 +184,34 @@ def _linear_step(lin, taus, alphas):
     return step
 
 
-def _pick(logits, greedy, temperature, top_p, gen):
-    """Next token per row: argmax, or a sample from the top-p nucleus of softmax(logits / temperature)."""
-    if greedy or temperature <= 0:
+def _pick(logits, u, greedy, temperature, top_p):
+    """Next token per row: argmax, or the inverse CDF at u (B,) of the top-p nucleus of softmax(logits / T).
+
+    The CDF runs over the vocabulary in its fixed order, so two nearby distributions (two alpha points, two
+    methods) fed the same u give the same token unless a boundary moved past u: common random numbers."""
+    if greedy:
         return logits.argmax(-1)
     probs = torch.softmax(logits.float() / temperature, dim=-1)
     if top_p < 1.0:
         p, idx = probs.sort(-1, descending=True)
         p = p.masked_fill(p.cumsum(-1) - p > top_p, 0.0)  # keeps the smallest prefix with mass >= top_p
         probs = torch.zeros_like(probs).scatter_(-1, idx, p)
-    return torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+    cdf = probs.cumsum(-1)
+    token = torch.searchsorted(cdf, (u.to(cdf) * cdf[:, -1]).unsqueeze(-1), right=True).squeeze(-1)
+    return token.clamp(max=probs.shape[-1] - 1)
+
+
+def _uniforms(keys, seed, steps):
+    """(rows, steps) uniforms; row r's stream depends only on (seed, keys[r]): prompt i, sample j draws the same
+    numbers in every method, at every alpha point and in every batch layout."""
+    return torch.stack([torch.rand(steps, generator=torch.Generator().manual_seed(seed * 1_000_003 + int(k)))
+                        for k in keys])
 
 
 def _decode(step, prompt_ids, pad_id, eos_id, max_new_tokens, pick, max_positions):
-    """Left-padded batched decoding; rows that emit eos leave the batch. Returns new token lists per row."""
+    """Left-padded batched decoding; rows that emit eos leave the batch. Returns new token lists per row.
+
+    pick(logits (b, V), rows (b,), t) -> next tokens (b,)."""
     n, T = len(prompt_ids), max(len(x) for x in prompt_ids)
     ids = torch.full((n, T), pad_id, dtype=torch.long)
     mask = torch.zeros((n, T), dtype=torch.long)
@@ -208,7 +222,7 @@ def _decode(step, prompt_ids, pad_id, eos_id, max_new_tokens, pick, max_position
     steps = min(max_new_tokens, max_positions - T + 1) if max_positions else max_new_tokens
     for t in range(steps):
         logits, state = step(ids, mask, pos, state, rows)
-        tok = pick(logits)
+        tok = pick(logits, rows, t)
         for r, x in zip(rows.tolist(), tok.tolist()):
             if x != eos_id:
                 out[r].append(x)
@@ -223,11 +237,12 @@ def _decode(step, prompt_ids, pad_id, eos_id, max_new_tokens, pick, max_position
 
 @torch.no_grad()
 def generate(tokenizer, prompts, model=None, lin=None, taus=(), alphas=None, max_new_tokens=64, temperature=1.0,
-             top_p=TOP_P, greedy=False, seed=0, batch_size=64):
+             top_p=TOP_P, greedy=False, seed=0, batch_size=64, keys=None):
     """Responses (decoded, prompt removed, cut at eos) for each prompt.
 
     Linearized when `lin` is given: row i uses alphas[i] ((N, K), or (K,) for all rows). Nonlinear when
-    `model` is given (a plain forward, e.g. an apply_vectors copy)."""
+    `model` is given (a plain forward, e.g. an apply_vectors copy). keys (N,) name each row's random stream
+    (default: its index); rows with the same key draw the same numbers (common random numbers)."""
     if (lin is None) == (model is None):
         raise ValueError("generate: pass exactly one of lin= (linearized) or model= (nonlinear)")
     base = lin.model if lin is not None else model
@@ -239,13 +254,17 @@ def generate(tokenizer, prompts, model=None, lin=None, taus=(), alphas=None, max
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
     cfg = base.config
     max_positions = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
-    gen = torch.Generator().manual_seed(seed)
-    pick = lambda logits: _pick(logits, greedy, temperature, top_p, gen)
+    greedy = greedy or temperature <= 0
+    keys = list(range(len(prompts))) if keys is None else list(keys)
+    if len(keys) != len(prompts):
+        raise ValueError(f"{len(prompts)} prompts but {len(keys)} random-stream keys; give one key per prompt")
     ids = _prompt_ids(tokenizer, prompts)
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths together: less padding
     responses = [None] * len(ids)
     for s in tqdm(range(0, len(order), batch_size), desc="generate", leave=False, disable=len(order) <= batch_size):
         chunk = order[s:s + batch_size]
+        u = None if greedy else _uniforms([keys[i] for i in chunk], seed, max_new_tokens)
+        pick = lambda logits, rows, t: _pick(logits, None if u is None else u[rows, t], greedy, temperature, top_p)
         step = _linear_step(lin, list(taus), a[chunk]) if lin is not None else _nonlinear_step(model)
         new = _decode(step, [ids[i] for i in chunk], pad_id, eos_id, max_new_tokens, pick, max_positions)
         for i, toks in zip(chunk, new):
@@ -257,13 +276,14 @@ def generate_sweep(tokenizer, prompts, alpha_points, lin=None, model=None, taus=
     """P lists of len(prompts) responses, one per alpha point (P, K).
 
     Linear: all P x N rows (each prompt once per alpha point) in one batched generate. Nonlinear: one
-    apply_vectors copy per alpha point."""
+    apply_vectors copy per alpha point. Either way prompt i draws from the same random stream at every point."""
     a = _alphas(alpha_points, len(taus))
     a = a.unsqueeze(0) if a.dim() == 1 else a
     n = len(prompts)
     if lin is not None:
+        keys = gen_kwargs.pop("keys", None) or list(range(n))
         flat = generate(tokenizer, list(prompts) * len(a), lin=lin, taus=taus, alphas=a.repeat_interleave(n, 0),
-                        **gen_kwargs)
+                        keys=list(keys) * len(a), **gen_kwargs)
         return [flat[p * n:(p + 1) * n] for p in range(len(a))]
     return [generate(tokenizer, prompts, model=apply_vectors(model, list(taus), ap.tolist()), **gen_kwargs)
             for ap in tqdm(a, desc="generate sweep (nonlinear)", leave=False)]

@@ -84,7 +84,7 @@ def test_batched_alpha_generation_equals_per_alpha_and_eos_drops_rows(setup):
     tok, model, lin, taus = setup
     alphas = ALPHAS[[0, 2, 3]]
     ids = compose._prompt_ids(tok, PROMPTS)
-    greedy = lambda logits: logits.argmax(-1)
+    greedy = lambda logits, rows, t: logits.argmax(-1)
     rows = [(i, p) for p in range(len(alphas)) for i in range(len(PROMPTS))]
     alone = [compose._decode(compose._linear_step(lin, taus, alphas[[p]]), [ids[i]], 0, -1, 6, greedy, 128)[0]
              for i, p in rows]
@@ -118,7 +118,7 @@ def test_generation_stops_at_eos_respects_max_new_tokens_and_padding(tiny_tokeni
     tok = tiny_tokenizer
     model = make_tiny_model("llama", len(tok))
     ids = compose._prompt_ids(tok, PROMPTS)
-    greedy = lambda logits: logits.argmax(-1)
+    greedy = lambda logits, rows, t: logits.argmax(-1)
     free = [compose._decode(compose._nonlinear_step(model), [x], tok.pad_token_id, tok.eos_token_id, 7, greedy, 128)[0]
             for x in ids]
     assert [len(x) for x in free] == [7] * len(PROMPTS)  # max_new_tokens respected
@@ -135,6 +135,23 @@ def test_generation_stops_at_eos_respects_max_new_tokens_and_padding(tiny_tokeni
     s1 = compose.generate(tok, PROMPTS, model=model, max_new_tokens=7, seed=3, top_p=0.9)
     assert s1 == compose.generate(tok, PROMPTS, model=model, max_new_tokens=7, seed=3, top_p=0.9)
     assert compose.generate(tok, PROMPTS, model=model, max_new_tokens=7, top_p=1e-6) == batched
+
+
+def test_common_random_numbers(setup):
+    """Prompt i draws the same numbers everywhere: in any batch layout, at every alpha point, linear or nonlinear.
+    So alpha = 0 in the linearized sweep samples exactly what the base samples, and a repeated key repeats a text."""
+    tok, model, lin, taus = setup
+    kw = dict(max_new_tokens=6, seed=7, top_p=0.95)
+    base = compose.generate(tok, PROMPTS, model=model, **kw)
+    assert base == [compose.generate(tok, [p], model=model, keys=[i], **kw)[0] for i, p in enumerate(PROMPTS)]
+    assert base == compose.generate(tok, PROMPTS, model=model, batch_size=1, **kw)
+    sweep = compose.generate_sweep(tok, PROMPTS, ALPHAS[[0, 2]], lin=lin, taus=taus, **kw)
+    assert sweep[0] == base  # the linear sweep's alpha = 0 rows, batched with other alphas, = the base alone
+    nonlinear = compose.generate_sweep(tok, PROMPTS, ALPHAS[[0, 2]], model=model, taus=taus, **kw)
+    assert nonlinear[0] == base
+    # other keys are other streams; the same key twice is the same text
+    twice = compose.generate(tok, [PROMPTS[0]] * 4, model=model, keys=[0, 0, 1, 2], **kw)
+    assert twice[0] == twice[1] == base[0] and len(set(twice[1:])) > 1
 
 
 def tokenized_pairs(n=10, vocab=300, seed=0):
