@@ -1,5 +1,5 @@
 """Pure metrics (numpy only) of the evaluation: standard errors, Pareto fronts, hypervolume, smoothness,
-disentanglement, CCA. No torch, no files: every function takes arrays and returns numbers.
+disentanglement, CCA and its null, principal angles, residuals, row cosines, the paired bootstrap and its verdict. No torch, no files: every function takes arrays and returns numbers.
 
   Standard error  se = sd / sqrt(n) (sample sd, ddof = 1); 0 for n = 1.
   Pareto      point i is dominated if some j is >= on every axis (after flipping minimized axes) and > on one;
@@ -20,7 +20,29 @@ disentanglement, CCA. No torch, no files: every function takes arrays and return
               margin, so there is no preference to preserve); hence xi(a1, 0) = xi(0, a2) = 0 exactly.
   CCA         canonical correlations (centred, ridge-regularized, Cholesky-whitened, each side first reduced to
               k principal components) between two paired sets of rows (X (N, p), Y (N, q)); its null (chance
-              level) is the same with the rows of one side permuted.
+              level) is the same with the rows of one side permuted:
+                  null[m] = cca(X, Y[pi_m], k),  pi_m a uniform random permutation, m = 1..n_perm;
+              the leading correlation is "above chance" when it exceeds the null's 95th percentile per index.
+  Principal angles  between the spans of the top-k principal directions of centred A (N, p) and B (N, q):
+                  Q_A = first k left singular vectors of A - mean(A) (N, k), likewise Q_B;
+                  cos theta_i = sigma_i(Q_A^T Q_B),  i = 1..k, descending (1 = a shared direction).
+              space="columns" (the contract) compares the spans in R^N (which prompts move together); it equals
+              cca(A, B, k, ridge=0) exactly. space="rows" compares the top-k right singular vectors in R^p
+              (the directions in feature space along which the rows move; needs p = q): unlike CCA it is NOT
+              invariant to a linear map of one side, so it says whether two shifts share a direction.
+  Residualize R = X - D beta,  D = [1, Z] (N, 1 + r),  beta = argmin ||X - D beta||_F (least squares): the part
+              of X that no affine function of the input features Z explains (D^T R = 0).
+  Row cosine  c_i = <A_i, B_i> / (|A_i| |B_i|) per row (rows flattened); (mean c, standard error of c); rows
+              with a zero norm have no direction and are left out.
+  Paired bootstrap  for a method DIFFERENCE stat(seeds, prompts) over S seeds and N prompts, b = 1..n_boot:
+                  s*_b ~ Uniform{0..S-1}^S  (seeds with replacement), then p*_b ~ Uniform{0..N-1}^N (prompts),
+                  D*_b = stat(s*_b, p*_b)   (the SAME indices for both methods: paired, so the per-prompt noise
+                                             the methods share cancels; with common random numbers it is most),
+                  diff = stat(0..S-1, 0..N-1),  CI95 = [q_2.5(D*), q_97.5(D*)] (percentile),  se = sd(D*).
+              Verdict: "higher" if lo > 0, "lower" if hi < 0, else "no difference detected" (never from a sign).
+              stat is called n_boot + 1 times; 2000 resamples of a mean over 128 prompts take milliseconds. An
+              expensive stat (hypervolume over a grid of points per resample) may use fewer, n_boot = 200-500:
+              the CI ends are then rougher (their Monte Carlo error grows like 1 / sqrt(n_boot)).
 
     python -m pytest -q tests/test_metrics.py      # each metric against a hand-worked case
 """
@@ -161,29 +183,56 @@ def _pca(X, k):
     return U[:, :k] * S[:k]
 
 
+def _rows(X):
+    """X as a float (N, features) array: a 1-D X is one feature, more dims are flattened per row."""
+    X = np.asarray(X, dtype=float)
+    return X.reshape(len(X), -1)
+
+
+def _whiten(X, k, ridge):
+    """Centred X (N, p), optionally cut to k principal components, times L^{-T} (C = cov + ridge = L L^T):
+    returns W (N, p') with W^T W / (N - 1) = L^{-1} cov L^{-T} (= I without ridge)."""
+    X = X - X.mean(0)
+    if k is not None:
+        X = _pca(X, k)
+    C = X.T @ X / (len(X) - 1)
+    scale = float(np.mean(np.diag(C))) or 1.0
+    L = np.linalg.cholesky(C + ridge * scale * np.eye(len(C)))
+    return np.linalg.solve(L, X.T).T
+
+
+def _check_pair(X, Y, what):
+    if len(X) != len(Y) or len(X) < 3:
+        raise ValueError(f"{what}: need the same number (>= 3) of rows on both sides, got {len(X)} and {len(Y)}")
+
+
 def cca(X, Y, k=None, ridge=1e-3):
     """Canonical correlations, descending, (min(p, q),) after PCA. X (N, p), Y (N, q) paired rows.
 
     Centre; optionally keep the first k principal components of each side (so N >> dims); C = cov + ridge *
     mean(diag cov) I; whiten with Cholesky factors L (C = L L^T): the correlations are the singular values
     of L_x^{-1} C_xy L_y^{-T}, clipped to [0, 1]."""
-    X = np.asarray(X, dtype=float).reshape(len(X), -1)
-    Y = np.asarray(Y, dtype=float).reshape(len(Y), -1)
-    if len(X) != len(Y) or len(X) < 3:
-        raise ValueError(f"cca: need the same number (>= 3) of rows on both sides, got {len(X)} and {len(Y)}")
-    X, Y = X - X.mean(0), Y - Y.mean(0)
-    if k is not None:
-        X, Y = _pca(X, k), _pca(Y, k)
-    n = len(X) - 1
+    X, Y = _rows(X), _rows(Y)
+    _check_pair(X, Y, "cca")
+    Wx, Wy = _whiten(X, k, ridge), _whiten(Y, k, ridge)
+    return np.clip(np.linalg.svd(Wx.T @ Wy / (len(X) - 1), compute_uv=False), 0.0, 1.0)
 
-    def chol(C):
-        scale = float(np.mean(np.diag(C))) or 1.0
-        return np.linalg.cholesky(C + ridge * scale * np.eye(len(C)))
 
-    Lx, Ly = chol(X.T @ X / n), chol(Y.T @ Y / n)
-    T = np.linalg.solve(Lx, X.T @ Y / n)       # L_x^{-1} C_xy
-    T = np.linalg.solve(Ly, T.T).T             # ... L_y^{-T}
-    return np.clip(np.linalg.svd(T, compute_uv=False), 0.0, 1.0)
+def cca_null(X, Y, k, n_perm=100, seed=0, ridge=1e-3):
+    """(n_perm, m) canonical spectra of X against Y with its rows permuted (m = len(cca(X, Y, k)), = k when both
+    sides have >= k dims and N > k): row m is cca(X, Y[pi_m], k) for the m-th permutation of
+    np.random.default_rng(seed). Permuting rows changes only the cross-covariance, so both sides are whitened
+    once and each permutation costs one small SVD. The report uses np.percentile(null, 95, axis=0)."""
+    X, Y = _rows(X), _rows(Y)
+    _check_pair(X, Y, "cca_null")
+    if n_perm < 1:
+        raise ValueError(f"cca_null: n_perm must be >= 1, got {n_perm}")
+    Wx, Wy = _whiten(X, k, ridge), _whiten(Y, k, ridge)
+    rng = np.random.default_rng(seed)
+    # Y[perm] centred and whitened is Wy[perm]: centring, PCA and covariance do not see the row order
+    out = [np.linalg.svd(Wx.T @ Wy[rng.permutation(len(Y))] / (len(X) - 1), compute_uv=False)
+           for _ in range(n_perm)]
+    return np.clip(np.array(out), 0.0, 1.0)
 
 
 def cca_report(shifts, labels, k, seed=0):
@@ -201,3 +250,87 @@ def cca_report(shifts, labels, k, seed=0):
         rep[f"{n}_vs_labels"] = cca(shifts[n], labels, k)[:3].tolist()
         rep[f"{n}_vs_labels_chance"] = cca(shifts[n], labels[perm], k)[:3].tolist()
     return rep
+
+
+# ----------------------------------------------------------------------------- subspaces, residuals, row cosines
+def principal_angles(A, B, k, space="columns"):
+    """(k,) cosines of the principal angles, descending in [0, 1], between the top-k principal directions of
+    centred A (N, p) and B (N, q).
+
+    space="columns": spans in R^N of the first k left singular vectors (equals cca(A, B, k, ridge=0));
+    space="rows": spans in R^p of the first k right singular vectors (feature directions; needs p == q).
+    Cosines: singular values of Q_A^T Q_B. k must be <= the rank available (min(N - 1, p, q))."""
+    A, B = _rows(A), _rows(B)
+    _check_pair(A, B, "principal_angles")
+    if space not in ("columns", "rows"):
+        raise ValueError(f"principal_angles: space must be 'columns' or 'rows', got {space!r}")
+    if space == "rows" and A.shape[1] != B.shape[1]:
+        raise ValueError(f"principal_angles: space='rows' needs the same feature dim, got {A.shape[1]} and {B.shape[1]}")
+    kmax = min(len(A) - 1, A.shape[1], B.shape[1])
+    if not 1 <= k <= kmax:
+        raise ValueError(f"principal_angles: k must be in [1, {kmax}] (min(N - 1, p, q)), got {k}")
+
+    def basis(X):
+        U, _, Vt = np.linalg.svd(X - X.mean(0), full_matrices=False)
+        return U[:, :k] if space == "columns" else Vt[:k].T
+
+    return np.clip(np.linalg.svd(basis(A).T @ basis(B), compute_uv=False), 0.0, 1.0)
+
+
+def residualize(X, Z):
+    """X (N,) or (N, p) minus its least-squares fit on [1, Z] (Z (N,) or (N, r)); same shape as X.
+    The residual is orthogonal to the constant and to every column of Z (partialling out input features)."""
+    X = np.asarray(X, dtype=float)
+    Z = _rows(Z)
+    if len(X) != len(Z):
+        raise ValueError(f"residualize: X has {len(X)} rows but Z has {len(Z)}; pass features of the same rows")
+    D = np.column_stack([np.ones(len(Z)), Z])
+    beta = np.linalg.lstsq(D, X.reshape(len(X), -1), rcond=None)[0]
+    return (X.reshape(len(X), -1) - D @ beta).reshape(X.shape)
+
+
+def row_cosine(A, B):
+    """(mean, se) over rows of cos(A_i, B_i); A, B (N, ...) flattened per row. Rows where either side is zero
+    have no direction and are left out; (nan, nan) when none is left."""
+    A, B = _rows(A), _rows(B)
+    if A.shape != B.shape:
+        raise ValueError(f"row_cosine: A and B must have the same shape, got {A.shape} and {B.shape}")
+    na, nb = np.linalg.norm(A, axis=1), np.linalg.norm(B, axis=1)
+    ok = (na > 0) & (nb > 0)
+    c = (A[ok] * B[ok]).sum(1) / (na[ok] * nb[ok])
+    m, se, _ = mean_se(c)
+    return m, se
+
+
+# ----------------------------------------------------------------------------- paired bootstrap and verdicts
+def paired_bootstrap(stat, n_prompts, n_seeds=1, n_boot=2000, seed=0):
+    """Paired bootstrap CI of a method difference -> {"diff", "lo", "hi", "se", "n_boot"}.
+
+    stat(seed_idx (S,) int, prompt_idx (N,) int) -> float: the difference (method a - method b) computed on the
+    seeds and prompts at those indices (repeats allowed), the SAME indices for both methods. Each resample
+    draws seeds with replacement, then prompts with replacement (one prompt resample shared by every seed, as
+    the held-out prompts are shared). diff = stat(all, all); lo, hi = 2.5 / 97.5 percentiles of the resampled
+    stats; se = their sd. Resamples where stat is not finite (e.g. a constant Spearman) are left out and
+    "n_boot" counts those kept. Deterministic given seed. Expensive stats may pass a smaller n_boot."""
+    for name, v, lo in (("n_prompts", n_prompts, 1), ("n_seeds", n_seeds, 1), ("n_boot", n_boot, 2)):
+        if int(v) != v or v < lo:
+            raise ValueError(f"paired_bootstrap: {name} must be an integer >= {lo}, got {v}")
+    rng = np.random.default_rng(seed)
+    seeds = rng.integers(0, n_seeds, size=(n_boot, n_seeds))     # all indices in one draw: the loop only calls stat
+    prompts = rng.integers(0, n_prompts, size=(n_boot, n_prompts))
+    diff = float(stat(np.arange(n_seeds), np.arange(n_prompts)))
+    boot = np.array([stat(s, p) for s, p in zip(seeds, prompts)], dtype=float)
+    boot = boot[np.isfinite(boot)]
+    if len(boot) < 2:
+        return {"diff": diff, "lo": float("nan"), "hi": float("nan"), "se": float("nan"), "n_boot": len(boot)}
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return {"diff": diff, "lo": float(lo), "hi": float(hi), "se": float(boot.std(ddof=1)), "n_boot": len(boot)}
+
+
+def verdict(lo, hi, higher="higher", lower="lower"):
+    """`higher` if the CI [lo, hi] lies above 0, `lower` if below, else "no difference detected" (also for nan)."""
+    if lo > 0:
+        return higher
+    if hi < 0:
+        return lower
+    return "no difference detected"

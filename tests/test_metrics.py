@@ -125,3 +125,17 @@ def test_cca_report_self_and_chance():
     full = M.cca_report({"x": a}, labels, k=None, seed=0)
     assert full["x_vs_labels"][0] > 0.99 and full["x_vs_labels_chance"][0] < 0.3
     assert "shift_vs_shift" not in full
+
+
+def test_phase2_api_shapes():
+    rng = np.random.default_rng(0)
+    d = rng.standard_normal(64) + 0.5
+    res = M.paired_bootstrap(lambda s, p: d[p].mean(), 64, n_boot=200)
+    assert set(res) == {"diff", "lo", "hi", "se", "n_boot"} and res["n_boot"] == 200
+    assert res["diff"] == pytest.approx(d.mean()) and res["lo"] < res["diff"] < res["hi"]
+    X, Y = rng.standard_normal((40, 5)), rng.standard_normal((40, 4))
+    assert M.principal_angles(X, Y, 3).shape == (3,)
+    assert M.cca_null(X, Y, 3, n_perm=7).shape == (7, 3)
+    assert M.residualize(X, Y).shape == X.shape
+    assert len(M.row_cosine(X, X)) == 2
+    assert M.verdict(0.1, 0.2) == "higher"
