@@ -1,5 +1,6 @@
 """Pure metrics (numpy only) of the evaluation: standard errors, Pareto fronts, hypervolume, smoothness,
-disentanglement, CCA and its null, principal angles, residuals, row cosines, the paired bootstrap and its verdict. No torch, no files: every function takes arrays and returns numbers.
+disentanglement, CCA and its null, principal angles, residuals, row cosines, the paired bootstrap and its
+verdict. No torch, no files: every function takes arrays and returns numbers.
 
   Standard error  se = sd / sqrt(n) (sample sd, ddof = 1); 0 for n = 1.
   Pareto      point i is dominated if some j is >= on every axis (after flipping minimized axes) and > on one;
@@ -36,8 +37,8 @@ disentanglement, CCA and its null, principal angles, residuals, row cosines, the
               with a zero norm have no direction and are left out.
   Paired bootstrap  for a method DIFFERENCE stat(seeds, prompts) over S seeds and N prompts, b = 1..n_boot:
                   s*_b ~ Uniform{0..S-1}^S  (seeds with replacement), then p*_b ~ Uniform{0..N-1}^N (prompts),
-                  D*_b = stat(s*_b, p*_b)   (the SAME indices for both methods: paired, so the per-prompt noise
-                                             the methods share cancels; with common random numbers it is most),
+                  D*_b = stat(s*_b, p*_b)   (the SAME indices for both methods: paired, so per-prompt noise the
+                                             methods share cancels, most of all under common random numbers),
                   diff = stat(0..S-1, 0..N-1),  CI95 = [q_2.5(D*), q_97.5(D*)] (percentile),  se = sd(D*).
               Verdict: "higher" if lo > 0, "lower" if hi < 0, else "no difference detected" (never from a sign).
               stat is called n_boot + 1 times; 2000 resamples of a mean over 128 prompts take milliseconds. An
@@ -190,7 +191,7 @@ def _rows(X):
 
 
 def _whiten(X, k, ridge):
-    """Centred X (N, p), optionally cut to k principal components, times L^{-T} (C = cov + ridge = L L^T):
+    """Centred X (N, p), optionally cut to k principal components, times L^{-T} (L L^T = cov + ridge I, scaled):
     returns W (N, p') with W^T W / (N - 1) = L^{-1} cov L^{-T} (= I without ridge)."""
     X = X - X.mean(0)
     if k is not None:
@@ -265,7 +266,8 @@ def principal_angles(A, B, k, space="columns"):
     if space not in ("columns", "rows"):
         raise ValueError(f"principal_angles: space must be 'columns' or 'rows', got {space!r}")
     if space == "rows" and A.shape[1] != B.shape[1]:
-        raise ValueError(f"principal_angles: space='rows' needs the same feature dim, got {A.shape[1]} and {B.shape[1]}")
+        raise ValueError(f"principal_angles: space='rows' needs the same feature dim, "
+                         f"got {A.shape[1]} and {B.shape[1]}")
     kmax = min(len(A) - 1, A.shape[1], B.shape[1])
     if not 1 <= k <= kmax:
         raise ValueError(f"principal_angles: k must be in [1, {kmax}] (min(N - 1, p, q)), got {k}")
