@@ -29,8 +29,9 @@ from tqdm import tqdm
 
 import toyworld
 from data import collate_pairs, format_prompt
-from dpo_loss import sequence_logps
-from linearize import LinearizedModel, TaskVector, apply_vectors, fingerprint, load_model, load_tokenizer
+from dpo_loss import scored_positions, sequence_logps
+from linearize import (LinearizedModel, TaskVector, apply_vectors, fingerprint, load_model, load_tokenizer,
+                       scored_logits)
 from metrics import standard_error
 from runs import atomic_folder, in_range, positive, run_cli, write_json
 
@@ -67,75 +68,184 @@ def combine(f0, gs, alphas):
     out = f0
     for k, g in enumerate(gs):
         ak = a[..., k].view(-1, *[1] * (f0.dim() - 1)) if a.dim() == 2 else a[k]
-        out = out + ak * g  # alpha = 0 leaves f0 bit for bit (so margins at alpha = 0 are exactly 0)
+        out = out + ak * g  # alpha = 0 leaves f0 bit for bit (so margins and KL at alpha = 0 are exactly 0)
     return out
+
+
+def _up(x):
+    return x.to(torch.promote_types(x.dtype, torch.float32))  # at least fp32: a small J tau would round away in bf16
+
+
+def token_kl(logits, ref_logp):
+    """KL(pi || pi_0) per token, (N,): sum_v pi(v) (log pi(v) - log pi_0(v)); logits (N, V), ref_logp = the base's
+    log_softmax (N, V). Logits equal to the base's give exactly 0."""
+    logp = torch.log_softmax(_up(logits), dim=-1)
+    return (logp.exp() * (logp - ref_logp)).sum(-1)
+
+
+def _points(alphas, k):
+    a = _alphas(alphas, k)
+    return a.unsqueeze(0) if a.dim() == 1 else a
+
+
+def _linear_at(lin, batch, taus):
+    """(f0 (N, V), alphas -> f0 + sum_k alpha_k g_k): K jvps, logits only at the scored positions."""
+    keep = scored_positions(batch["labels"])
+    f0, gs = lin.jvp_many(batch["input_ids"], batch["attention_mask"], list(taus), keep=keep)
+    f0, gs = _up(f0), [_up(g) for g in gs]
+    return f0, lambda ap: combine(f0, gs, ap)
+
+
+def _edited(model, vectors):
+    """alphas -> the nonlinear model at theta0 + sum_k alpha_k tau_k: one copy, rewritten in place per point."""
+    work = apply_vectors(model, vectors, [0.0] * len(vectors))
+    return lambda alphas: apply_vectors(model, vectors, alphas, into=work)
+
+
+def _nonlinear_at(model, edited, batch):
+    """(f0 (N, V), alphas -> f(theta0 + sum_k alpha_k tau_k)) at the scored positions; f0 is computed once."""
+    logits = lambda m: scored_logits(m, batch["input_ids"], batch["attention_mask"],
+                                     keep=scored_positions(batch["labels"]))
+    return logits(model), lambda ap: logits(edited(ap.tolist()))
+
+
+def _point_stats(f0, logits_at, labels, a, average=False, kl=True):
+    """ref (2B,), logps (P, 2B) and per-token KL (P, N) (None unless kl) at the P alpha points a (P, K)."""
+    ref = sequence_logps(f0, labels, average)  # the same arithmetic as every alpha point: alpha = 0 gives ref exactly
+    ref_logp = torch.log_softmax(_up(f0), dim=-1) if kl else None
+    logps, kls = [], []
+    for ap in a:
+        logits = logits_at(ap)
+        logps.append(sequence_logps(logits, labels, average))
+        if kl:
+            kls.append(token_kl(logits, ref_logp))
+    return ref, torch.stack(logps), torch.stack(kls) if kl else None
 
 
 @torch.no_grad()
 def sweep_logps(lin, batch, taus, alphas, average=False):
-    """Sequence log-probs at P alpha points from K jvps: (ref_logps (2B,), logps (P, 2B)). alphas: (P, K)."""
-    a = _alphas(alphas, len(taus))
-    a = a.unsqueeze(0) if a.dim() == 1 else a
-    f0, gs = lin.jvp_many(batch["input_ids"], batch["attention_mask"], list(taus))
-    # Only the positions that predict a response token matter: select them once, (N, V), so that each alpha
-    # point costs one weighted sum and one log-softmax over N tokens instead of the padded (2B, T) grid.
-    # (dpo_loss.sequence_logps, restricted to the kept positions.)
-    labels = batch["labels"][:, 1:]
-    keep = labels != -100
-    seq, target = keep.nonzero()[:, 0], labels[keep]
-    f0_sel, gs_sel = f0[:, :-1][keep].float(), [g[:, :-1][keep].float() for g in gs]
+    """Sequence log-probs at P alpha points from K jvps: (ref_logps (2B,), logps (P, 2B)). alphas: (P, K).
 
-    def logps_of(logits):
-        token = logits.gather(-1, target[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-        total = torch.zeros(len(keep), dtype=token.dtype, device=token.device).index_add_(0, seq, token)
-        return total / keep.sum(-1).clamp(min=1) if average else total
-    ref = logps_of(f0_sel)  # the same arithmetic as every alpha point: alpha = 0 gives ref bit for bit
-    logps = lambda ap: logps_of(combine(f0_sel, gs_sel, ap))
-    return ref, torch.stack([logps(ap) for ap in a])
+    Logits exist only at the N positions that predict a response token, (N, V): each alpha point costs one
+    weighted sum and one log-softmax over N tokens instead of a forward over the padded (2B, T) grid."""
+    ref, logps, _ = _point_stats(*_linear_at(lin, batch, taus), batch["labels"], _points(alphas, len(taus)), average,
+                                 kl=False)
+    return ref, logps
 
 
 @torch.no_grad()
 def sweep_logps_nonlinear(model, batch, vectors, alphas, average=False):
-    """The same outputs in the nonlinear model: one apply_vectors + forward per alpha point."""
-    a = _alphas(alphas, len(vectors))
-    a = a.unsqueeze(0) if a.dim() == 1 else a
-    fwd = lambda m: m(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
-    ref = sequence_logps(fwd(model), batch["labels"], average)
-    return ref, torch.stack([sequence_logps(fwd(apply_vectors(model, vectors, ap.tolist())), batch["labels"], average)
-                             for ap in a])
+    """The same outputs in the nonlinear model: one forward per alpha point (the reference once)."""
+    ref, logps, _ = _point_stats(*_nonlinear_at(model, _edited(model, vectors), batch), batch["labels"],
+                                 _points(alphas, len(vectors)), average, kl=False)
+    return ref, logps
 
 
 @torch.no_grad()
 def pair_sweep(tokenized_pairs, taus, alphas, beta=0.1, lin=None, model=None, batch_size=16, pad_id=0):
-    """Implicit-reward margins beta ((pi_c - ref_c) - (pi_r - ref_r)) per alpha point (P, K) and pair.
+    """Implicit-reward margins beta ((pi_c - ref_c) - (pi_r - ref_r)) and KL to the base per alpha point (P, K).
 
-    Linear (TS-DPO) when `lin` is given; nonlinear when `model` is given (ref = the base forward). Returns
-    {"margins": (P, N), "accuracy", "accuracy_se", "margin", "margin_se": (P,), "n": N} (torch tensors)."""
+    Linear (TS-DPO) when `lin` is given (K jvps per batch); nonlinear when `model` is given (per batch the base
+    forward once, then one forward per alpha point). Returns torch tensors {"margins": (P, N), "accuracy",
+    "accuracy_se", "margin", "margin_se": (P,), "n": N, "kl", "kl_se": (P,), "kl_seq": (P, 2N)}:
+    kl = mean over every scored response token of the pairs (chosen and rejected) of KL(pi_alpha || pi_0), from the
+    same logits as the margins; kl_se its standard error with the pair as the unit (a ratio estimator: tokens of
+    one pair are not independent); kl_seq the per-sequence means, columns [chosen 0..N-1, rejected 0..N-1]."""
     if (lin is None) == (model is None):
         raise ValueError("pair_sweep: pass exactly one of lin= (linearized) or model= (nonlinear)")
-    a = _alphas(alphas, len(taus))
-    a = a.unsqueeze(0) if a.dim() == 1 else a
-    chunks = [tokenized_pairs[s:s + batch_size] for s in range(0, len(tokenized_pairs), batch_size)]
-    h = lambda ref, pi, b: beta * ((pi[..., :b] - ref[:b]) - (pi[..., b:] - ref[b:]))
-    margins = []
-    if lin is not None:
-        for chunk in tqdm(chunks, desc="pair sweep (linear)", leave=False):
-            ref, logps = sweep_logps(lin, collate_pairs(chunk, pad_id), taus, a)
-            margins.append(h(ref, logps, len(chunk)))
-    else:  # alpha points outer: one composed copy of the model alive at a time
-        batches = [collate_pairs(chunk, pad_id) for chunk in chunks]
-        fwd = lambda m, bt: sequence_logps(m(input_ids=bt["input_ids"], attention_mask=bt["attention_mask"],
-                                             use_cache=False).logits, bt["labels"])
-        refs = [fwd(model, bt) for bt in batches]
-        per_alpha = []
-        for ap in tqdm(a, desc="pair sweep (nonlinear)", leave=False):
-            m = apply_vectors(model, taus, ap.tolist())
-            per_alpha.append([h(r, fwd(m, bt), len(c)) for r, bt, c in zip(refs, batches, chunks)])
-        margins = [torch.stack([pa[i] for pa in per_alpha]) for i in range(len(chunks))]
-    margins = torch.cat(margins, dim=1) if margins else torch.zeros(len(a), 0)
+    a = _points(alphas, len(taus))
+    edited = _edited(model, list(taus)) if model is not None else None
+    margins, kl_sum, n_tok = [], ([], []), ([], [])  # per chunk (P, b); (chosen, rejected) parts
+    for s in tqdm(range(0, len(tokenized_pairs), batch_size), desc="pair sweep", leave=False):
+        b = len(tokenized_pairs[s:s + batch_size])
+        bt = collate_pairs(tokenized_pairs[s:s + batch_size], pad_id)
+        at = _linear_at(lin, bt, taus) if lin is not None else _nonlinear_at(model, edited, bt)
+        ref, pi, kl = _point_stats(*at, bt["labels"], a)
+        margins.append(beta * ((pi[:, :b] - ref[:b]) - (pi[:, b:] - ref[b:])))
+        keep = scored_positions(bt["labels"])
+        s_kl = torch.zeros(len(a), 2 * b).index_add_(1, keep.nonzero()[:, 0], kl)  # each token's KL to its row
+        for i in (0, 1):  # chosen rows, rejected rows
+            kl_sum[i].append(s_kl[:, i * b:(i + 1) * b])
+            n_tok[i].append(keep.sum(-1)[i * b:(i + 1) * b])
+    if not margins:
+        raise ValueError("pair_sweep: no pairs given; pass at least one tokenized pair")
+    margins = torch.cat(margins, dim=1)
+    kl_sum = torch.cat(kl_sum[0] + kl_sum[1], dim=1).double()  # (P, 2N): all chosen, then all rejected
+    n_tok = torch.cat(n_tok[0] + n_tok[1]).double()
+    n = margins.shape[1]
+    pair_kl, pair_tok = kl_sum[:, :n] + kl_sum[:, n:], n_tok[:n] + n_tok[n:]
+    kl = pair_kl.sum(1) / pair_tok.sum()
+    # ratio estimator: kl = sum_i S_i / sum_i n_i over pairs i; its se is that of (S_i - kl n_i) / mean(n)
+    kl_se = standard_error(((pair_kl - kl[:, None] * pair_tok) / pair_tok.mean()).numpy())
     correct = (margins > 0).float()
     return {"margins": margins, "accuracy": correct.mean(1), "accuracy_se": torch.as_tensor(standard_error(correct)),
-            "margin": margins.mean(1), "margin_se": torch.as_tensor(standard_error(margins)), "n": margins.shape[1]}
+            "margin": margins.mean(1), "margin_se": torch.as_tensor(standard_error(margins)), "n": n,
+            "kl": kl.float(), "kl_se": torch.as_tensor(kl_se).float(),
+            "kl_seq": (kl_sum / n_tok.clamp(min=1)).float()}
+
+
+# ---------------------------------------------------------------- how far an alpha goes: linearization gap, KL scale
+def _batches(batch, batch_size, pad_id):
+    """A collated pair batch (dict) as it is, or a list of tokenized pairs collated in chunks of batch_size."""
+    if isinstance(batch, dict):
+        return [batch]
+    if not batch:
+        raise ValueError("no pairs given; pass a collated pair batch or at least one tokenized pair")
+    return [collate_pairs(batch[s:s + batch_size], pad_id) for s in range(0, len(batch), batch_size)]
+
+
+@torch.no_grad()
+def linearization_gap(model, tau, batch, alphas=(0.5, 1.0, 2.0), batch_size=16, pad_id=0):
+    """{alpha: ||f(theta0 + alpha tau) - f_lin|| / ||f(theta0 + alpha tau) - f0||} with f_lin = f0 + alpha J tau.
+
+    Frobenius norms over the scored logits (N, V) of a collated pair batch (or tokenized pairs, in chunks): the
+    share of what tau does to the nonlinear model that the linearized model misses. It is 0 where f is linear in
+    tau (e.g. tau moves only an untied lm_head) and, for small alpha tau, proportional to alpha (the remainder is
+    O(alpha^2), the change O(alpha)). nan when tau does not move the logits."""
+    lin, edited = linearize_for(model, [tau]), _edited(model, [tau])
+    num, den = dict.fromkeys(alphas, 0.0), dict.fromkeys(alphas, 0.0)
+    for bt in _batches(batch, batch_size, pad_id):
+        f0, f_lin = _linear_at(lin, bt, [tau])
+        keep = scored_positions(bt["labels"])
+        for alpha in alphas:
+            f = _up(scored_logits(edited([alpha]), bt["input_ids"], bt["attention_mask"], keep=keep))
+            num[alpha] += float((f - f_lin(torch.tensor([alpha]))).double().square().sum())
+            den[alpha] += float((f - f0).double().square().sum())
+    return {alpha: math.sqrt(num[alpha] / den[alpha]) if den[alpha] > 0 else math.nan for alpha in alphas}
+
+
+@torch.no_grad()
+def kl_scale(tau_or_taus, direction, target, batch, lin=None, model=None, rtol=1e-3, batch_size=16, pad_id=0):
+    """s > 0 such that the per-token KL(pi_alpha || pi_0) at alphas = s * direction (K,) equals `target`.
+
+    The KL is pair_sweep's: the mean over the scored response tokens of `batch` (a collated pair batch, or
+    tokenized pairs in chunks), in the linearized model (lin=: K jvps once, then a trial s costs a weighted sum)
+    or the nonlinear one (model=: the base once, then one forward per trial s). Bisection on log s, from s = 1:
+    doubling or halving until the target is bracketed, then halving log(hi / lo), until |KL(s) / target - 1|
+    <= rtol (default 1e-3; KL grows about like s^2, so s is then within about rtol / 2 of the exact scale). About
+    10-20 KL evaluations. A target out of reach for s in [2^-30, 2^30] is one ValueError."""
+    if (lin is None) == (model is None):
+        raise ValueError("kl_scale: pass exactly one of lin= (linearized) or model= (nonlinear)")
+    taus = [tau_or_taus] if isinstance(tau_or_taus, TaskVector) else list(tau_or_taus)
+    d = _alphas(torch.as_tensor(direction, dtype=torch.float32).reshape(-1), len(taus))
+    if not (math.isfinite(target) and target > 0) or not bool(d.ne(0).any()):
+        raise ValueError(f"kl_scale: needs a target KL > 0 (got {target}) and a nonzero direction (got {d.tolist()})")
+    edited = _edited(model, taus) if model is not None else None
+    parts = []  # per batch: (alphas -> logits (N, V), the base's log_softmax (N, V))
+    for bt in _batches(batch, batch_size, pad_id):
+        f0, logits_at = _linear_at(lin, bt, taus) if lin is not None else _nonlinear_at(model, edited, bt)
+        parts.append((logits_at, torch.log_softmax(_up(f0), dim=-1)))
+    n_tokens = sum(len(ref_logp) for _, ref_logp in parts)
+    kl_at = lambda s: sum(float(token_kl(logits_at(s * d), ref_logp).sum()) for logits_at, ref_logp in parts) / n_tokens
+    s, lo, hi = 1.0, 0.0, math.inf
+    while 2.0 ** -30 <= s <= 2.0 ** 30 and hi / max(lo, 1e-300) > 1 + 1e-12:
+        kl = kl_at(s)
+        if abs(kl / target - 1) <= rtol:
+            return s
+        lo, hi = (s, hi) if kl < target else (lo, s)
+        s = 2 * s if hi == math.inf else s / 2 if lo == 0 else math.sqrt(lo * hi)
+    raise ValueError(f"kl_scale: no scale s in [2^-30, 2^30] gives a per-token KL of {target:g} (KL {kl:.3g} at s = "
+                     f"{s:.3g}); the direction barely moves the model, or the target is beyond its reach")
 
 
 # -------------------------------------------------------------------------------------------- generation

@@ -296,13 +296,18 @@ class TaskVector:
         return cls({n: (theta[n] - p).detach().clone() for n, p in base.named_parameters()})
 
 
-def apply_vectors(model, vectors, alphas):
-    """The nonlinear model at theta0 + sum_k alpha_k tau_k (a new copy; `model` is left as theta0)."""
+def apply_vectors(model, vectors, alphas, into=None):
+    """The nonlinear model at theta0 + sum_k alpha_k tau_k: a new copy, or `into` (an earlier copy of `model`) with
+    its weights rewritten in place, so that a sweep over alpha points pays one copy, not one per point. Either
+    way the same weights bit for bit; `model` is left as theta0."""
     if len(vectors) != len(alphas):
         raise ValueError(f"{len(vectors)} vectors but {len(alphas)} alphas; give one alpha per vector")
-    out = copy.deepcopy(model)
+    out = copy.deepcopy(model) if into is None else into
     params = dict(out.named_parameters())
     with torch.no_grad():
+        if into is not None:  # back to theta0 first (every parameter: an earlier call may have moved others)
+            for n, p in model.named_parameters():
+                params[n].copy_(p)
         for tau, alpha in zip(vectors, alphas):
             for n, t in tau.tensors.items():
                 if n not in params:
