@@ -34,12 +34,14 @@ from tqdm import tqdm
 from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, PreTrainedTokenizerFast
 
 import compose
+import data
 import toyworld
 from metrics import mean_se
-from runs import atomic_folder, check_out, positive, read_json, run_cli, run_info, warmup_cosine, write_json
+from runs import (atomic_folder, check_out, in_range, positive, read_json, run_cli, run_info, warmup_cosine,
+                  write_json)
 
 EOS = "<|endoftext|>"
-EVAL_SEED_OFFSET = 1000  # held-out prompts come from a different seed than the training prompts
+EVAL_SEED_OFFSET = 1000  # the report's prompts come from a different seed than the training prompts
 
 
 def train_tokenizer(texts, vocab_size=1024):
@@ -69,6 +71,31 @@ def build_model(vocab_size, arch="gpt2", n_layer=4, d_model=128, n_head=4, n_pos
     else:
         raise ValueError(f"base_model.py: --arch {arch!r} is not one of gpt2, llama")
     return AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").float()
+
+
+def sft_rows(n_prompts, data_seed=0, correlation=None):
+    """The SFT rows: toyworld.make_rows(n_prompts, seed=data_seed, correlation) on the prompts that data.py puts
+    in the TRAIN split of the preference data (split seed data_seed): no validation or test prompt, and none of
+    their responses, is ever seen by the base."""
+    rows = data.choose_split(toyworld.make_rows(n_prompts, seed=data_seed, correlation=correlation), "train",
+                             seed=data_seed)
+    if not rows:
+        raise ValueError(f"base_model.py: none of the {n_prompts} toy prompts is in the train split; raise --n-prompts")
+    return rows
+
+
+def held_out_prompts(n, seed, data_seed=0):
+    """n toy prompts (drawn with replacement, deterministic in seed) that sft_rows never trains on: those in the
+    preference data's validation and test splits."""
+    m = 5 * n
+    while True:  # make_prompts(m, seed) extends make_prompts(m', seed) for m > m': the first n kept are fixed
+        train, _, _ = data.split_by_prompt([{"prompt": p} for p in toyworld.make_prompts(m, seed=seed)],
+                                           seed=data_seed)
+        seen = {r["prompt"] for r in train}
+        kept = [p for p in toyworld.make_prompts(m, seed=seed) if p not in seen]
+        if len(kept) >= n:
+            return kept[:n]
+        m *= 2
 
 
 def sft_example(tokenizer, prompt, response):
@@ -120,8 +147,11 @@ def oracle_report(prompts, responses):
 # ----------------------------------------------------------------------------- SFT, then the score report
 def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_prompts=3000, force=False,
                eval_prompts=200, vocab_size=1024, n_layer=4, d_model=128, n_head=4, max_new_tokens=80,
-               warmup=100, show_progress=True):
-    """Train tokenizer + model, evaluate with the oracle, save atomically to `out`; returns the score report."""
+               warmup=100, show_progress=True, data_seed=0, correlation=None):
+    """Train tokenizer + model, evaluate with the oracle, save atomically to `out`; returns the score report.
+
+    seed: initialization and SFT order; data_seed and correlation: the toy world the rows come from and the
+    preference data's split (sft_rows)."""
     out = Path(out)
     check_base_out(out)  # before any work: never train for a folder we may not write
     if is_complete(out) and not force:
@@ -130,9 +160,12 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
     t0 = time.time()
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    tokenizer = train_tokenizer(toyworld.corpus(n_prompts, seed=seed), vocab_size)
+    rows = sft_rows(n_prompts, data_seed, correlation)
+    # the tokenizer sees every known prompt and sentence, and the SFT texts: nothing of a held-out row
+    tokenizer = train_tokenizer(toyworld.corpus(0) + [t for r in rows for t in (r["prompt"], r["response"])],
+                                vocab_size)
     model = build_model(len(tokenizer), arch, n_layer, d_model, n_head, eos_id=tokenizer.eos_token_id)
-    examples = [sft_example(tokenizer, r["prompt"], r["response"]) for r in toyworld.make_rows(n_prompts, seed=seed)]
+    examples = [sft_example(tokenizer, r["prompt"], r["response"]) for r in rows]
     n_params = sum(p.numel() for p in model.parameters())
     print(f"base_model.py: {arch}, {n_params / 1e6:.2f}M params, vocab {len(tokenizer)}, {len(examples)} SFT "
           f"sequences, longest {max(len(x) for x, _ in examples)} tokens")
@@ -160,16 +193,19 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
     train_s = time.time() - t0
 
     model.eval()
-    prompts = toyworld.make_prompts(eval_prompts, seed=seed + EVAL_SEED_OFFSET)
+    prompts = held_out_prompts(eval_prompts, seed + EVAL_SEED_OFFSET, data_seed)
     responses = compose.generate(tokenizer, prompts, model=model, max_new_tokens=max_new_tokens,
                                  top_p=compose.TOP_P, seed=seed)
     report = oracle_report(prompts, responses)
     report["generation"] = {"sampler": "compose.generate", "temperature": 1.0, "top_p": compose.TOP_P,
                             "max_new_tokens": max_new_tokens, "seed": seed, "eval_seed": seed + EVAL_SEED_OFFSET,
+                            "eval_prompts": "held_out_prompts(n, eval_seed, data_seed): validation + test prompts",
                             "final_train_loss": loss.item()}
     report["examples"] = [{"prompt": p, "response": r} for p, r in list(zip(prompts, responses))[:5]]
 
-    info = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "arch": arch, "n_prompts": n_prompts,
+    info = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "data_seed": data_seed,
+            "correlation": toyworld.DEFAULT_CORRELATION if correlation is None else correlation,
+            "sft_rows": len(rows), "sft_split": "train", "arch": arch, "n_prompts": n_prompts,
             "eval_prompts": eval_prompts, "vocab_size": len(tokenizer), "n_layer": n_layer, "d_model": d_model,
             "n_head": n_head, "warmup": warmup, "n_params": n_params, "train_seconds": round(train_s, 1),
             "total_seconds": round(time.time() - t0, 1), **run_info()}
@@ -209,17 +245,29 @@ def main(argv=None):
     ap.add_argument("--steps", type=positive(), default=1500, help="optimizer steps")
     ap.add_argument("--batch-size", type=positive(), default=32)
     ap.add_argument("--lr", type=positive(float), default=3e-3, help="peak AdamW lr (warmup, then cosine to 10%%)")
-    ap.add_argument("--seed", type=int, default=0, help="any integer")
+    ap.add_argument("--seed", type=int, default=0, help="initialization and SFT order (any integer)")
+    ap.add_argument("--data-seed", type=int, default=0,
+                    help="toy world + split seed of the preference data (train_tangent --data-seed): the base "
+                         "trains only on prompts of its train split")
+    ap.add_argument("--correlation", type=in_range(-1.0, 1.0), default=None,
+                    help="the toy world's helpfulness-verbosity knob (default: toyworld.DEFAULT_CORRELATION)")
     ap.add_argument("--arch", default="gpt2", choices=["gpt2", "llama"])
-    ap.add_argument("--n-prompts", type=positive(), default=3000, help="training prompts (4 responses each)")
+    ap.add_argument("--d-model", type=positive(), default=128, help="width (hidden size)")
+    ap.add_argument("--n-layer", type=positive(), default=4, help="depth (transformer blocks)")
+    ap.add_argument("--n-head", type=positive(), default=4, help="attention heads (must divide --d-model)")
+    ap.add_argument("--n-prompts", type=positive(), default=3000,
+                    help="toy prompts drawn (4 responses each); those in the train split are used")
     ap.add_argument("--eval-prompts", type=positive(), default=200,
                     help="held-out prompts sampled for the score report")
     ap.add_argument("--force", action="store_true", help="retrain even if --out is already finished")
     args = ap.parse_args(argv)
+    if args.d_model % args.n_head:
+        ap.error(f"--n-head {args.n_head} must divide --d-model {args.d_model}")
     torch.set_num_threads(2)
     t0 = time.time()
     r = train_base(args.out, args.steps, args.batch_size, args.lr, args.seed, args.arch, args.n_prompts,
-                   args.force, args.eval_prompts)
+                   args.force, args.eval_prompts, n_layer=args.n_layer, d_model=args.d_model, n_head=args.n_head,
+                   data_seed=args.data_seed, correlation=args.correlation)
     for a in toyworld.ATTRIBUTES:
         print(f"  {a:12s} {r[a]['mean']:.2f} +- {r[a]['se']:.2f}   (harmful prompts: "
               f"{r['harmful'][a]['mean']:.2f} +- {r['harmful'][a]['se']:.2f})")

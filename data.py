@@ -24,6 +24,7 @@ hub_data.py reads those and maps each shape to the two formats above.
 
 Run:
   python data.py --source toy --objective helpfulness
+  python data.py --source toy --objective helpfulness --control verbosity --correlation 0.5
   python data.py --source toy --weights helpfulness=0.7,verbosity=-0.3
   python data.py --source my_pairs.jsonl --objective safety
 """
@@ -35,7 +36,7 @@ import math
 import sys
 
 import hub_data
-from runs import positive, run_cli
+from runs import in_range, positive, run_cli
 
 TOY_PROMPTS, TOY_RESPONSES = 2000, 4
 SPLITS, FRACTIONS = ("train", "validation", "test"), (0.8, 0.1, 0.1)
@@ -65,36 +66,54 @@ def weights_label(weights):
     return ",".join(f"{k}={v:g}" for k, v in sorted(parse_weights(weights).items()))
 
 
-def make_pairs(rows, objective=None, weights=None, max_pairs_per_prompt=None):
+def make_pairs(rows, objective=None, weights=None, max_pairs_per_prompt=None, control=None):
     """Every two responses to one prompt whose score differs -> a pair, higher chosen; ties and None skipped.
 
     score = row[objective] or sum_a weights[a] * row[a]. Order: prompts by first appearance, then (i, j) with
     i < j in row order. max_pairs_per_prompt keeps the pairs with the largest score gap (ties by that order).
+    control = an attribute name (or several): keep only the pairs whose two rows have EQUAL labels on it
+    (controlled pairs, e.g. helpfulness pairs at equal verbosity), before max_pairs_per_prompt.
     Two rows with the same response text but different scores do make a pair here; load_pairs drops it.
     """
     if (objective is None) == (weights is None):
         raise ValueError("make_pairs: give exactly one of objective=NAME or weights='a=0.7,b=-0.3'")
     w = {objective: 1.0} if objective is not None else parse_weights(weights)
     label = objective if objective is not None else weights_label(w)
+    held = control_attributes(control)
     present = [k for k in rows[0] if k not in ("prompt", "response")] if rows else []
-    unknown = [a for a in w if a not in present]
+    unknown = [a for a in (*w, *held) if a not in present]
     if rows and unknown:
-        raise ValueError(f"unknown attribute {unknown[0]!r} in objective {label!r}; "
-                         f"attributes present: {', '.join(present)}")
+        what = f"objective {label!r}" if unknown[0] in w else "control"
+        raise ValueError(f"unknown attribute {unknown[0]!r} in {what}; attributes present: {', '.join(present)}")
+    if held and all(a in held for a, c in w.items() if c != 0):
+        raise ValueError(f"control {','.join(held)}: holding the objective {label!r} fixed leaves no pairs; "
+                         "control another attribute")
     groups = {}
     for r in rows:
-        if any(r[a] is None for a in w):  # UltraFeedback "N/A": no rating, so no preference on it
+        if any(r[a] is None for a in (*w, *held)):  # UltraFeedback "N/A": no rating, so no preference on it
             continue
-        groups.setdefault(r["prompt"], []).append((sum(c * r[a] for a, c in w.items()), r["response"]))
+        groups.setdefault(r["prompt"], []).append((sum(c * r[a] for a, c in w.items()), r["response"],
+                                                   tuple(r[a] for a in held)))
     pairs = []
     for prompt, items in groups.items():
         cand = [(abs(si - sj), *((ri, rj) if si > sj else (rj, ri)))  # (gap, chosen, rejected)
-                for (si, ri), (sj, rj) in itertools.combinations(items, 2) if not math.isclose(si, sj, abs_tol=1e-9)]
+                for (si, ri, hi), (sj, rj, hj) in itertools.combinations(items, 2)
+                if not math.isclose(si, sj, abs_tol=1e-9) and hi == hj]
         if max_pairs_per_prompt is not None and len(cand) > max_pairs_per_prompt:
             keep = sorted(sorted(range(len(cand)), key=lambda k: -cand[k][0])[:max_pairs_per_prompt])
             cand = [cand[k] for k in keep]
         pairs += [{"prompt": prompt, "chosen": c, "rejected": rj, "objective": label} for _, c, rj in cand]
     return pairs
+
+
+def control_attributes(control):
+    """control= as a tuple of attribute names: None -> (), "verbosity" -> ("verbosity",), a list -> a tuple."""
+    if control is None:
+        return ()
+    held = (control,) if isinstance(control, str) else tuple(control)
+    if not held or not all(isinstance(a, str) and a for a in held):
+        raise ValueError(f"control {control!r}: give an attribute name, e.g. control='verbosity'")
+    return held
 
 
 def drop_identical(pairs):
@@ -188,21 +207,26 @@ def collate_pairs(tokenized, pad_id, pad_to=None):
 
 
 # ----------------------------------------------------------------------------- loading: any source -> rows / pairs
-def _open(source, split, limit, seed, data_dir=None):
+def _open(source, split, limit, seed, data_dir=None, correlation=None):
     """(where, shape, [(row, record)], strict): the toy world here, files and hub names in hub_data.py."""
     if source == "toy":
         import toyworld  # lazily: data.py imports without the toy world
         n = TOY_PROMPTS if limit is None else max(1, math.ceil(limit / TOY_RESPONSES))
-        rows = toyworld.make_rows(n_prompts=n, responses_per_prompt=TOY_RESPONSES, seed=seed)
+        rows = toyworld.make_rows(n_prompts=n, responses_per_prompt=TOY_RESPONSES, seed=seed, correlation=correlation)
         return "toy", "rated", list(enumerate(rows[:limit], 1)), True
+    if correlation is not None:  # refuse before reading or downloading anything
+        raise ValueError(f"{source}: correlation={correlation} is a knob of the toy world only; leave it unset "
+                         "for other sources")
     return hub_data.open_source(source, split, limit, data_dir)
 
 
-def load_rows(source, split="train", limit=None, seed=0):
-    """Rated rows from "toy", nvidia/HelpSteer, openbmb/UltraFeedback or a local rated/UltraFeedback file."""
+def load_rows(source, split="train", limit=None, seed=0, correlation=None):
+    """Rated rows from "toy", nvidia/HelpSteer, openbmb/UltraFeedback or a local rated/UltraFeedback file.
+
+    correlation: the toy world's helpfulness-verbosity knob (None = toyworld.DEFAULT_CORRELATION); toy only."""
     if hub_data.HUB.get(source.partition(":")[0]) in hub_data.PAIRWISE:  # refuse before downloading
         raise ValueError(f"{source} holds pairs, not rated rows; use load_pairs")
-    where, shape, records, strict = _open(source, split, limit, seed)
+    where, shape, records, strict = _open(source, split, limit, seed, correlation=correlation)
     rows = choose_split(hub_data.rows_of(where, shape, records, strict), split, seed)
     if not rows:
         raise ValueError(f"{where}: no rows in split {split!r}; give more prompts (about 10% of them land in "
@@ -210,24 +234,33 @@ def load_rows(source, split="train", limit=None, seed=0):
     return rows
 
 
-def load_pairs(source, objective=None, weights=None, split="train", limit=None, seed=0, max_pairs_per_prompt=None):
+def load_pairs(source, objective=None, weights=None, split="train", limit=None, seed=0, max_pairs_per_prompt=None,
+               correlation=None, control=None):
     """Pairs {"prompt","chosen","rejected","objective"} for one objective or one weighting, from any source.
 
-    Pairs whose chosen text equals the rejected text are dropped (a count on stderr); an empty split is an error."""
+    correlation: the toy world's knob (None = its default; toy only). control: an attribute held equal in every
+    pair (make_pairs; rated rows only). Pairs whose chosen text equals the rejected text are dropped (a count
+    on stderr); an empty split is an error."""
     data_dir = source.partition(":")[2]
+    control_attributes(control)  # a bad control is refused before any reading
+    if control is not None and hub_data.HUB.get(source.partition(":")[0]) in hub_data.PAIRWISE:
+        raise ValueError(f"{source} holds fixed pairs: control={control!r} needs rated rows; leave control unset")
     if source.partition(":")[0] == "Anthropic/hh-rlhf":
         objective, data_dir = hub_data.hh_objective(source, objective)
-    where, shape, records, strict = _open(source, split, limit, seed, data_dir or None)
+    where, shape, records, strict = _open(source, split, limit, seed, data_dir or None, correlation)
     if shape in hub_data.PAIRWISE:
         if weights is not None:
             raise ValueError(f"{where}: {shape} shape detected: weights need rated rows, these are fixed pairs; "
                              "pass objective= instead")
+        if control is not None:
+            raise ValueError(f"{where}: {shape} shape detected: control={control!r} needs rated rows (labels to "
+                             "hold equal), these are fixed pairs; leave control unset")
         items, objective = hub_data.pairs_of(where, shape, records, strict, objective)
         label, pairs = objective or "any", choose_split(items, split, seed)
     else:
         items = hub_data.rows_of(where, shape, records, strict)
         try:
-            pairs = make_pairs(choose_split(items, split, seed), objective, weights, max_pairs_per_prompt)
+            pairs = make_pairs(choose_split(items, split, seed), objective, weights, max_pairs_per_prompt, control)
             label = objective or weights_label(weights)
         except ValueError as e:
             raise ValueError(e if str(e).startswith(where) else f"{where}: {e}") from None
@@ -236,12 +269,13 @@ def load_pairs(source, objective=None, weights=None, split="train", limit=None, 
         print(f"{where}: dropped {n_same} of {n_same + len(pairs)} pairs in split {split!r} whose chosen text "
               "equals the rejected text", file=sys.stderr)
     if not pairs:
-        raise ValueError(f"{where}: no pairs for objective {label!r} in split {split!r}; "
-                         + _why_empty(items, split, seed, n_same))
+        raise ValueError(f"{where}: no pairs for objective {label!r}"
+                         + (f" at equal {','.join(control_attributes(control))}" if control is not None else "")
+                         + f" in split {split!r}; " + _why_empty(items, split, seed, n_same, control))
     return pairs
 
 
-def _why_empty(items, split, seed, n_same):
+def _why_empty(items, split, seed, n_same, control=None):
     """What to do about an empty split, in words."""
     if n_same:
         return (f"all {n_same} had the chosen text equal to the rejected text; give pairs whose chosen and rejected "
@@ -249,6 +283,9 @@ def _why_empty(items, split, seed, n_same):
     if items and not choose_split(items, split, seed):
         return (f"the prompts of all {len(items)} records fall in other splits (80/10/10 by a hash of the prompt); "
                 "give more prompts or use split 'all'")
+    if control is not None:
+        return ("no two responses to one prompt differ in the objective while their control labels are equal; "
+                "give more prompts or leave control unset")
     return "check the objective and that responses to one prompt differ in it (ties are dropped)"
 
 
@@ -270,12 +307,18 @@ def main(argv=None):
     ap.add_argument("--limit", type=positive(), default=None, help="read at most this many source records")
     ap.add_argument("--max-pairs-per-prompt", type=positive(), default=None)
     ap.add_argument("--seed", type=int, default=0, help="toy-world and split seed (any integer)")
+    ap.add_argument("--correlation", type=in_range(-1.0, 1.0), default=None,
+                    help="toy world only: helpfulness-verbosity correlation knob (default: the toy world's)")
+    ap.add_argument("--control", default=None, help="keep only pairs with equal labels on this attribute")
     args = ap.parse_args(argv)
     if args.objective and args.weights:
         ap.error("give --objective or --weights, not both")
+    if args.correlation is not None and args.source != "toy":
+        ap.error(f"--correlation is a knob of the toy world; --source {args.source} has none")
     objective = args.objective or (None if args.weights else "helpfulness")
     pairs = load_pairs(args.source, objective, args.weights, split="all", limit=args.limit, seed=args.seed,
-                       max_pairs_per_prompt=args.max_pairs_per_prompt)
+                       max_pairs_per_prompt=args.max_pairs_per_prompt, correlation=args.correlation,
+                       control=args.control)
     for name, part in zip(SPLITS, split_by_prompt(pairs, seed=args.seed)):
         print(f"{name:>10}: {len(part)} pairs, {len({p['prompt'] for p in part})} prompts")
     print(json.dumps(pairs[0], indent=2, ensure_ascii=False))

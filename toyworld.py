@@ -31,6 +31,9 @@ helpfulness = 4 - safety: being helpful and being safe is a real trade-off; so i
 Run: python toyworld.py --n 5 --seed 0
 """
 import argparse
+import functools
+import itertools
+import math
 import random
 import re
 
@@ -39,6 +42,7 @@ from runs import in_range, positive, run_cli
 ATTRIBUTES = ("helpfulness", "verbosity", "safety")
 VERBOSITY_THRESHOLDS = (9, 17, 25, 33)  # word count <= t[i] -> verbosity i; above all -> 4
 MAX_LEVEL = 4
+DEFAULT_CORRELATION = 0.6  # make_rows(correlation=None) uses this
 
 TOPICS = {
     "cats": ["cats need fresh water every day .", "cats sleep for most of the day .", "cats like to climb high places .", "a cat cleans its fur with its tongue .", "cats can see well at night .", "most cats do not like baths ."],
@@ -212,8 +216,9 @@ def _response(rng, kind, owner, level, correlation):
     return " " + " ".join(body)
 
 
-def make_rows(n_prompts=2000, responses_per_prompt=4, seed=0, correlation=0.6, harmful_fraction=0.2):
+def make_rows(n_prompts=2000, responses_per_prompt=4, seed=0, correlation=None, harmful_fraction=0.2):
     """Rated rows (HelpSteer-shaped); each prompt gets responses with distinct helpfulness levels."""
+    correlation = DEFAULT_CORRELATION if correlation is None else correlation
     if not -1.0 <= correlation <= 1.0:
         raise ValueError(f"toyworld.make_rows: correlation={correlation} must be in [-1, 1]")
     rng = random.Random(seed)
@@ -226,6 +231,109 @@ def make_rows(n_prompts=2000, responses_per_prompt=4, seed=0, correlation=0.6, h
             response = _response(rng, kind, owner, level, correlation)
             rows.append({"prompt": prompt, "response": response, **score(prompt, response)})
     return rows
+
+
+def label_correlation(rows):
+    """Pearson r of the helpfulness labels against the verbosity labels of `rows`; nan when either is constant."""
+    pairs = [(r["helpfulness"], r["verbosity"]) for r in rows]
+    n = len(pairs)
+    if n < 2:
+        return math.nan
+    mh, mv = sum(h for h, _ in pairs) / n, sum(v for _, v in pairs) / n
+    cov = sum((h - mh) * (v - mv) for h, v in pairs)
+    var_h, var_v = sum((h - mh) ** 2 for h, _ in pairs), sum((v - mv) ** 2 for _, v in pairs)
+    return cov / math.sqrt(var_h * var_v) if var_h > 0 and var_v > 0 else math.nan
+
+
+# ----------------------------------------------------------------------------- the exact response space
+def _words(sentences):
+    return sum(len(s.split()) for s in sentences)
+
+
+def _shortest(sentences, k):
+    return sorted(sentences, key=lambda s: (len(s.split()), s))[:k]
+
+
+def _pad_to(body, level, neutral):
+    """body + neutral sentences (repeats allowed) until its word count lands in verbosity bucket `level`."""
+    lo = 0 if level == 0 else VERBOSITY_THRESHOLDS[level - 1] + 1
+    hi = VERBOSITY_THRESHOLDS[level] if level < MAX_LEVEL else math.inf
+    by_len = {len(s.split()): s for s in sorted(neutral, reverse=True)}
+    body, w = list(body), _words(body)
+    while w < lo:  # one sentence that lands in [lo, hi], else the longest one (which stays below lo)
+        fit = [n for n in by_len if lo <= w + n <= hi]
+        n = min(fit) if fit else max(by_len)
+        body.append(by_len[n])
+        w += n
+    assert w <= hi, (body, level)
+    return body
+
+
+@functools.cache
+def _space(kind, owner):
+    """{(helpfulness, verbosity, safety): a well-formed response with those scores} for one prompt owner.
+
+    A response is characterized by how many distinct helpful sentences it holds (k_h), how many distinct
+    harmful steps beyond those (k_o) and its word count; any word count from the shortest such response up
+    is reachable by adding neutral sentences (fillers, the refusal, facts that are neither helpful nor steps).
+    """
+    helpful = TOPICS[owner] if kind == "benign" else HARMFUL[owner]
+    others = [s for s, (k, o) in SENTENCES.items() if k == "step" and s not in helpful]
+    neutral = [s for s, (k, o) in SENTENCES.items() if k in ("filler", "refusal") or (k == "fact" and o != owner)]
+    space = {}
+    for k_h in range(min(MAX_LEVEL, len(helpful)) + 1):
+        for k_o in range(MAX_LEVEL + 1 - (k_h if kind == "harmful" else 0)):
+            core = _shortest(helpful, k_h) + _shortest(others, k_o) or _shortest(neutral, 1)
+            safety = MAX_LEVEL - k_o - (k_h if kind == "harmful" else 0)
+            for v in range(verbosity_of(_words(core)), MAX_LEVEL + 1):
+                space.setdefault((k_h, v, safety), " " + " ".join(_pad_to(core, v, neutral)))
+    return space
+
+
+def response_space(prompt):
+    """{(helpfulness, verbosity, safety): response} over every score triple a well-formed response to `prompt`
+    can get; each response is a witness (score(prompt, response) gives its key). Unknown prompt: ValueError."""
+    p = PROMPTS.get(_normalize(prompt)) if isinstance(prompt, str) else None
+    if p is None:
+        raise ValueError(f"toyworld: {prompt!r} is not a toy-world prompt; use toyworld.make_prompts")
+    return dict(_space(*p))
+
+
+def ideal_front(prompts, maximize="helpfulness", minimize="verbosity", correlation=None):
+    """(M, 2) array of the non-dominated (mean `maximize` score, mean `minimize` score) pairs that any choice of
+    one well-formed response per prompt reaches, sorted by the minimize score; exact.
+
+    Per prompt the attainable score pairs come from response_space; the means over prompts are a sum over
+    prompts, so a dynamic program over the total minimize score B keeps the largest total maximize score A(B)
+    (O(N * 4N)); the front is every B whose A(B) beats all smaller B. It holds every non-dominated mean, not
+    only the convex-hull vertices that a sweep over trade-off weights would find. A method that samples n
+    responses per prompt averages N * n choices: compare it with ideal_front(prompts * n). The knob
+    `correlation` is accepted (and checked) so callers can pass their world's: the front is the same for every
+    knob, since the knob changes which responses the data shows, not which responses exist.
+    """
+    import numpy as np  # lazily: generating rows needs only the standard library
+
+    if correlation is not None and not -1.0 <= correlation <= 1.0:
+        raise ValueError(f"toyworld.ideal_front: correlation={correlation} must be in [-1, 1]")
+    if maximize not in ATTRIBUTES or minimize not in ATTRIBUTES or maximize == minimize:
+        raise ValueError(f"toyworld.ideal_front: maximize={maximize!r} and minimize={minimize!r} must be two "
+                         f"different attributes of {', '.join(ATTRIBUTES)}")
+    prompts = list(prompts)
+    if not prompts:
+        raise ValueError("toyworld.ideal_front: no prompts")
+    a_i, b_i = ATTRIBUTES.index(maximize), ATTRIBUTES.index(minimize)
+    total = np.zeros(1)  # total[B] = best total maximize score with total minimize score B (-inf: unreachable)
+    for prompt in prompts:
+        best = np.full(MAX_LEVEL + 1, -np.inf)
+        for key in response_space(prompt):
+            best[key[b_i]] = max(best[key[b_i]], key[a_i])
+        new = np.full(len(total) + MAX_LEVEL, -np.inf)
+        for b in range(MAX_LEVEL + 1):
+            new[b:b + len(total)] = np.maximum(new[b:b + len(total)], total + best[b])
+        total = new
+    keep = total > np.maximum.accumulate(np.concatenate([[-np.inf], total[:-1]]))
+    B = np.flatnonzero(keep)
+    return np.stack([total[B], B.astype(float)], axis=1) / len(prompts)
 
 
 def corpus(n_prompts=2000, seed=0):
