@@ -8,11 +8,14 @@ Each TS-DPO run gives one task vector tau_k (one objective). At inference a user
 
 The linearity trick: in the linearized model the logits are LINEAR in alpha. Per batch, K jvps give f0 and
 every g_k = J tau_k once; after that each alpha point costs one weighted sum and a log-softmax, not a
-forward. `sweep_logps` uses this for implicit-reward sweeps over held-out pairs. Generation batches all
-alpha points too: rows = (prompt, alpha point), each decoding step runs K jvps for the whole batch (with
-a KV cache that carries the primal keys/values and their tangents, so a step costs K one-token jvps) and
-each row mixes the shared g_k with its own alphas. A sweep of P points thus shares one batch instead of
-P separate generations.
+forward; logits exist only where a response token is scored, (N, V). `sweep_logps` and `pair_sweep` use
+this for implicit-reward sweeps over held-out pairs, with the per-token KL(pi_alpha || pi_0) of every point
+from the same logits. Generation batches all alpha points too: rows = (prompt, alpha point), each decoding
+step runs K jvps for the whole batch (a KV cache carries the primal keys/values and their tangents, so a
+step costs K one-token jvps) and each row mixes the shared g_k with its own alphas.
+
+How far an alpha goes: `kl_scale` finds the s at which s * direction spends a given KL budget, and
+`linearization_gap` measures ||f(theta0 + alpha tau) - f_lin|| / ||f(theta0 + alpha tau) - f0||.
 
     python compose.py --base runs/base --vectors runs/ts-helpfulness runs/ts-verbosity --alphas 1.0 -0.5
     python compose.py ... --nonlinear --greedy --prompt "how do i care for a cat ?"
@@ -83,11 +86,6 @@ def token_kl(logits, ref_logp):
     return (logp.exp() * (logp - ref_logp)).sum(-1)
 
 
-def _points(alphas, k):
-    a = _alphas(alphas, k)
-    return a.unsqueeze(0) if a.dim() == 1 else a
-
-
 def _linear_at(lin, batch, taus):
     """(f0 (N, V), alphas -> f0 + sum_k alpha_k g_k): K jvps, logits only at the scored positions."""
     keep = scored_positions(batch["labels"])
@@ -96,17 +94,12 @@ def _linear_at(lin, batch, taus):
     return f0, lambda ap: combine(f0, gs, ap)
 
 
-def _edited(model, vectors):
-    """alphas -> the nonlinear model at theta0 + sum_k alpha_k tau_k: one copy, rewritten in place per point."""
-    work = apply_vectors(model, vectors, [0.0] * len(vectors))
-    return lambda alphas: apply_vectors(model, vectors, alphas, into=work)
-
-
-def _nonlinear_at(model, edited, batch):
-    """(f0 (N, V), alphas -> f(theta0 + sum_k alpha_k tau_k)) at the scored positions; f0 is computed once."""
+def _nonlinear_at(model, vectors, work, batch):
+    """(f0 (N, V), alphas -> f(theta0 + sum_k alpha_k tau_k)) at the scored positions. f0 once per batch; `work`, a
+    copy of the model (apply_vectors), is rewritten in place per point: one copy per sweep, not one per point."""
     logits = lambda m: scored_logits(m, batch["input_ids"], batch["attention_mask"],
                                      keep=scored_positions(batch["labels"]))
-    return logits(model), lambda ap: logits(edited(ap.tolist()))
+    return logits(model), lambda ap: logits(apply_vectors(model, vectors, ap.tolist(), into=work))
 
 
 def _point_stats(f0, logits_at, labels, a, average=False, kl=True):
@@ -117,8 +110,7 @@ def _point_stats(f0, logits_at, labels, a, average=False, kl=True):
     for ap in a:
         logits = logits_at(ap)
         logps.append(sequence_logps(logits, labels, average))
-        if kl:
-            kls.append(token_kl(logits, ref_logp))
+        kls.append(token_kl(logits, ref_logp) if kl else None)
     return ref, torch.stack(logps), torch.stack(kls) if kl else None
 
 
@@ -128,17 +120,27 @@ def sweep_logps(lin, batch, taus, alphas, average=False):
 
     Logits exist only at the N positions that predict a response token, (N, V): each alpha point costs one
     weighted sum and one log-softmax over N tokens instead of a forward over the padded (2B, T) grid."""
-    ref, logps, _ = _point_stats(*_linear_at(lin, batch, taus), batch["labels"], _points(alphas, len(taus)), average,
-                                 kl=False)
+    a = _alphas(alphas, len(taus)).reshape(-1, len(taus))
+    ref, logps, _ = _point_stats(*_linear_at(lin, batch, taus), batch["labels"], a, average, kl=False)
     return ref, logps
 
 
 @torch.no_grad()
 def sweep_logps_nonlinear(model, batch, vectors, alphas, average=False):
     """The same outputs in the nonlinear model: one forward per alpha point (the reference once)."""
-    ref, logps, _ = _point_stats(*_nonlinear_at(model, _edited(model, vectors), batch), batch["labels"],
-                                 _points(alphas, len(vectors)), average, kl=False)
+    a = _alphas(alphas, len(vectors)).reshape(-1, len(vectors))
+    work = apply_vectors(model, vectors, [0.0] * len(vectors))
+    ref, logps, _ = _point_stats(*_nonlinear_at(model, vectors, work, batch), batch["labels"], a, average, kl=False)
     return ref, logps
+
+
+def _batches(batch, batch_size, pad_id):
+    """A collated pair batch (dict) as it is, or a list of tokenized pairs collated in chunks of batch_size."""
+    if not batch:
+        raise ValueError("no pairs given; pass a collated pair batch or at least one tokenized pair")
+    if isinstance(batch, dict):
+        return [batch]
+    return [collate_pairs(batch[s:s + batch_size], pad_id) for s in range(0, len(batch), batch_size)]
 
 
 @torch.no_grad()
@@ -147,32 +149,26 @@ def pair_sweep(tokenized_pairs, taus, alphas, beta=0.1, lin=None, model=None, ba
 
     Linear (TS-DPO) when `lin` is given (K jvps per batch); nonlinear when `model` is given (per batch the base
     forward once, then one forward per alpha point). Returns torch tensors {"margins": (P, N), "accuracy",
-    "accuracy_se", "margin", "margin_se": (P,), "n": N, "kl", "kl_se": (P,), "kl_seq": (P, 2N)}:
-    kl = mean over every scored response token of the pairs (chosen and rejected) of KL(pi_alpha || pi_0), from the
-    same logits as the margins; kl_se its standard error with the pair as the unit (a ratio estimator: tokens of
-    one pair are not independent); kl_seq the per-sequence means, columns [chosen 0..N-1, rejected 0..N-1]."""
+    "accuracy_se", "margin", "margin_se": (P,), "n": N, "kl", "kl_se": (P,), "kl_seq": (P, 2N)}: kl = per-token
+    KL(pi_alpha || pi_0) averaged over every scored response token of the pairs (chosen and rejected), from the
+    margins' logits; kl_se with the pair as the unit (its tokens are not independent); kl_seq per sequence (mean
+    over its tokens), columns [chosen 0..N-1, rejected 0..N-1]."""
     if (lin is None) == (model is None):
         raise ValueError("pair_sweep: pass exactly one of lin= (linearized) or model= (nonlinear)")
-    a = _points(alphas, len(taus))
-    edited = _edited(model, list(taus)) if model is not None else None
-    margins, kl_sum, n_tok = [], ([], []), ([], [])  # per chunk (P, b); (chosen, rejected) parts
-    for s in tqdm(range(0, len(tokenized_pairs), batch_size), desc="pair sweep", leave=False):
-        b = len(tokenized_pairs[s:s + batch_size])
-        bt = collate_pairs(tokenized_pairs[s:s + batch_size], pad_id)
-        at = _linear_at(lin, bt, taus) if lin is not None else _nonlinear_at(model, edited, bt)
+    taus = list(taus)
+    a = _alphas(alphas, len(taus)).reshape(-1, len(taus))
+    work = apply_vectors(model, taus, [0.0] * len(taus)) if model is not None else None
+    margins, rows = [], []  # per chunk: (P, b); per sequence (KL summed over its tokens (P, 2b), tokens (2b,))
+    for bt in tqdm(_batches(tokenized_pairs, batch_size, pad_id), desc="pair sweep", leave=False):
+        b = len(bt["labels"]) // 2
+        at = _linear_at(lin, bt, taus) if lin is not None else _nonlinear_at(model, taus, work, bt)
         ref, pi, kl = _point_stats(*at, bt["labels"], a)
         margins.append(beta * ((pi[:, :b] - ref[:b]) - (pi[:, b:] - ref[b:])))
         keep = scored_positions(bt["labels"])
-        s_kl = torch.zeros(len(a), 2 * b).index_add_(1, keep.nonzero()[:, 0], kl)  # each token's KL to its row
-        for i in (0, 1):  # chosen rows, rejected rows
-            kl_sum[i].append(s_kl[:, i * b:(i + 1) * b])
-            n_tok[i].append(keep.sum(-1)[i * b:(i + 1) * b])
-    if not margins:
-        raise ValueError("pair_sweep: no pairs given; pass at least one tokenized pair")
-    margins = torch.cat(margins, dim=1)
-    kl_sum = torch.cat(kl_sum[0] + kl_sum[1], dim=1).double()  # (P, 2N): all chosen, then all rejected
-    n_tok = torch.cat(n_tok[0] + n_tok[1]).double()
-    n = margins.shape[1]
+        rows.append((torch.zeros(len(a), 2 * b).index_add_(1, keep.nonzero()[:, 0], kl), keep.sum(-1)))
+    margins, n = torch.cat(margins, dim=1), len(tokenized_pairs)
+    kl_sum = torch.cat([s.chunk(2, -1)[i] for i in (0, 1) for s, _ in rows], dim=1).double()  # chosen, then rejected
+    n_tok = torch.cat([t.chunk(2)[i] for i in (0, 1) for _, t in rows]).double()
     pair_kl, pair_tok = kl_sum[:, :n] + kl_sum[:, n:], n_tok[:n] + n_tok[n:]
     kl = pair_kl.sum(1) / pair_tok.sum()
     # ratio estimator: kl = sum_i S_i / sum_i n_i over pairs i; its se is that of (S_i - kl n_i) / mean(n)
@@ -180,35 +176,25 @@ def pair_sweep(tokenized_pairs, taus, alphas, beta=0.1, lin=None, model=None, ba
     correct = (margins > 0).float()
     return {"margins": margins, "accuracy": correct.mean(1), "accuracy_se": torch.as_tensor(standard_error(correct)),
             "margin": margins.mean(1), "margin_se": torch.as_tensor(standard_error(margins)), "n": n,
-            "kl": kl.float(), "kl_se": torch.as_tensor(kl_se).float(),
-            "kl_seq": (kl_sum / n_tok.clamp(min=1)).float()}
+            "kl": kl.float(), "kl_se": torch.as_tensor(kl_se).float(), "kl_seq": (kl_sum / n_tok.clamp(min=1)).float()}
 
 
 # ---------------------------------------------------------------- how far an alpha goes: linearization gap, KL scale
-def _batches(batch, batch_size, pad_id):
-    """A collated pair batch (dict) as it is, or a list of tokenized pairs collated in chunks of batch_size."""
-    if isinstance(batch, dict):
-        return [batch]
-    if not batch:
-        raise ValueError("no pairs given; pass a collated pair batch or at least one tokenized pair")
-    return [collate_pairs(batch[s:s + batch_size], pad_id) for s in range(0, len(batch), batch_size)]
-
-
 @torch.no_grad()
 def linearization_gap(model, tau, batch, alphas=(0.5, 1.0, 2.0), batch_size=16, pad_id=0):
     """{alpha: ||f(theta0 + alpha tau) - f_lin|| / ||f(theta0 + alpha tau) - f0||} with f_lin = f0 + alpha J tau.
 
-    Frobenius norms over the scored logits (N, V) of a collated pair batch (or tokenized pairs, in chunks): the
-    share of what tau does to the nonlinear model that the linearized model misses. It is 0 where f is linear in
-    tau (e.g. tau moves only an untied lm_head) and, for small alpha tau, proportional to alpha (the remainder is
-    O(alpha^2), the change O(alpha)). nan when tau does not move the logits."""
-    lin, edited = linearize_for(model, [tau]), _edited(model, [tau])
+    Norms over the scored logits (N, V) of a collated pair batch (or tokenized pairs, in chunks): the share of the
+    nonlinear change the linearized model misses. 0 where f is linear in tau (e.g. an untied lm_head only); about
+    proportional to alpha for small alpha tau (remainder O(alpha^2), change O(alpha)); nan if tau moves nothing."""
+    lin, work = linearize_for(model, [tau]), apply_vectors(model, [tau], [0.0])
     num, den = dict.fromkeys(alphas, 0.0), dict.fromkeys(alphas, 0.0)
     for bt in _batches(batch, batch_size, pad_id):
         f0, f_lin = _linear_at(lin, bt, [tau])
         keep = scored_positions(bt["labels"])
         for alpha in alphas:
-            f = _up(scored_logits(edited([alpha]), bt["input_ids"], bt["attention_mask"], keep=keep))
+            moved = apply_vectors(model, [tau], [alpha], into=work)
+            f = _up(scored_logits(moved, bt["input_ids"], bt["attention_mask"], keep=keep))
             num[alpha] += float((f - f_lin(torch.tensor([alpha]))).double().square().sum())
             den[alpha] += float((f - f0).double().square().sum())
     return {alpha: math.sqrt(num[alpha] / den[alpha]) if den[alpha] > 0 else math.nan for alpha in alphas}
@@ -218,22 +204,20 @@ def linearization_gap(model, tau, batch, alphas=(0.5, 1.0, 2.0), batch_size=16, 
 def kl_scale(tau_or_taus, direction, target, batch, lin=None, model=None, rtol=1e-3, batch_size=16, pad_id=0):
     """s > 0 such that the per-token KL(pi_alpha || pi_0) at alphas = s * direction (K,) equals `target`.
 
-    The KL is pair_sweep's: the mean over the scored response tokens of `batch` (a collated pair batch, or
-    tokenized pairs in chunks), in the linearized model (lin=: K jvps once, then a trial s costs a weighted sum)
-    or the nonlinear one (model=: the base once, then one forward per trial s). Bisection on log s, from s = 1:
-    doubling or halving until the target is bracketed, then halving log(hi / lo), until |KL(s) / target - 1|
-    <= rtol (default 1e-3; KL grows about like s^2, so s is then within about rtol / 2 of the exact scale). About
-    10-20 KL evaluations. A target out of reach for s in [2^-30, 2^30] is one ValueError."""
+    pair_sweep's KL over `batch` (a collated pair batch, or tokenized pairs in chunks), linearized (lin=: K jvps,
+    then a weighted sum per trial s) or nonlinear (model=: one forward per trial s). Bisection on log s: doubling
+    or halving from s = 1 until the target is bracketed, then halving log(hi / lo) until |KL(s) / target - 1| <=
+    rtol (default 1e-3: KL grows about like s^2, so s is within about rtol / 2 of the exact scale); 10-20 steps."""
     if (lin is None) == (model is None):
         raise ValueError("kl_scale: pass exactly one of lin= (linearized) or model= (nonlinear)")
     taus = [tau_or_taus] if isinstance(tau_or_taus, TaskVector) else list(tau_or_taus)
     d = _alphas(torch.as_tensor(direction, dtype=torch.float32).reshape(-1), len(taus))
     if not (math.isfinite(target) and target > 0) or not bool(d.ne(0).any()):
         raise ValueError(f"kl_scale: needs a target KL > 0 (got {target}) and a nonzero direction (got {d.tolist()})")
-    edited = _edited(model, taus) if model is not None else None
+    work = apply_vectors(model, taus, [0.0] * len(taus)) if model is not None else None
     parts = []  # per batch: (alphas -> logits (N, V), the base's log_softmax (N, V))
     for bt in _batches(batch, batch_size, pad_id):
-        f0, logits_at = _linear_at(lin, bt, taus) if lin is not None else _nonlinear_at(model, edited, bt)
+        f0, logits_at = _linear_at(lin, bt, taus) if lin is not None else _nonlinear_at(model, taus, work, bt)
         parts.append((logits_at, torch.log_softmax(_up(f0), dim=-1)))
     n_tokens = sum(len(ref_logp) for _, ref_logp in parts)
     kl_at = lambda s: sum(float(token_kl(logits_at(s * d), ref_logp).sum()) for logits_at, ref_logp in parts) / n_tokens
