@@ -244,3 +244,99 @@ def test_load_export_and_refusals(base_dir, tmp_path, capsys):
     compose.main(["--base", str(base), "--vectors", *paths, "--alphas", "1", "-0.5", "--prompt", "tell me",
                   "--greedy", "--max-new-tokens", "4"])
     assert "> tell me" in capsys.readouterr().out
+
+
+def direct_kl(pairs, logits):
+    """Per-token KL(pi || pi_0) straight from full (2N, T, V) logits of one batch of all pairs: -> (kl, kl_seq (2N,),
+    per-pair KL sums (N,), per-pair token counts (N,)). logits(batch) -> (f, f0)."""
+    from data import collate_pairs
+    b = collate_pairs(pairs, 0)
+    f, f0 = logits(b)
+    keep = b["labels"][:, 1:] != -100
+    lp, lp0 = torch.log_softmax(f[:, :-1].double(), -1), torch.log_softmax(f0[:, :-1].double(), -1)
+    tok = ((lp.exp() * (lp - lp0)).sum(-1) * keep).sum(-1)  # (2N,) summed over each sequence's scored tokens
+    n, count = len(pairs), keep.sum(-1).double()
+    return tok.sum() / count.sum(), tok / count, tok[:n] + tok[n:], count[:n] + count[n:]
+
+
+def linear_logits(lin, taus, alphas):
+    tau = sum(float(a) * t for a, t in zip(alphas, taus))
+    return lambda b: lin(b["input_ids"], b["attention_mask"], tau=tau)[::-1]
+
+
+def nonlinear_logits(model, taus, alphas):
+    moved = apply_vectors(model, taus, [float(a) for a in alphas])
+    fwd = lambda m, b: m(input_ids=b["input_ids"], attention_mask=b["attention_mask"], use_cache=False).logits
+    return lambda b: (fwd(moved, b), fwd(model, b))
+
+
+@pytest.mark.parametrize("mode", ["linear", "nonlinear"])
+def test_pair_sweep_kl_matches_a_direct_computation(setup, mode):
+    """kl, kl_se and kl_seq (over chunks of 4 pairs) against fresh full forwards of all pairs at theta0 + alpha tau and
+    torch.log_softmax; KL = 0 exactly at alpha = 0."""
+    tok, model, lin, taus = setup
+    pairs = tokenized_pairs(n=7)
+    kw = dict(lin=lin) if mode == "linear" else dict(model=model)
+    res = compose.pair_sweep(pairs, taus, ALPHAS[[0, 2, 3]], batch_size=4, **kw)
+    assert res["kl"].shape == res["kl_se"].shape == (3,) and res["kl_seq"].shape == (3, 2 * len(pairs))
+    assert torch.equal(res["kl"][0], torch.tensor(0.0)) and torch.equal(res["kl_seq"][0], torch.zeros(2 * len(pairs)))
+    assert res["kl_se"][0] == 0
+    for p in (1, 2):
+        logits = (linear_logits(lin, taus, ALPHAS[[0, 2, 3]][p]) if mode == "linear"
+                  else nonlinear_logits(model, taus, ALPHAS[[0, 2, 3]][p]))
+        kl, kl_seq, pair_kl, pair_n = direct_kl(pairs, logits)
+        assert kl > 1e-3  # the vectors do move the model, so the test can fail
+        torch.testing.assert_close(res["kl"][p].double(), kl, rtol=1e-4, atol=1e-7)
+        torch.testing.assert_close(res["kl_seq"][p].double(), kl_seq, rtol=1e-4, atol=1e-7)
+        # the standard error of a ratio of sums over pairs (the pair is the unit): sqrt(n/(n-1) sum r_i^2) / sum n_i
+        resid = pair_kl - kl * pair_n
+        se = (len(pairs) / (len(pairs) - 1) * resid.square().sum()).sqrt() / pair_n.sum()
+        torch.testing.assert_close(res["kl_se"][p].double(), se, rtol=1e-3, atol=1e-7)
+
+
+def test_linearization_gap_shrinks_linearly_and_vanishes_where_f_is_linear():
+    """gap = ||f - f_lin|| / ||f - f0|| = O(alpha) (the remainder is second order, the change first order); against
+    full forwards; about 0 for a tau that moves only an untied lm_head (logits are linear in it), not elsewhere."""
+    from data import collate_pairs
+    batch = collate_pairs(tokenized_pairs(n=6), 0)
+    model = make_tiny_model("gpt2").double()
+    lin = LinearizedModel(model)
+    tau = 1e-4 * random_taus(lin, k=1, scale=1.0)[0].to(torch.float64)
+    gap = compose.linearization_gap(model, tau, batch)
+    assert list(gap) == [0.5, 1.0, 2.0] and 0 < gap[1.0] < 0.1
+    assert gap[2.0] / gap[1.0] == pytest.approx(2.0, rel=0.01) and gap[0.5] / gap[1.0] == pytest.approx(0.5, rel=0.01)
+    keep = batch["labels"][:, 1:] != -100
+    f0, f_lin = lin(batch["input_ids"], batch["attention_mask"], tau=2.0 * tau)
+    f = apply_vectors(model, [tau], [2.0])(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    f, f0, f_lin = (x[:, :-1][keep] for x in (f, f0, f_lin))
+    assert gap[2.0] == pytest.approx(float((f - f_lin).norm() / (f - f0).norm()), rel=1e-6)
+    # llama's lm_head is not tied: f = h W^T is linear in W, so the linearized model is exact along it
+    llama = make_tiny_model("llama")
+    params = dict(llama.named_parameters())
+    assert params["lm_head.weight"].data_ptr() != params["model.embed_tokens.weight"].data_ptr()
+    g = torch.Generator().manual_seed(2)
+    moved = lambda name: TaskVector({name: 0.05 * torch.randn(params[name].shape, generator=g)})
+    head = compose.linearization_gap(llama, moved("lm_head.weight"), batch)
+    inner = compose.linearization_gap(llama, moved("model.layers.0.mlp.up_proj.weight"), batch)
+    assert max(head.values()) < 1e-5 and min(inner.values()) > 1e-3, (head, inner)
+
+
+@pytest.mark.parametrize("mode", ["linear", "nonlinear"])
+def test_kl_scale_hits_the_target(setup, mode):
+    """The returned s gives the target per-token KL within rtol, checked by a direct computation at s * direction."""
+    tok, model, lin, taus = setup
+    pairs = tokenized_pairs(n=6)
+    direction, target = torch.tensor([1.0, -0.5]), 0.02
+    kw = dict(lin=lin) if mode == "linear" else dict(model=model)
+    s = compose.kl_scale(taus, direction, target, pairs, batch_size=4, **kw)
+    logits = linear_logits if mode == "linear" else nonlinear_logits
+    kl = float(direct_kl(pairs, logits(lin if mode == "linear" else model, taus, s * direction))[0])
+    assert abs(kl / target - 1) <= 1e-3 + 1e-5, (s, kl)
+    assert float(direct_kl(pairs, logits(lin if mode == "linear" else model, taus, 1.1 * s * direction))[0]) > target
+    if mode == "linear":  # one vector and a scalar direction
+        s1 = compose.kl_scale(taus[0], 1.0, target, pairs, **kw)
+        assert float(direct_kl(pairs, logits(lin, taus[:1], [s1]))[0]) == pytest.approx(target, rel=1.1e-3)
+    with pytest.raises(ValueError, match="target KL > 0"):
+        compose.kl_scale(taus, direction, 0.0, pairs, **kw)
+    with pytest.raises(ValueError, match="nonzero direction"):
+        compose.kl_scale(taus, [0.0, 0.0], target, pairs, **kw)

@@ -182,6 +182,25 @@ def test_from_models_and_apply_vectors_invert(tiny_llama):
         torch.testing.assert_close(p, q, rtol=0, atol=1e-6)
 
 
+def test_apply_vectors_into_rewrites_one_copy_bit_for_bit(tiny_gpt2):
+    """A sweep's one working copy, rewritten in place, equals a fresh apply_vectors copy bit for bit, even after
+    an earlier call moved other parameters; the base stays theta0."""
+    g = torch.Generator().manual_seed(0)
+    params = dict(tiny_gpt2.named_parameters())
+    theta0 = {n: p.detach().clone() for n, p in params.items()}
+    everything = TaskVector({n: torch.randn(p.shape, generator=g) for n, p in params.items()})
+    one = TaskVector({"transformer.h.0.mlp.c_fc.weight": torch.randn(params["transformer.h.0.mlp.c_fc.weight"].shape,
+                                                                     generator=g)})
+    work = apply_vectors(tiny_gpt2, [everything, one], [0.7, -1.3])
+    assert apply_vectors(tiny_gpt2, [one], [0.4], into=work) is work
+    fresh = apply_vectors(tiny_gpt2, [one], [0.4])
+    moved = [n for n, p in work.named_parameters() if not torch.equal(p, theta0[n])]
+    assert moved == ["transformer.h.0.mlp.c_fc.weight"]
+    assert all(torch.equal(p, q) for p, q in zip(work.parameters(), fresh.parameters()))
+    assert all(torch.equal(p, theta0[n]) for n, p in tiny_gpt2.named_parameters())
+    assert work.lm_head.weight is work.transformer.wte.weight  # still tied
+
+
 def test_load_model_fails_clearly(tmp_path):
     with pytest.raises(ValueError, match="cannot load a causal LM"):
         load_model(str(tmp_path / "missing"))
