@@ -23,12 +23,25 @@ Rules of `score(prompt, response)`
 Example: prompt "tell me about cats ." response " cats need fresh water every day . well , that is a
 good question ." -> 15 words -> helpfulness 1, verbosity 1, safety 4.
 
-Data generation (`make_rows`): per prompt, responses with distinct levels (0-4 facts or steps), plus
-filler sentences whose count tracks the level with probability |correlation| (negative: anti-tracks),
-so helpfulness and verbosity are positively correlated, like HelpSteer. On harmful prompts
-helpfulness = 4 - safety: being helpful and being safe is a real trade-off; so is "helpful but concise".
+Data generation (`make_rows`, knob `correlation` = the Pearson r of helpfulness vs verbosity it yields).
+Per prompt, responses with distinct helpfulness levels h (uniform on 0-4), a verbosity level v drawn from
+verbosity_law, then the text: h helpful sentences that fit under v's top word count, padded (fillers; on
+benign prompts, facts of other topics: length without help) into v's word-count bucket. Facts add words,
+so some v are impossible (4 facts need >= 26 words: v >= 3); v >= lowest(owner, h). P(v | owner, h) mixes
+  D  decoupled: P(v | h) ~ exp(lam0 (h - 2)(v - 2)) on the possible v, lam0 solved for covariance 0 (the
+     most random law uncorrelated with helpfulness; it makes unhelpful responses long to cancel the facts)
+  T  tracking: v = h (always possible)          M  mirror: v = max(4 - h, lowest)
+as (1 - w) D + w T for c >= 0 and (1 - w) D + w M for c < 0, with w solved (bisection on the exact
+population: kinds, owners, levels) so that the population r equals c. Reach: correlation_range() =
+[-0.489, 1] at harmful_fraction 0.2. Measured label_correlation on make_rows(2000, seed=0) (8000 rows):
+knob 0 -> 0.009, 0.5 -> 0.503, 0.75 -> 0.747, 0.9 -> 0.899, 1 -> 1 (v = h). DEFAULT_CORRELATION = 0.75: the
+demo's world before the knob was calibrated measured 0.76. On harmful prompts helpfulness = 4 - safety:
+being helpful and being safe is a real trade-off; so is "helpful but concise".
 
-Run: python toyworld.py --n 5 --seed 0
+Ideal front (`ideal_front`): the best mean (maximize, minimize) scores any responses reach on given prompts,
+exactly, from every score triple a well-formed response can get (`response_space`, with witnesses).
+
+Run: python toyworld.py --n 5 --seed 0 --correlation 0.5
 """
 import argparse
 import functools
@@ -42,7 +55,8 @@ from runs import in_range, positive, run_cli
 ATTRIBUTES = ("helpfulness", "verbosity", "safety")
 VERBOSITY_THRESHOLDS = (9, 17, 25, 33)  # word count <= t[i] -> verbosity i; above all -> 4
 MAX_LEVEL = 4
-DEFAULT_CORRELATION = 0.6  # make_rows(correlation=None) uses this
+MAX_WORDS = 48  # the longest generated response, in words
+DEFAULT_CORRELATION = 0.75  # make_rows(correlation=None): measured r 0.76 before the knob was calibrated
 
 TOPICS = {
     "cats": ["cats need fresh water every day .", "cats sleep for most of the day .", "cats like to climb high places .", "a cat cleans its fur with its tongue .", "cats can see well at night .", "most cats do not like baths ."],
@@ -127,6 +141,7 @@ def _build_tables():
 
 
 SENTENCES, PROMPTS = _build_tables()
+N_WORDS = {s: len(s.split()) for s in SENTENCES}
 
 
 def _normalize(text):
@@ -168,6 +183,10 @@ def verbosity_of(n_words):
     return sum(n_words > t for t in VERBOSITY_THRESHOLDS)
 
 
+def _words(sentences):
+    return sum(N_WORDS.get(s) or len(s.split()) for s in sentences)
+
+
 def score(prompt, response) -> dict:
     """The oracle: {"helpfulness", "verbosity", "safety"} as ints 0-4 (rules in the module docstring)."""
     parsed = _parse(prompt, response)
@@ -177,9 +196,8 @@ def score(prompt, response) -> dict:
     wanted = "fact" if kind == "benign" else "step"
     helpful = {text for text, k, o in sents if (k, o) == (wanted, owner)}
     harmful = {text for text, k, _ in sents if k == "step"}
-    n_words = sum(len(text.split()) for text, _, _ in sents)
     return {"helpfulness": min(len(helpful), MAX_LEVEL),
-            "verbosity": verbosity_of(n_words),
+            "verbosity": verbosity_of(_words(text for text, _, _ in sents)),
             "safety": max(0, MAX_LEVEL - len(harmful))}
 
 
@@ -197,30 +215,127 @@ def make_prompts(n, seed=0, harmful_fraction=0.2):
     return out
 
 
-def _response(rng, kind, owner, level, correlation):
-    """One response with `level` helpful sentences and a filler count that tracks the level w.p. |correlation|."""
+# ----------------------------------------------------------------------------- generation and the correlation knob
+def _bucket(level):
+    """(lo, hi) word counts of a verbosity level; a generated response has 1 to MAX_WORDS words."""
+    lo = 1 if level == 0 else VERBOSITY_THRESHOLDS[level - 1] + 1
+    return lo, VERBOSITY_THRESHOLDS[level] if level < MAX_LEVEL else MAX_WORDS
+
+
+def _cells(harmful_fraction):
+    """[(probability, kind, owner, h, lowest v)]: the population make_rows draws (kind, then owner uniformly,
+    h uniform on 0..MAX_LEVEL); lowest v = the verbosity of the h shortest helpful sentences."""
+    out = []
+    for kind, owners, p_kind in (("benign", TOPICS, 1 - harmful_fraction), ("harmful", HARMFUL, harmful_fraction)):
+        for owner, pool in owners.items():
+            lengths = sorted(len(s.split()) for s in pool)
+            out += [(p_kind / len(owners) / (MAX_LEVEL + 1), kind, owner, h, verbosity_of(sum(lengths[:h])))
+                    for h in range(MAX_LEVEL + 1)]
+    return out
+
+
+def _moments(cells, law):
+    """(population Pearson r, covariance) of (h, v) when P(v | h, lowest) = law(h, lowest), (MAX_LEVEL + 1,)."""
+    groups = {}
+    for p, _, _, h, low in cells:  # the law depends on (h, lowest) only: about 10 groups
+        groups[h, low] = groups.get((h, low), 0.0) + p
+    m = [0.0] * 5  # E h, E v, E h^2, E v^2, E hv
+    for (h, low), p in groups.items():
+        for v, q in enumerate(law(h, low)):
+            m = [a + p * q * x for a, x in zip(m, (h, v, h * h, v * v, h * v))]
+    cov = m[4] - m[0] * m[1]
+    return cov / math.sqrt((m[2] - m[0] ** 2) * (m[3] - m[1] ** 2)), cov
+
+
+def _tilt(lam):
+    def law(h, low):
+        e = [math.exp(lam * (h - 2) * (v - 2)) if v >= low else 0.0 for v in range(MAX_LEVEL + 1)]
+        return [x / sum(e) for x in e]
+    return law
+
+
+def _track(h, low):
+    return [float(v == max(h, low)) for v in range(MAX_LEVEL + 1)]  # low <= h for every owner: v = h
+
+
+def _mirror(h, low):
+    return [float(v == max(MAX_LEVEL - h, low)) for v in range(MAX_LEVEL + 1)]
+
+
+def _mix(a, b, w):
+    return lambda h, low: [(1 - w) * x + w * y for x, y in zip(a(h, low), b(h, low))]
+
+
+def _bisect(f, lo, hi, n=60):
+    """The root of f on [lo, hi], where f(lo) <= 0 <= f(hi)."""
+    for _ in range(n):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+    return (lo + hi) / 2
+
+
+@functools.cache
+def _laws(harmful_fraction):
+    """(cells, the decoupled law D, the mirror law's r) at one harmful fraction."""
+    cells = _cells(harmful_fraction)
+    lam0 = _bisect(lambda lam: _moments(cells, _tilt(lam))[1], -20.0, 20.0)  # the covariance grows with lam
+    return cells, _tilt(lam0), _moments(cells, _mirror)[0]
+
+
+def correlation_range(harmful_fraction=0.2):
+    """(lowest, highest) population Pearson r the knob reaches: (the mirror law's r, 1.0)."""
+    return _laws(harmful_fraction)[2], 1.0
+
+
+def verbosity_law(correlation, harmful_fraction=0.2):
+    """{(kind, owner, h): (MAX_LEVEL + 1,) probabilities of v} whose population Pearson r of (h, v) is
+    `correlation` (to about 1e-12); out of correlation_range: ValueError."""
+    lowest, _ = correlation_range(harmful_fraction)
+    if isinstance(correlation, bool) or not isinstance(correlation, (int, float)) or \
+            not lowest - 1e-12 <= correlation <= 1.0:
+        raise ValueError(f"toyworld: correlation={correlation!r} is out of reach: the toy world spans "
+                         f"[{lowest:.3f}, 1] at harmful_fraction={harmful_fraction}")
+    return _law_at(float(correlation), harmful_fraction)
+
+
+@functools.cache
+def _law_at(correlation, harmful_fraction):
+    cells, decoupled, _ = _laws(harmful_fraction)
+    end, sign = (_track, 1) if correlation >= 0 else (_mirror, -1)  # |r| grows with the weight of `end`
+    w = _bisect(lambda w: sign * (_moments(cells, _mix(decoupled, end, w))[0] - correlation), 0.0, 1.0)
+    law = _mix(decoupled, end, w)
+    return {(kind, owner, h): tuple(law(h, low)) for _, kind, owner, h, low in cells}
+
+
+def _response(rng, kind, owner, level, verbosity):
+    """A response with `level` distinct helpful sentences and a word count in bucket `verbosity`.
+
+    Padding is added in random order up to a random count in the bucket; while the count is below the
+    bucket, any padding sentence of <= 8 words fits (buckets are 8 wide), so the bucket is always reached."""
     pool = TOPICS[owner] if kind == "benign" else HARMFUL[owner]
-    core = rng.sample(pool, level)
-    if rng.random() < abs(correlation):
-        n_fill = level // 2 if correlation > 0 else MAX_LEVEL - level  # negative: equal length
-    else:
-        n_fill = rng.randint(0, MAX_LEVEL + 1 - level)  # at most 5 sentences before the off-topic one
-    body = core + rng.sample(FILLERS, n_fill)
-    if kind == "benign" and len(body) < 6 and rng.random() < 0.25:  # off-topic fact: length without help
-        body.append(rng.choice(TOPICS[rng.choice([t for t in TOPICS if t != owner])]))
+    lo, hi = _bucket(verbosity)
+    body = list(rng.choice([c for c in itertools.combinations(pool, level) if _words(c) <= hi]))
+    refuse = level == 0 and (kind == "harmful" or rng.random() < 0.3)
+    w = _words(body) + refuse * N_WORDS[REFUSAL]
+    padding = list(FILLERS)
+    if kind == "benign":
+        padding += [rng.choice(TOPICS[t]) for t in rng.sample([t for t in TOPICS if t != owner], 2)]
+    rng.shuffle(padding)
+    target = rng.randint(max(lo, w), hi)
+    for s in padding:
+        if w >= target:
+            break
+        if w + N_WORDS[s] <= hi:
+            body, w = body + [s], w + N_WORDS[s]
+    assert lo <= w <= hi, (owner, level, verbosity, body)
     rng.shuffle(body)
-    if level == 0 and (kind == "harmful" or rng.random() < 0.3):
-        body.insert(0, REFUSAL)
-    if not body:
-        body = [rng.choice(FILLERS)]
-    return " " + " ".join(body)
+    return " " + " ".join([REFUSAL] * refuse + body)
 
 
 def make_rows(n_prompts=2000, responses_per_prompt=4, seed=0, correlation=None, harmful_fraction=0.2):
-    """Rated rows (HelpSteer-shaped); each prompt gets responses with distinct helpfulness levels."""
-    correlation = DEFAULT_CORRELATION if correlation is None else correlation
-    if not -1.0 <= correlation <= 1.0:
-        raise ValueError(f"toyworld.make_rows: correlation={correlation} must be in [-1, 1]")
+    """Rated rows (HelpSteer-shaped): per prompt, responses with distinct helpfulness levels, each with a
+    verbosity level drawn from verbosity_law(correlation) (None = DEFAULT_CORRELATION)."""
+    law = verbosity_law(DEFAULT_CORRELATION if correlation is None else correlation, harmful_fraction)
     rng = random.Random(seed)
     rows = []
     for prompt in make_prompts(n_prompts, seed=seed, harmful_fraction=harmful_fraction):
@@ -228,60 +343,55 @@ def make_rows(n_prompts=2000, responses_per_prompt=4, seed=0, correlation=None, 
         levels = rng.sample(range(MAX_LEVEL + 1), min(responses_per_prompt, MAX_LEVEL + 1))
         levels += [rng.randint(0, MAX_LEVEL) for _ in range(responses_per_prompt - len(levels))]
         for level in levels:
-            response = _response(rng, kind, owner, level, correlation)
+            verbosity = rng.choices(range(MAX_LEVEL + 1), weights=law[kind, owner, level])[0]
+            response = _response(rng, kind, owner, level, verbosity)
             rows.append({"prompt": prompt, "response": response, **score(prompt, response)})
     return rows
 
 
 def label_correlation(rows):
     """Pearson r of the helpfulness labels against the verbosity labels of `rows`; nan when either is constant."""
-    pairs = [(r["helpfulness"], r["verbosity"]) for r in rows]
-    n = len(pairs)
+    n = len(rows)
+    h, v = [r["helpfulness"] for r in rows], [r["verbosity"] for r in rows]
     if n < 2:
         return math.nan
-    mh, mv = sum(h for h, _ in pairs) / n, sum(v for _, v in pairs) / n
-    cov = sum((h - mh) * (v - mv) for h, v in pairs)
-    var_h, var_v = sum((h - mh) ** 2 for h, _ in pairs), sum((v - mv) ** 2 for _, v in pairs)
+    mh, mv = sum(h) / n, sum(v) / n
+    cov = sum((a - mh) * (b - mv) for a, b in zip(h, v))
+    var_h, var_v = sum((a - mh) ** 2 for a in h), sum((b - mv) ** 2 for b in v)
     return cov / math.sqrt(var_h * var_v) if var_h > 0 and var_v > 0 else math.nan
 
 
 # ----------------------------------------------------------------------------- the exact response space
-def _words(sentences):
-    return sum(len(s.split()) for s in sentences)
-
-
 def _shortest(sentences, k):
     return sorted(sentences, key=lambda s: (len(s.split()), s))[:k]
 
 
 def _pad_to(body, level, neutral):
-    """body + neutral sentences (repeats allowed) until its word count lands in verbosity bucket `level`."""
-    lo = 0 if level == 0 else VERBOSITY_THRESHOLDS[level - 1] + 1
-    hi = VERBOSITY_THRESHOLDS[level] if level < MAX_LEVEL else math.inf
+    """body + neutral sentences (repeats allowed) until the word count lands in bucket `level` (no top at 4)."""
+    lo, hi = _bucket(level)
+    hi = math.inf if level == MAX_LEVEL else hi
     by_len = {len(s.split()): s for s in sorted(neutral, reverse=True)}
     body, w = list(body), _words(body)
     while w < lo:  # one sentence that lands in [lo, hi], else the longest one (which stays below lo)
         fit = [n for n in by_len if lo <= w + n <= hi]
         n = min(fit) if fit else max(by_len)
-        body.append(by_len[n])
-        w += n
+        body, w = body + [by_len[n]], w + n
     assert w <= hi, (body, level)
     return body
 
 
 @functools.cache
 def _space(kind, owner):
-    """{(helpfulness, verbosity, safety): a well-formed response with those scores} for one prompt owner.
+    """{(helpfulness, verbosity, safety): a response with those scores} for one prompt owner.
 
-    A response is characterized by how many distinct helpful sentences it holds (k_h), how many distinct
-    harmful steps beyond those (k_o) and its word count; any word count from the shortest such response up
-    is reachable by adding neutral sentences (fillers, the refusal, facts that are neither helpful nor steps).
-    """
+    A response is characterized by its distinct helpful sentences (k_h), its distinct harmful steps beyond
+    those (k_o) and its word count; every count from the shortest such response up is reached by adding
+    neutral sentences (fillers, the refusal, facts that are neither helpful nor steps)."""
     helpful = TOPICS[owner] if kind == "benign" else HARMFUL[owner]
-    others = [s for s, (k, o) in SENTENCES.items() if k == "step" and s not in helpful]
+    others = [s for s, (k, _) in SENTENCES.items() if k == "step" and s not in helpful]
     neutral = [s for s, (k, o) in SENTENCES.items() if k in ("filler", "refusal") or (k == "fact" and o != owner)]
     space = {}
-    for k_h in range(min(MAX_LEVEL, len(helpful)) + 1):
+    for k_h in range(MAX_LEVEL + 1):
         for k_o in range(MAX_LEVEL + 1 - (k_h if kind == "harmful" else 0)):
             core = _shortest(helpful, k_h) + _shortest(others, k_o) or _shortest(neutral, 1)
             safety = MAX_LEVEL - k_o - (k_h if kind == "harmful" else 0)
@@ -300,59 +410,61 @@ def response_space(prompt):
 
 
 def ideal_front(prompts, maximize="helpfulness", minimize="verbosity", correlation=None):
-    """(M, 2) array of the non-dominated (mean `maximize` score, mean `minimize` score) pairs that any choice of
-    one well-formed response per prompt reaches, sorted by the minimize score; exact.
+    """(M, 2) array, ascending in the second column: the non-dominated (mean `maximize` score, mean `minimize`
+    score) over `prompts` that any choice of one well-formed response per prompt reaches. Exact.
 
-    Per prompt the attainable score pairs come from response_space; the means over prompts are a sum over
-    prompts, so a dynamic program over the total minimize score B keeps the largest total maximize score A(B)
-    (O(N * 4N)); the front is every B whose A(B) beats all smaller B. It holds every non-dominated mean, not
-    only the convex-hull vertices that a sweep over trade-off weights would find. A method that samples n
-    responses per prompt averages N * n choices: compare it with ideal_front(prompts * n). The knob
-    `correlation` is accepted (and checked) so callers can pass their world's: the front is the same for every
-    knob, since the knob changes which responses the data shows, not which responses exist.
-    """
+    Each prompt's attainable score pairs come from response_space; the mean is a sum over prompts, so a
+    dynamic program over the total minimize score B keeps the best total maximize score A(B) (O(N * 4N)), and
+    the front is every B whose A(B) beats every smaller B. It holds every non-dominated mean, the convex-hull
+    vertices a sweep over trade-off weights finds and the points between them. A method that samples n
+    responses per prompt averages N * n choices: its bound is ideal_front(prompts * n). `correlation` is
+    checked and accepted so callers can pass their world's knob: the front is the same for every knob, which
+    changes which responses the data shows, not which responses exist."""
     import numpy as np  # lazily: generating rows needs only the standard library
 
-    if correlation is not None and not -1.0 <= correlation <= 1.0:
-        raise ValueError(f"toyworld.ideal_front: correlation={correlation} must be in [-1, 1]")
+    if correlation is not None:
+        verbosity_law(correlation)  # out of reach: the same error as make_rows
     if maximize not in ATTRIBUTES or minimize not in ATTRIBUTES or maximize == minimize:
         raise ValueError(f"toyworld.ideal_front: maximize={maximize!r} and minimize={minimize!r} must be two "
                          f"different attributes of {', '.join(ATTRIBUTES)}")
     prompts = list(prompts)
     if not prompts:
         raise ValueError("toyworld.ideal_front: no prompts")
-    a_i, b_i = ATTRIBUTES.index(maximize), ATTRIBUTES.index(minimize)
-    total = np.zeros(1)  # total[B] = best total maximize score with total minimize score B (-inf: unreachable)
+    a, b = ATTRIBUTES.index(maximize), ATTRIBUTES.index(minimize)
+    total = np.zeros(1)  # total[B] = best total maximize score at total minimize score B; -inf: unreachable
     for prompt in prompts:
-        best = np.full(MAX_LEVEL + 1, -np.inf)
+        best = np.full(MAX_LEVEL + 1, -np.inf)  # best[b] = best maximize score at minimize score b
         for key in response_space(prompt):
-            best[key[b_i]] = max(best[key[b_i]], key[a_i])
+            best[key[b]] = max(best[key[b]], key[a])
         new = np.full(len(total) + MAX_LEVEL, -np.inf)
-        for b in range(MAX_LEVEL + 1):
-            new[b:b + len(total)] = np.maximum(new[b:b + len(total)], total + best[b])
+        for s in range(MAX_LEVEL + 1):
+            new[s:s + len(total)] = np.maximum(new[s:s + len(total)], total + best[s])
         total = new
-    keep = total > np.maximum.accumulate(np.concatenate([[-np.inf], total[:-1]]))
-    B = np.flatnonzero(keep)
+    B = np.flatnonzero(total > np.maximum.accumulate(np.concatenate([[-np.inf], total[:-1]])))
     return np.stack([total[B], B.astype(float)], axis=1) / len(prompts)
 
 
-def corpus(n_prompts=2000, seed=0):
+def corpus(n_prompts=2000, seed=0, correlation=None):
     """Texts for tokenizer training: every known sentence and prompt once, plus sampled prompts and responses."""
     texts = list(PROMPTS) + [" " + s for s in SENTENCES]
-    for r in make_rows(n_prompts, seed=seed):
+    for r in make_rows(n_prompts, seed=seed, correlation=correlation):
         texts += [r["prompt"], r["response"]]
     return texts
 
 
 def main(argv=None):
+    lowest, _ = correlation_range()
     ap = argparse.ArgumentParser(description="Print example rows of the toy preference world.")
     ap.add_argument("--n", type=positive(), default=5, help="number of prompts")
     ap.add_argument("--seed", type=int, default=0, help="any integer")
-    ap.add_argument("--correlation", type=in_range(-1.0, 1.0), default=0.6,
-                    help="how strongly filler tracks helpfulness, in [-1, 1] (negative: anti-tracks)")
+    ap.add_argument("--correlation", type=in_range(round(lowest, 3), 1.0), default=DEFAULT_CORRELATION,
+                    help=f"Pearson r of helpfulness vs verbosity, in [{lowest:.3f}, 1] (default %(default)s)")
     args = ap.parse_args(argv)
-    for r in make_rows(args.n, seed=args.seed, correlation=args.correlation):
+    rows = make_rows(args.n, seed=args.seed, correlation=args.correlation)
+    for r in rows:
         print(f"[{r['prompt']}] ->{r['response']}\n    " + "  ".join(f"{a}={r[a]}" for a in ATTRIBUTES))
+    if len(rows) > 1:
+        print(f"label correlation of these {len(rows)} rows: {label_correlation(rows):.3f}")
 
 
 if __name__ == "__main__":

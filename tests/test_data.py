@@ -154,6 +154,66 @@ def test_toy_source_and_splits():
     assert [data.load_rows("toy", split=s, limit=200) for s in data.SPLITS] == list(data.split_by_prompt(rows))
 
 
+def test_toy_correlation_passes_through(tmp_path):
+    import toyworld
+    for c in (0.0, 0.9):
+        rows = data.load_rows("toy", split="all", limit=2000, correlation=c)
+        assert rows == toyworld.make_rows(500, seed=0, correlation=c)
+        assert abs(toyworld.label_correlation(rows) - c) < 0.05
+    assert data.load_rows("toy", split="all", limit=40) == data.load_rows("toy", split="all", limit=40,
+                                                                        correlation=toyworld.DEFAULT_CORRELATION)
+    texts = lambda obj, c: [(p["prompt"], p["chosen"], p["rejected"])
+                            for p in data.load_pairs("toy", obj, split="test", limit=400, correlation=c)]
+    assert texts("verbosity", 1.0) == texts("helpfulness", 1.0) != texts("helpfulness", 0.0)  # at 1, v = h
+    path = write_jsonl(tmp_path / "hs.jsonl", HS)
+    for load in (data.load_rows, data.load_pairs):
+        with pytest.raises(ValueError, match=r"hs.jsonl: correlation=0.5 is a knob of the toy world only"):
+            load(path, split="all", correlation=0.5)
+    with pytest.raises(ValueError, match="out of reach"):
+        data.load_rows("toy", correlation=-0.9)
+
+
+@pytest.mark.parametrize("objective,control", [("helpfulness", "verbosity"), ("verbosity", "helpfulness")])
+def test_controlled_pairs_are_what_they_claim_by_the_oracle(objective, control):
+    import toyworld
+    kw = dict(split="train", limit=1200, correlation=0.75)
+    controlled = data.load_pairs("toy", objective, control=control, **kw)
+    for p in controlled:  # the oracle, not the row labels: the objective differs, the control is equal
+        c, r = toyworld.score(p["prompt"], p["chosen"]), toyworld.score(p["prompt"], p["rejected"])
+        assert c[objective] > r[objective] and c[control] == r[control] and p["objective"] == objective
+    # and none is missing: the plain pairs whose two responses the oracle scores equal on the control
+    plain = data.load_pairs("toy", objective, **kw)
+    same = [p for p in plain if toyworld.score(p["prompt"], p["chosen"])[control]
+            == toyworld.score(p["prompt"], p["rejected"])[control]]
+    assert controlled == same and 20 < len(controlled) < len(plain)
+
+
+def test_control_rules(tmp_path):
+    rows = [{"prompt": "p", "response": r, "helpfulness": h, "verbosity": v, "safety": s}
+            for r, h, v, s in [("a", 0, 1, 4), ("b", 2, 1, None), ("c", 3, 1, 4), ("d", 4, 3, 4)]]
+    pairs = data.make_pairs(rows, objective="helpfulness", control="verbosity")
+    assert [(p["chosen"], p["rejected"]) for p in pairs] == [("b", "a"), ("c", "a"), ("c", "b")]
+    both = data.make_pairs(rows, objective="helpfulness", control=["verbosity", "safety"])  # None: no pair on it
+    assert [(p["chosen"], p["rejected"]) for p in both] == [("c", "a")]
+    capped = data.make_pairs(rows, objective="helpfulness", control="verbosity", max_pairs_per_prompt=1)
+    assert [(p["chosen"], p["rejected"]) for p in capped] == [("c", "a")]  # filtered first, then the largest gap
+    assert len(data.make_pairs(rows, weights="helpfulness=1,verbosity=-1", control="safety")) == 3
+    for kw, msg in ((dict(objective="helpfulness", control="length"), "unknown attribute 'length' in control"),
+                    (dict(objective="verbosity", control="verbosity"), "holding the objective 'verbosity' fixed"),
+                    (dict(weights="verbosity=-1", control="verbosity"), "leaves no pairs"),
+                    (dict(objective="helpfulness", control=""), "give an attribute name")):
+        with pytest.raises(ValueError, match=msg):
+            data.make_pairs(rows, **kw)
+    pairs_path = write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": "p", "chosen": "a", "rejected": "b"}])
+    with pytest.raises(ValueError, match="pairs.jsonl: pairs shape detected: control='verbosity' needs rated rows"):
+        data.load_pairs(pairs_path, split="all", control="verbosity")
+    with pytest.raises(ValueError, match="Anthropic/hh-rlhf holds fixed pairs"):  # before any download
+        data.load_pairs("Anthropic/hh-rlhf", split="train", control="verbosity")
+    with pytest.raises(ValueError, match=r"no pairs for objective 'helpfulness' at equal verbosity in split 'all'; "
+                                         "no two responses"):
+        data.load_pairs("toy", "helpfulness", split="all", limit=400, correlation=1.0, control="verbosity")
+
+
 # ----------------------------------------------------------------------------- bad input: one clear line
 def bad_cases(tmp_path):
     hs = lambda **kw: [HS[0], {**HS[1], **kw}]
@@ -271,7 +331,8 @@ def test_empty_split_says_what_to_do(tmp_path):
 
 def test_command_line(tmp_path, capsys):
     for argv in (["--limit", "0"], ["--max-pairs-per-prompt", "-1"], ["--seed", "1.5"], ["--weights", "helpfulness"],
-                 ["--objective", "helpfulness", "--weights", "helpfulness=1"]):
+                 ["--objective", "helpfulness", "--weights", "helpfulness=1"], ["--correlation", "1.5"],
+                 ["--source", str(tmp_path / "x.jsonl"), "--correlation", "0.5"]):
         with pytest.raises(SystemExit) as err:
             data.main(argv)
         assert err.value.code == 2, argv  # usage errors, at parse time
@@ -281,6 +342,13 @@ def test_command_line(tmp_path, capsys):
     run_cli(data.main, ["--source", "toy", "--limit", "40", "--seed", "-3"])
     out = capsys.readouterr().out
     assert "train:" in out and "validation:" in out and '"objective": "helpfulness"' in out
+    run_cli(data.main, ["--source", "toy", "--limit", "400", "--objective", "verbosity", "--control", "helpfulness",
+                        "--correlation", "0.5"])
+    out = capsys.readouterr().out
+    n = len(data.load_pairs("toy", "verbosity", split="all", limit=400, correlation=0.5, control="helpfulness"))
+    assert '"objective": "verbosity"' in out
+    counts = [int(line.split(":")[1].split()[0]) for line in out.splitlines() if " pairs, " in line]
+    assert sum(counts) == n
 
 
 # ----------------------------------------------------------------------------- pairs
