@@ -9,12 +9,19 @@ Sequence format (the same as data.py's): tokenizer(prompt, add_special_tokens=Fa
 add_special_tokens=False) + [eos]. Toy responses begin with a space, so the two pieces tokenize exactly as
 the joined text would. eos = bos = pad = "<|endoftext|>".
 
-The lr schedule is runs.warmup_cosine (linear warmup, cosine to 10% of the peak); the score report samples
-held-out prompts with compose.generate at the project's one sampling default (temperature 1, top-p
-compose.TOP_P) and scores them with the toy oracle.
+No leakage: the SFT rows are toyworld.make_rows(--n-prompts, seed=--data-seed, --correlation) on the prompts
+that data.py's split rule (sha256 of split seed and prompt) puts in the TRAIN split of the preference data
+made with the same --data-seed (train_tangent --data-seed, default 0): no validation or test prompt, nor any
+response to one, is ever trained on. The tokenizer sees every known prompt and sentence plus the SFT texts.
+--seed moves only the initialization and the SFT order. The lr schedule is runs.warmup_cosine (linear warmup,
+cosine to 10% of the peak); the score report samples held-out (validation + test) prompts with
+compose.generate at the project's one sampling default (temperature 1, top-p compose.TOP_P) and scores them
+with the toy oracle.
 
 Run:
-    python base_model.py --out runs/base            # ~2-3 min on 2 CPU cores; reuses a finished folder
+    python base_model.py --out runs/base            # 0.94M params, ~2-3 min on 2 CPU cores; reuses a finished folder
+    python base_model.py --out runs/base_wide --d-model 256 --n-layer 6 --n-head 8    # the wider base: 5.0M params
+    python base_model.py --out runs/base_c0 --correlation 0 --seed 1                   # another world, another init
     python base_model.py --out runs/base --force --arch llama
 Output folder: HF model + tokenizer (from_pretrained-loadable), train_config.json (flags, versions, time),
 base_scores.json (oracle mean +- standard error per attribute on sampled generations, well-formed fraction).
@@ -37,8 +44,7 @@ import compose
 import data
 import toyworld
 from metrics import mean_se
-from runs import (atomic_folder, check_out, in_range, positive, read_json, run_cli, run_info, warmup_cosine,
-                  write_json)
+from runs import atomic_folder, check_out, positive, read_json, run_cli, run_info, warmup_cosine, write_json
 
 EOS = "<|endoftext|>"
 EVAL_SEED_OFFSET = 1000  # the report's prompts come from a different seed than the training prompts
@@ -249,7 +255,7 @@ def main(argv=None):
     ap.add_argument("--data-seed", type=int, default=0,
                     help="toy world + split seed of the preference data (train_tangent --data-seed): the base "
                          "trains only on prompts of its train split")
-    ap.add_argument("--correlation", type=in_range(-1.0, 1.0), default=None,
+    ap.add_argument("--correlation", type=toyworld.correlation_flag(), default=None,
                     help="the toy world's helpfulness-verbosity knob (default: toyworld.DEFAULT_CORRELATION)")
     ap.add_argument("--arch", default="gpt2", choices=["gpt2", "llama"])
     ap.add_argument("--d-model", type=positive(), default=128, help="width (hidden size)")

@@ -5,6 +5,8 @@ Two formats carry everything:
   pair       {"prompt", "chosen", "rejected", "objective"}              (shaped like TRL's preference format)
 From rated rows, every two responses to one prompt whose score s differs make a pair, the higher chosen,
 ties dropped; s = the attribute (objective) or s = sum_a w_a * attribute_a (scalarized weights).
+Controlled pairs (control="verbosity"): only the pairs whose two rows have EQUAL labels on the control
+attribute, e.g. helpfulness pairs at equal verbosity: they differ in the objective alone (rated rows only).
 A pair whose chosen text equals its rejected text teaches nothing (its DPO gradient is zero, so the
 optimizer only amplifies float noise): load_pairs drops it from every source and says how many.
 
@@ -18,9 +20,10 @@ with eos; too long -> the prompt is cut from the LEFT to max_prompt_length, then
 A batch is (2B, T): rows [0:B] prompt+chosen, [B:2B] prompt+rejected, right-padded, labels -100 on
 prompt and padding.
 
-Sources (`source=`): "toy" (toyworld.make_rows), or a local .jsonl/.json/.parquet file or a hub name
-(nvidia/HelpSteer, openbmb/UltraFeedback, PKU-Alignment/PKU-SafeRLHF, Anthropic/hh-rlhf[:data_dir]):
-hub_data.py reads those and maps each shape to the two formats above.
+Sources (`source=`): "toy" (toyworld.make_rows; correlation= is its helpfulness-verbosity knob), or a
+local .jsonl/.json/.parquet file or a hub name (nvidia/HelpSteer, openbmb/UltraFeedback,
+PKU-Alignment/PKU-SafeRLHF, Anthropic/hh-rlhf[:data_dir]): hub_data.py reads those and maps each shape to
+the two formats above.
 
 Run:
   python data.py --source toy --objective helpfulness
@@ -36,7 +39,8 @@ import math
 import sys
 
 import hub_data
-from runs import in_range, positive, run_cli
+import toyworld
+from runs import positive, run_cli
 
 TOY_PROMPTS, TOY_RESPONSES = 2000, 4
 SPLITS, FRACTIONS = ("train", "validation", "test"), (0.8, 0.1, 0.1)
@@ -210,7 +214,6 @@ def collate_pairs(tokenized, pad_id, pad_to=None):
 def _open(source, split, limit, seed, data_dir=None, correlation=None):
     """(where, shape, [(row, record)], strict): the toy world here, files and hub names in hub_data.py."""
     if source == "toy":
-        import toyworld  # lazily: data.py imports without the toy world
         n = TOY_PROMPTS if limit is None else max(1, math.ceil(limit / TOY_RESPONSES))
         rows = toyworld.make_rows(n_prompts=n, responses_per_prompt=TOY_RESPONSES, seed=seed, correlation=correlation)
         return "toy", "rated", list(enumerate(rows[:limit], 1)), True
@@ -307,7 +310,7 @@ def main(argv=None):
     ap.add_argument("--limit", type=positive(), default=None, help="read at most this many source records")
     ap.add_argument("--max-pairs-per-prompt", type=positive(), default=None)
     ap.add_argument("--seed", type=int, default=0, help="toy-world and split seed (any integer)")
-    ap.add_argument("--correlation", type=in_range(-1.0, 1.0), default=None,
+    ap.add_argument("--correlation", type=toyworld.correlation_flag(), default=None,
                     help="toy world only: helpfulness-verbosity correlation knob (default: the toy world's)")
     ap.add_argument("--control", default=None, help="keep only pairs with equal labels on this attribute")
     args = ap.parse_args(argv)

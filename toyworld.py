@@ -23,20 +23,17 @@ Rules of `score(prompt, response)`
 Example: prompt "tell me about cats ." response " cats need fresh water every day . well , that is a
 good question ." -> 15 words -> helpfulness 1, verbosity 1, safety 4.
 
-Data generation (`make_rows`, knob `correlation` = the Pearson r of helpfulness vs verbosity it yields).
-Per prompt, responses with distinct helpfulness levels h (uniform on 0-4), a verbosity level v drawn from
-verbosity_law, then the text: h helpful sentences that fit under v's top word count, padded (fillers; on
-benign prompts, facts of other topics: length without help) into v's word-count bucket. Facts add words,
-so some v are impossible (4 facts need >= 26 words: v >= 3); v >= lowest(owner, h). P(v | owner, h) mixes
-  D  decoupled: P(v | h) ~ exp(lam0 (h - 2)(v - 2)) on the possible v, lam0 solved for covariance 0 (the
-     most random law uncorrelated with helpfulness; it makes unhelpful responses long to cancel the facts)
-  T  tracking: v = h (always possible)          M  mirror: v = max(4 - h, lowest)
-as (1 - w) D + w T for c >= 0 and (1 - w) D + w M for c < 0, with w solved (bisection on the exact
-population: kinds, owners, levels) so that the population r equals c. Reach: correlation_range() =
-[-0.489, 1] at harmful_fraction 0.2. Measured label_correlation on make_rows(2000, seed=0) (8000 rows):
-knob 0 -> 0.009, 0.5 -> 0.503, 0.75 -> 0.747, 0.9 -> 0.899, 1 -> 1 (v = h). DEFAULT_CORRELATION = 0.75: the
-demo's world before the knob was calibrated measured 0.76. On harmful prompts helpfulness = 4 - safety:
-being helpful and being safe is a real trade-off; so is "helpful but concise".
+Data generation (`make_rows`; its knob `correlation` is the Pearson r of helpfulness vs verbosity it yields):
+per prompt, responses with distinct helpfulness levels h (each uniform on 0-4); per response a verbosity
+level v from verbosity_law, then h helpful sentences that fit under v's top word count, padded (fillers; on
+benign prompts facts of other topics: length without help) into v's bucket. Facts add words, so v >=
+lowest(owner, h) (4 facts need >= 26 words). P(v | owner, h) = (1 - w) D + w T for c >= 0, (1 - w) D + w M
+for c < 0, with D ~ exp(lam0 (h - 2)(v - 2)) on the possible v, lam0 solved for covariance 0 (the most random
+law uncorrelated with helpfulness: it lengthens unhelpful responses), T: v = h, M: v = max(4 - h, lowest),
+and w solved on the exact population (kinds, owners, levels) so that its r is c. correlation_range() =
+[-0.489, 1]. Measured on make_rows(2000, seed=0) (8000 rows): knob 0 -> r 0.009, 0.5 -> 0.503, 0.75 -> 0.747,
+0.9 -> 0.899, 1 -> 1 (v = h). DEFAULT_CORRELATION = 0.75 (the demo's world before this knob measured 0.76).
+On harmful prompts helpfulness = 4 - safety: helpful vs safe is a real trade-off; so is "helpful but concise".
 
 Ideal front (`ideal_front`): the best mean (maximize, minimize) scores any responses reach on given prompts,
 exactly, from every score triple a well-formed response can get (`response_space`, with witnesses).
@@ -49,6 +46,7 @@ import itertools
 import math
 import random
 import re
+import statistics
 
 from runs import in_range, positive, run_cli
 
@@ -247,23 +245,18 @@ def _moments(cells, law):
     return cov / math.sqrt((m[2] - m[0] ** 2) * (m[3] - m[1] ** 2)), cov
 
 
-def _tilt(lam):
+def _tilt(lam):  # P(v | h) ~ exp(lam (h - 2)(v - 2)) on the possible v: the most random law at its covariance
     def law(h, low):
-        e = [math.exp(lam * (h - 2) * (v - 2)) if v >= low else 0.0 for v in range(MAX_LEVEL + 1)]
+        e = [math.exp(lam * (h - 2) * (v - 2)) * (v >= low) for v in range(MAX_LEVEL + 1)]
         return [x / sum(e) for x in e]
     return law
 
 
-def _track(h, low):
-    return [float(v == max(h, low)) for v in range(MAX_LEVEL + 1)]  # low <= h for every owner: v = h
+def _at(target):  # P(v | h) = 1 at v = max(target(h), lowest)
+    return lambda h, low: [float(v == max(target(h), low)) for v in range(MAX_LEVEL + 1)]
 
 
-def _mirror(h, low):
-    return [float(v == max(MAX_LEVEL - h, low)) for v in range(MAX_LEVEL + 1)]
-
-
-def _mix(a, b, w):
-    return lambda h, low: [(1 - w) * x + w * y for x, y in zip(a(h, low), b(h, low))]
+_track, _mirror = _at(lambda h: h), _at(lambda h: MAX_LEVEL - h)  # lowest <= h for every owner: _track is v = h
 
 
 def _bisect(f, lo, hi, n=60):
@@ -287,6 +280,11 @@ def correlation_range(harmful_fraction=0.2):
     return _laws(harmful_fraction)[2], 1.0
 
 
+def correlation_flag():
+    """An argparse `type=` for a --correlation flag: a float in correlation_range(), refused at parse time."""
+    return in_range(math.ceil(correlation_range()[0] * 1000) / 1000, 1.0)
+
+
 def verbosity_law(correlation, harmful_fraction=0.2):
     """{(kind, owner, h): (MAX_LEVEL + 1,) probabilities of v} whose population Pearson r of (h, v) is
     `correlation` (to about 1e-12); out of correlation_range: ValueError."""
@@ -302,8 +300,8 @@ def verbosity_law(correlation, harmful_fraction=0.2):
 def _law_at(correlation, harmful_fraction):
     cells, decoupled, _ = _laws(harmful_fraction)
     end, sign = (_track, 1) if correlation >= 0 else (_mirror, -1)  # |r| grows with the weight of `end`
-    w = _bisect(lambda w: sign * (_moments(cells, _mix(decoupled, end, w))[0] - correlation), 0.0, 1.0)
-    law = _mix(decoupled, end, w)
+    mix = lambda w: lambda h, low: [(1 - w) * x + w * y for x, y in zip(decoupled(h, low), end(h, low))]
+    law = mix(_bisect(lambda w: sign * (_moments(cells, mix(w))[0] - correlation), 0.0, 1.0))
     return {(kind, owner, h): tuple(law(h, low)) for _, kind, owner, h, low in cells}
 
 
@@ -351,21 +349,13 @@ def make_rows(n_prompts=2000, responses_per_prompt=4, seed=0, correlation=None, 
 
 def label_correlation(rows):
     """Pearson r of the helpfulness labels against the verbosity labels of `rows`; nan when either is constant."""
-    n = len(rows)
-    h, v = [r["helpfulness"] for r in rows], [r["verbosity"] for r in rows]
-    if n < 2:
+    try:
+        return statistics.correlation([r["helpfulness"] for r in rows], [r["verbosity"] for r in rows])
+    except statistics.StatisticsError:  # fewer than 2 rows, or constant labels
         return math.nan
-    mh, mv = sum(h) / n, sum(v) / n
-    cov = sum((a - mh) * (b - mv) for a, b in zip(h, v))
-    var_h, var_v = sum((a - mh) ** 2 for a in h), sum((b - mv) ** 2 for b in v)
-    return cov / math.sqrt(var_h * var_v) if var_h > 0 and var_v > 0 else math.nan
 
 
 # ----------------------------------------------------------------------------- the exact response space
-def _shortest(sentences, k):
-    return sorted(sentences, key=lambda s: (len(s.split()), s))[:k]
-
-
 def _pad_to(body, level, neutral):
     """body + neutral sentences (repeats allowed) until the word count lands in bucket `level` (no top at 4)."""
     lo, hi = _bucket(level)
@@ -390,6 +380,7 @@ def _space(kind, owner):
     helpful = TOPICS[owner] if kind == "benign" else HARMFUL[owner]
     others = [s for s, (k, _) in SENTENCES.items() if k == "step" and s not in helpful]
     neutral = [s for s, (k, o) in SENTENCES.items() if k in ("filler", "refusal") or (k == "fact" and o != owner)]
+    _shortest = lambda sentences, k: sorted(sentences, key=lambda s: (N_WORDS[s], s))[:k]
     space = {}
     for k_h in range(MAX_LEVEL + 1):
         for k_o in range(MAX_LEVEL + 1 - (k_h if kind == "harmful" else 0)):
@@ -453,12 +444,11 @@ def corpus(n_prompts=2000, seed=0, correlation=None):
 
 
 def main(argv=None):
-    lowest, _ = correlation_range()
     ap = argparse.ArgumentParser(description="Print example rows of the toy preference world.")
     ap.add_argument("--n", type=positive(), default=5, help="number of prompts")
     ap.add_argument("--seed", type=int, default=0, help="any integer")
-    ap.add_argument("--correlation", type=in_range(round(lowest, 3), 1.0), default=DEFAULT_CORRELATION,
-                    help=f"Pearson r of helpfulness vs verbosity, in [{lowest:.3f}, 1] (default %(default)s)")
+    ap.add_argument("--correlation", type=correlation_flag(), default=DEFAULT_CORRELATION,
+                    help="Pearson r of helpfulness vs verbosity, in correlation_range() (default %(default)s)")
     args = ap.parse_args(argv)
     rows = make_rows(args.n, seed=args.seed, correlation=args.correlation)
     for r in rows:

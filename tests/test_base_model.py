@@ -8,6 +8,7 @@ import torch
 
 import base_model
 import compose
+import data
 import runs
 import toyworld
 
@@ -89,6 +90,8 @@ def test_report_files_and_reuse(base, capsys):
     assert 0.0 <= scores["well_formed"] <= 1.0 and scores["n"] == KW["eval_prompts"]
     info = json.loads((out / "train_config.json").read_text())
     assert info["steps"] == 3 and info["seed"] == 0 and "git_commit" in info and "tokenizers" in info["versions"]
+    assert info["data_seed"] == 0 and info["correlation"] == toyworld.DEFAULT_CORRELATION
+    assert info["sft_rows"] == len(base_model.sft_rows(KW["n_prompts"])) and info["sft_split"] == "train"
 
     mtime = (out / "base_scores.json").stat().st_mtime_ns
     capsys.readouterr()
@@ -112,6 +115,11 @@ def test_same_seed_same_weights_and_force_replaces_our_base(tmp_path):
     kw = dict(KW, eval_prompts=1)
     base_model.train_base(tmp_path / "a", **kw)
     base_model.train_base(tmp_path / "b", **dict(kw, seed=1))
+    # --seed moves the initialization and the SFT order only: same rows, same tokenizer, other weights
+    assert (tmp_path / "a" / "tokenizer.json").read_text() == (tmp_path / "b" / "tokenizer.json").read_text()
+    a1 = AutoModelForCausalLM.from_pretrained(tmp_path / "b").state_dict()
+    assert not torch.equal(a1["transformer.wte.weight"],
+                           AutoModelForCausalLM.from_pretrained(tmp_path / "a").state_dict()["transformer.wte.weight"])
     base_model.train_base(tmp_path / "b", **kw, force=True)  # our own finished base: replaced whole
     assert json.loads((tmp_path / "b" / "train_config.json").read_text())["seed"] == 0
     a = AutoModelForCausalLM.from_pretrained(tmp_path / "a").state_dict()
@@ -141,12 +149,44 @@ def test_refuses_an_out_that_is_not_ours(tmp_path, capsys):
 
 
 def test_flags_checked_at_parse_time(tmp_path):
-    for flag, value in (("--steps", "0"), ("--batch-size", "-1"), ("--lr", "0"), ("--lr", "nan"),
-                        ("--n-prompts", "0"), ("--eval-prompts", "0"), ("--seed", "1.5"), ("--arch", "bert")):
+    for flags in (("--steps", "0"), ("--batch-size", "-1"), ("--lr", "0"), ("--lr", "nan"), ("--n-prompts", "0"),
+                  ("--eval-prompts", "0"), ("--seed", "1.5"), ("--arch", "bert"), ("--data-seed", "x"),
+                  ("--correlation", "1.5"), ("--correlation", "-0.9"), ("--d-model", "0"), ("--n-layer", "-2"),
+                  ("--n-head", "0"), ("--d-model", "30", "--n-head", "4")):
         with pytest.raises(SystemExit) as err:
-            base_model.main(["--out", str(tmp_path / "x"), flag, value])
-        assert err.value.code == 2, (flag, value)
+            base_model.main(["--out", str(tmp_path / "x"), *flags])
+        assert err.value.code == 2, flags
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("data_seed", [0, 3])
+def test_sft_rows_never_hold_a_validation_or_test_prompt(data_seed):
+    """The leakage rule: the base trains only on prompts the preference data puts in its train split."""
+    sft = base_model.sft_rows(300, data_seed, correlation=0.5)
+    held = {r["prompt"] for s in ("validation", "test")
+            for r in data.load_rows("toy", split=s, limit=1200, seed=data_seed, correlation=0.5)}
+    trained = {r["prompt"] for r in data.load_rows("toy", split="train", limit=1200, seed=data_seed, correlation=0.5)}
+    drawn = toyworld.make_rows(300, seed=data_seed, correlation=0.5)
+    assert {r["prompt"] for r in drawn} == held | trained  # the data draws the same 300 prompts (limit 1200)
+    assert {r["prompt"] for r in drawn} & held  # the world draws held-out prompts too: the rule has to act
+    assert not {r["prompt"] for r in sft} & held
+    assert sft == [r for r in drawn if r["prompt"] in trained]  # and it drops nothing else
+    report_prompts = base_model.held_out_prompts(50, 1000, data_seed)  # the score report: never-trained prompts
+    assert len(report_prompts) == 50 and not set(report_prompts) & {r["prompt"] for r in sft}
+
+
+def test_command_records_width_depth_seeds_and_correlation(tmp_path):
+    out = tmp_path / "wide"
+    base_model.main(["--out", str(out), "--steps", "2", "--batch-size", "4", "--n-prompts", "12", "--eval-prompts",
+                     "1", "--d-model", "48", "--n-layer", "1", "--n-head", "3", "--seed", "5", "--data-seed", "2",
+                     "--correlation", "0.25"])
+    info = json.loads((out / "train_config.json").read_text())
+    assert {k: info[k] for k in ("d_model", "n_layer", "n_head", "seed", "data_seed", "correlation")} == dict(
+        d_model=48, n_layer=1, n_head=3, seed=5, data_seed=2, correlation=0.25)
+    assert info["sft_rows"] == len(base_model.sft_rows(12, 2, 0.25))
+    # the wider base of the study: 4-8M parameters
+    wide = base_model.build_model(1024, "gpt2", n_layer=6, d_model=256, n_head=8)
+    assert 4e6 <= sum(p.numel() for p in wide.parameters()) <= 8e6
 
 
 def test_architectures_and_sft_schedule():
