@@ -26,7 +26,8 @@ Run:
 Output folder: HF model + tokenizer (from_pretrained-loadable), train_config.json (flags, versions, time),
 base_scores.json (oracle mean +- standard error per attribute on sampled generations, well-formed fraction).
 It is written beside --out and swapped in whole. An existing --out that is not a base of ours (no
-train_config.json) is refused before any work; our own finished base is reused, or replaced with --force.
+train_config.json) is refused before any work; our own finished base is reused when its train_config.json
+has the same recipe (steps, lr, seeds, correlation, width, depth, ...), else refused; --force replaces it.
 """
 import argparse
 import random
@@ -95,10 +96,9 @@ def held_out_prompts(n, seed, data_seed=0):
     preference data's validation and test splits."""
     m = 5 * n
     while True:  # make_prompts(m, seed) extends make_prompts(m', seed) for m > m': the first n kept are fixed
-        train, _, _ = data.split_by_prompt([{"prompt": p} for p in toyworld.make_prompts(m, seed=seed)],
-                                           seed=data_seed)
-        seen = {r["prompt"] for r in train}
-        kept = [p for p in toyworld.make_prompts(m, seed=seed) if p not in seen]
+        drawn = toyworld.make_prompts(m, seed=seed)
+        train = {r["prompt"] for r in data.split_by_prompt([{"prompt": p} for p in drawn], seed=data_seed)[0]}
+        kept = [p for p in drawn if p not in train]
         if len(kept) >= n:
             return kept[:n]
         m *= 2
@@ -160,7 +160,16 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
     preference data's split (sft_rows)."""
     out = Path(out)
     check_base_out(out)  # before any work: never train for a folder we may not write
+    correlation = toyworld.DEFAULT_CORRELATION if correlation is None else correlation
+    recipe = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "data_seed": data_seed,
+              "correlation": correlation, "arch": arch, "n_prompts": n_prompts, "n_layer": n_layer,
+              "d_model": d_model, "n_head": n_head, "warmup": warmup}
     if is_complete(out) and not force:
+        made = read_json(out / "train_config.json", fix="retrain with --force")
+        other = [k for k in recipe if made.get(k) != recipe[k]]
+        if other:  # reusing it would silently hand out another base than the one asked for
+            raise ValueError(f"--out {out}: holds a base made with {other[0]}={made.get(other[0])!r}, not "
+                             f"{recipe[other[0]]!r}; pass --force to retrain it there, or another --out")
         print(f"base_model.py: reusing finished base in {out} (pass --force to retrain)")
         return read_json(out / "base_scores.json", fix="retrain with --force")
     t0 = time.time()
@@ -209,11 +218,8 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
                             "final_train_loss": loss.item()}
     report["examples"] = [{"prompt": p, "response": r} for p, r in list(zip(prompts, responses))[:5]]
 
-    info = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "data_seed": data_seed,
-            "correlation": toyworld.DEFAULT_CORRELATION if correlation is None else correlation,
-            "sft_rows": len(rows), "sft_split": "train", "arch": arch, "n_prompts": n_prompts,
-            "eval_prompts": eval_prompts, "vocab_size": len(tokenizer), "n_layer": n_layer, "d_model": d_model,
-            "n_head": n_head, "warmup": warmup, "n_params": n_params, "train_seconds": round(train_s, 1),
+    info = {**recipe, "sft_rows": len(rows), "sft_split": "train", "eval_prompts": eval_prompts,
+            "vocab_size": len(tokenizer), "n_params": n_params, "train_seconds": round(train_s, 1),
             "total_seconds": round(time.time() - t0, 1), **run_info()}
     info["versions"]["tokenizers"] = tokenizers.__version__
     save_base(out, model, tokenizer, info, report)

@@ -98,6 +98,10 @@ def test_report_files_and_reuse(base, capsys):
     assert base_model.train_base(out, **KW) == scores  # a finished folder is reused, not retrained
     assert "reusing" in capsys.readouterr().out and (out / "base_scores.json").stat().st_mtime_ns == mtime
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folder left behind
+    for other in (dict(correlation=0.5), dict(d_model=64), dict(seed=1)):  # another recipe: never silently reused
+        with pytest.raises(ValueError, match=f"--out {out}: holds a base made with {next(iter(other))}="):
+            base_model.train_base(out, **{**KW, **other})
+    assert (out / "base_scores.json").stat().st_mtime_ns == mtime
 
 
 def test_oracle_report_standard_error():
