@@ -21,11 +21,12 @@ log-probs, as published (dpo_loss.length_normalized); the other losses use sums.
     python train_tangent.py --base Qwen/Qwen2.5-0.5B --data nvidia/HelpSteer --device cuda --linearize "layers\\.2[0-3]\\."
 
 The algorithm is the loop in `train()` marked `# ALGO LOGIC:`; DDP, resume, the reference cache, the NaN guard,
-logging and the final save are the named helpers below it. --batch-size is the GLOBAL batch (pairs per optimizer
-step), split over ranks, then into --grad-accum micro-batches, so every layout computes the same step. Data order
-is a pure function of (seed, epoch), which makes --resume bit-exact on CPU. --out gets config.json, metrics.jsonl
-(TRL names; held-out rows "eval/..."), curves.png, task_vector.safetensors (tau only + metadata), checkpoint.pt
-and ref_logps.pt (--precompute-ref): the run-folder contract of runs.py.
+logging and the final save are the named helpers below it. Logits exist only where a response token is scored
+(N, V), inside the jvp too: prompt and padding never reach the vocabulary-sized head. --batch-size is the GLOBAL
+batch, split over ranks, then into --grad-accum micro-batches, so every layout computes the same step. Data order
+is a pure function of (seed, epoch): --resume is bit-exact on CPU. --out gets config.json, metrics.jsonl (TRL
+names; held-out rows "eval/..."), curves.png, task_vector.safetensors (tau + metadata), checkpoint.pt and
+ref_logps.pt (--precompute-ref, which then frees the reference model): the run-folder contract of runs.py.
 """
 import argparse
 import contextlib
@@ -37,7 +38,6 @@ import os
 import random
 import re
 import time
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -45,11 +45,12 @@ from tqdm import tqdm
 
 import data
 import report
-from dpo_loss import LOSSES, concatenated_logps, dpo_metrics, length_normalized, preference_loss
-from linearize import LinearizedModel, TaskVector, fingerprint, freeze, load_model, load_tokenizer, select_parameters
+from dpo_loss import LOSSES, concatenated_logps, dpo_metrics, length_normalized, preference_loss, scored_positions
+from linearize import (LinearizedModel, TaskVector, fingerprint, freeze, load_model, load_tokenizer, scored_logits,
+                       select_parameters)
 from runs import (atomic_write, check_out, default_out, in_range, positive, read_json, run_cli, run_info,
                   warmup_cosine, write_json, write_jsonl)
-from toyworld import ATTRIBUTES
+from toyworld import ATTRIBUTES, DEFAULT_CORRELATION, correlation_flag
 
 # Tuned on the toy world so that alpha = 1 moves the oracle score by a similar amount in both modes while most
 # answers stay well-formed (tangent 1e-3 / standard 2e-4 broke 2/3 resp. 1/6 of the answers at alpha = 1).
@@ -74,9 +75,10 @@ class TangentPolicy(torch.nn.Module):
     def _tau(self):
         return TaskVector({n: self.tau[n.replace(".", "-")] for n in self.lin.names})
 
-    def forward(self, input_ids, attention_mask, need_ref=True):
-        """(f0, f_lin), (B, T, V): one jvp gives the reference (primal) and J tau (tangent)."""
-        return self.lin(input_ids, attention_mask, tau=self._tau())  # f0 + J tau, summed in >= fp32
+    def forward(self, input_ids, attention_mask, keep=None, need_ref=True):
+        """(f0, f_lin): one jvp gives the reference (primal) and J tau (tangent); (N, V) at the scored positions
+        `keep` (dpo_loss.scored_positions; logits gathered inside the jvp), (B, T, V) without."""
+        return self.lin(input_ids, attention_mask, tau=self._tau(), keep=keep)  # f0 + J tau, summed in >= fp32
 
     def task_vector(self):
         return self._tau().detach()
@@ -91,36 +93,42 @@ class StandardPolicy(torch.nn.Module):
         self.policy = copy.deepcopy(freeze(model))  # deepcopy keeps tied weights tied
         for n, p in self.policy.named_parameters():
             p.requires_grad_(n in self.names)
+        params = dict(model.named_parameters())  # tied weights once, as in select_parameters
+        self.theta0 = {n: params[n].detach() for n in self.names}  # all that tau = theta - theta0 needs of the base
         self.ref = [model]  # in a list: not a submodule, so DDP and checkpoints see only the trainable copy
 
-    def forward(self, input_ids, attention_mask, need_ref=True):
+    def forward(self, input_ids, attention_mask, keep=None, need_ref=True):
+        """(f0 or None, f_theta): (N, V) at the scored positions `keep`, (B, T, V) without."""
         f0 = None
         if need_ref:
             with torch.no_grad():
-                f0 = self.ref[0](input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-        return f0, self.policy(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+                f0 = scored_logits(self.ref[0], input_ids, attention_mask, keep)
+        return f0, scored_logits(self.policy, input_ids, attention_mask, keep)
+
+    def drop_reference(self):
+        """--precompute-ref: once the reference log-probs are cached the frozen model goes (theta0 stays)."""
+        self.ref.clear()
 
     def task_vector(self):
-        tau = TaskVector.from_models(self.policy, self.ref[0])
-        return TaskVector({n: tau[n] for n in self.names})
+        theta = dict(self.policy.named_parameters(remove_duplicate=False))
+        return TaskVector({n: (theta[n] - t0).detach().clone() for n, t0 in self.theta0.items()})
 
 
 def make_policy(mode, model, linearize=None):
     """TangentPolicy (TS-DPO) or StandardPolicy (DPO); either has .task_vector() -> TaskVector."""
-    if mode not in ("tangent", "standard"):
-        raise ValueError(f"--mode {mode!r}: use tangent or standard")
-    return (TangentPolicy if mode == "tangent" else StandardPolicy)(model, linearize)
+    return {"tangent": TangentPolicy, "standard": StandardPolicy}[mode](model, linearize)
 
 
 def policy_logps(policy, batch, ref_logps=None, average=False):
     """(pi_c, pi_r, ref_c, ref_r), each (B,), from ONE forward (one jvp) over the (2B, T) batch, chosen rows first.
 
-    ref_logps (2B,) are precomputed reference log-probs: the standard policy then skips its reference forward.
-    average: per-token means instead of sums (IPO; dpo_loss.length_normalized)."""
-    n = batch["input_ids"].shape[0] // 2
-    f0, logits = policy(batch["input_ids"], batch["attention_mask"], need_ref=ref_logps is None)
+    ref_logps (B, 2): cached reference log-probs [chosen, rejected]; the standard policy then skips its reference
+    forward. average: per-token means (IPO; dpo_loss.length_normalized). Logits exist only at the N scored
+    positions, (N, V): prompt, chat template and padding never reach the vocabulary-sized head (issue 14)."""
+    n, keep = batch["input_ids"].shape[0] // 2, scored_positions(batch["labels"])
+    f0, logits = policy(batch["input_ids"], batch["attention_mask"], keep=keep, need_ref=ref_logps is None)
     pi_c, pi_r = concatenated_logps(logits, batch["labels"], n, average)
-    ref_c, ref_r = ((ref_logps[:n], ref_logps[n:]) if ref_logps is not None
+    ref_c, ref_r = (ref_logps.unbind(1) if ref_logps is not None
                     else concatenated_logps(f0, batch["labels"], n, average))
     return pi_c, pi_r, ref_c.detach(), ref_r.detach()
 
@@ -151,6 +159,8 @@ def parse_args(argv=None):
     p.add_argument("--data", default="toy", help="toy | a hub name known to data.py | a local .jsonl/.parquet")
     p.add_argument("--limit", type=count, default=None, help="read at most this many source rows")
     p.add_argument("--data-seed", type=int, default=0, help="toy world + split seed (same for every run)")
+    p.add_argument("--correlation", type=correlation_flag(), default=None,
+                   help=f"toy world: helpfulness-verbosity correlation of the labels (default {DEFAULT_CORRELATION})")
     p.add_argument("--beta", type=number, default=0.1)
     p.add_argument("--loss", default="sigmoid", choices=list(LOSSES), help="ipo uses per-token average log-probs")
     p.add_argument("--label-smoothing", type=in_range(0, 0.5, hi_open=True), default=0.0, help="cDPO flip rate")
@@ -191,6 +201,9 @@ def parse_args(argv=None):
     bad = [n for n in names if n not in ATTRIBUTES]
     if a.data == "toy" and bad:
         p.error(f"unknown objective {bad[0]!r} for --data toy; use one of {', '.join(ATTRIBUTES)}")
+    if a.correlation is not None and a.data != "toy":
+        p.error(f"--correlation is a knob of the toy world; drop it for --data {a.data}")
+    a.correlation = DEFAULT_CORRELATION if a.data == "toy" and a.correlation is None else a.correlation
     if a.loss == "cdpo" and not 0 < a.label_smoothing < 0.5:
         p.error("--loss cdpo needs 0 < --label-smoothing < 0.5")
     try:
@@ -219,7 +232,7 @@ def train(args, return_policy=False):
     main, paths = rank == 0, {k: os.path.join(args.out, f) for k, f in FILES.items()}
     if is_finished(args, paths, main):
         return (args.out, None) if return_policy else args.out
-    pairs, val, model, tokenizer, policy = load_inputs(args, device, world)  # every input check, no file written
+    pairs, val, tokenizer, policy, base_fp = load_inputs(args, device)  # every input check, no file written
     tok_train, tok_val, collate = batching(args, tokenizer, pairs, val, device)
     gbs, accum, average = args.batch_size, args.grad_accum, length_normalized(args.loss)
     micro = gbs // (world * accum)
@@ -227,15 +240,14 @@ def train(args, return_policy=False):
     trainable = [p for p in policy.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(args.schedule, args.warmup_steps, steps))
-    base_fp = fingerprint(model)
     signature = {**{k: getattr(args, k) for k in ("mode", "objective", "weights", "seed", "batch_size", "lr", "beta",
-                                                  "loss", "linearize", "data", "limit", "max_length")},
+                                                  "loss", "linearize", "data", "limit", "max_length", "correlation")},
                  "steps": steps, "base_fingerprint": base_fp}
     start, rows = resume(paths, signature, trainable, opt, sched, main) if args.resume else (0, [])
-    config = start_run(args, paths, steps=steps, world_size=world, n_train_pairs=len(pairs),
-                       n_eval_pairs=len(tok_val), base_fingerprint=base_fp) if main else None
-    ref_cache = reference_cache(args, policy, pairs, tok_train, collate, steps, paths["ref"], main, world, base_fp,
-                                average) if args.precompute_ref else None
+    config = start_run(args, paths, steps=steps, world_size=world, n_train_pairs=len(pairs), n_eval_pairs=len(tok_val),
+                       base_fingerprint=base_fp) if main else None
+    ref_cache, ref_val = reference_cache(args, policy, pairs, tok_train, tok_val, collate, steps, paths["ref"], main,
+                                         world, base_fp, average) if args.precompute_ref else (None, None)
     ddp = torch.nn.parallel.DistributedDataParallel(policy) if world > 1 else policy
     fwd = torch.compile(ddp) if args.compile else ddp
     bar = tqdm(range(start, steps), initial=start, total=steps, disable=not main,
@@ -248,7 +260,7 @@ def train(args, return_policy=False):
         for m in range(accum):
             chunk = mine[m * micro:(m + 1) * micro]
             batch = collate([tok_train(i) for i in chunk])  # (2B, T): prompt+chosen rows, then prompt+rejected
-            ref = None if ref_cache is None else torch.cat([ref_cache[chunk, 0], ref_cache[chunk, 1]]).to(device)
+            ref = None if ref_cache is None else ref_cache[chunk].to(device)
             # DDP all-reduces gradients only on the last micro-batch of the step
             with ddp.no_sync() if world > 1 and m < accum - 1 else contextlib.nullcontext():
                 # one jvp: f0 (reference) and f_lin = f0 + J tau -> four log-prob vectors, each (B,)
@@ -270,7 +282,7 @@ def train(args, return_policy=False):
         if main:
             log_step(args, rows, row, steps, bar, paths["metrics"],
                      lambda: evaluate(policy, tok_val, collate, args.beta, args.loss, args.label_smoothing,
-                                      args.eval_batch_size, average))
+                                      args.eval_batch_size, average, ref_val))
         if (step + 1) % args.save_every == 0 and step + 1 < steps:
             if main:
                 save_checkpoint(paths["ck"], step + 1, signature, trainable, opt, sched)
@@ -284,22 +296,24 @@ def train(args, return_policy=False):
 
 # ----------------------------------------------------------------------------- evaluation
 @torch.no_grad()
-def evaluate(policy, items, collate, beta, loss, smoothing, batch_size, average=False):
-    """TRL metrics over held-out pairs, keys prefixed eval/."""
+def evaluate(policy, items, collate, beta, loss, smoothing, batch_size, average=False, ref=None):
+    """TRL metrics over held-out pairs, keys prefixed eval/. ref (N, 2): their cached log pi_0 (--precompute-ref)."""
     out = []
     for s in range(0, len(items), batch_size):
-        pc, pr, rc, rr = policy_logps(policy, collate(items[s:s + batch_size]), average=average)
+        b = collate(items[s:s + batch_size])
+        r = None if ref is None else ref[s:s + batch_size].to(b["input_ids"].device)
+        pc, pr, rc, rr = policy_logps(policy, b, r, average)
         out.append(torch.stack([*preference_loss(pc, pr, rc, rr, beta, loss, smoothing), pc, pr]).float())
     return {"eval/" + k: v for k, v in dpo_metrics(*torch.cat(out, 1)).items()}
 
 
 @torch.no_grad()
-def reference_logps(policy, items, collate, batch_size, average=False):
-    """log pi_0 of every pair (N, 2) [chosen, rejected] under the frozen reference: one pass, no grad."""
+def reference_logps(model, items, collate, batch_size, average=False):
+    """log pi_0 of every pair (N, 2) [chosen, rejected] under the frozen reference: one pass, scored logits only."""
     out = []
     for s in range(0, len(items), batch_size):
         b = collate(items[s:s + batch_size])
-        f0 = policy.ref[0](input_ids=b["input_ids"], attention_mask=b["attention_mask"], use_cache=False).logits
+        f0 = scored_logits(model, b["input_ids"], b["attention_mask"], scored_positions(b["labels"]))  # (N, V)
         out.append(torch.stack(concatenated_logps(f0, b["labels"], len(b["input_ids"]) // 2, average), 1).float().cpu())
     return torch.cat(out)
 
@@ -325,21 +339,19 @@ def is_finished(args, paths, main):
     return finished
 
 
-def load_inputs(args, device, world):
-    """(train pairs, held-out pairs, theta0, tokenizer, policy), refusing what cannot make one step."""
-    pairs = data.load_pairs(args.data, args.objective, args.weights, "train", args.limit, args.data_seed)
-    val = data.load_pairs(args.data, args.objective, args.weights, "validation", args.limit, args.data_seed)
+def load_inputs(args, device):
+    """(train pairs, held-out pairs, tokenizer, policy, base fingerprint), refusing what cannot make one step.
+
+    Only the policy keeps theta0: with --precompute-ref the frozen model can then be freed once the cache is built."""
+    pairs, val = (data.load_pairs(args.data, args.objective, args.weights, split, args.limit, args.data_seed,
+                                  correlation=args.correlation) for split in ("train", "validation"))
     if len(pairs) < args.batch_size:
         raise ValueError(f"--data {args.data}: the train split has {len(pairs)} pairs, fewer than one --batch-size "
                          f"({args.batch_size}); lower --batch-size or give more data")
     if not val:
         raise ValueError(f"--data {args.data}: the validation split has no pairs; give more data (more prompts)")
-    if args.batch_size % (world * args.grad_accum):
-        raise ValueError(f"--batch-size {args.batch_size} must be divisible by ranks x --grad-accum "
-                         f"({world} x {args.grad_accum})")
     model = load_model(args.base, device, DTYPES[args.dtype])
-    tokenizer = load_tokenizer(args.base)
-    return pairs, val, model, tokenizer, make_policy(args.mode, model, args.linearize)
+    return pairs, val, load_tokenizer(args.base), make_policy(args.mode, model, args.linearize), fingerprint(model)
 
 
 def batching(args, tokenizer, pairs, val, device):
@@ -356,20 +368,23 @@ def batching(args, tokenizer, pairs, val, device):
 def start_run(args, paths, **facts):
     """config.json with finished=false, once every input check passed; a stale task vector goes."""
     os.makedirs(args.out, exist_ok=True)
-    config = {**vars(args), **facts, **run_info(), "finished": False}
+    base_cfg = os.path.join(args.base, "train_config.json")  # base_model.py's: the seed theta0 was trained with
+    seed = read_json(base_cfg).get("seed") if os.path.isfile(base_cfg) else None  # None: a base made elsewhere
+    config = {**vars(args), **facts, "base_seed": seed, **run_info(), "finished": False}
     write_json(paths["cfg"], config)
     if os.path.exists(paths["tv"]):  # --force: the old vector does not belong to this config
         os.remove(paths["tv"])
     return config
 
 
-def reference_cache(args, policy, pairs, tok_train, collate, steps, path, main, world, base_fp, average):
-    """(N, 2) log pi_0 [chosen, rejected] of the train pairs in ref_logps.pt; NaN = not computed (never visited).
+def reference_cache(args, policy, pairs, tok_train, tok_val, collate, steps, path, main, world, base_fp, average):
+    """(train (N, 2), held-out (M, 2) on rank 0) log pi_0 [chosen, rejected]; then the reference model is freed.
 
-    The key names everything the numbers depend on, the log-prob kind included (averages for IPO)."""
+    The train rows live in ref_logps.pt (NaN = never visited, not computed); its key names everything the numbers
+    depend on, the log-prob kind included (averages for IPO). The held-out rows are recomputed at every start."""
     key = {"fingerprint": base_fp, "max_length": args.max_length, "n": len(pairs), "data": args.data,
            "objective": args.objective, "weights": args.weights, "limit": args.limit, "data_seed": args.data_seed,
-           "logps": "average" if average else "sum"}
+           "correlation": args.correlation, "logps": "average" if average else "sum"}
     try:
         cache = torch.load(path, weights_only=True) if os.path.exists(path) else {}
     except Exception:  # truncated, not ours, pickled: a cache that cannot be read is recomputed
@@ -378,14 +393,17 @@ def reference_cache(args, policy, pairs, tok_train, collate, steps, path, main, 
         cache = {"key": key, "logps": torch.full((len(pairs), 2), float("nan"))}
     need = sorted({i for s in range(steps) for i in batch_indices(len(pairs), args.batch_size, s, args.seed)})
     need = [i for i in need if torch.isnan(cache["logps"][i]).any()]
+    model = policy.ref[0]
     if main and need:
-        cache["logps"][need] = reference_logps(policy, [tok_train(i) for i in need], collate, args.eval_batch_size,
+        cache["logps"][need] = reference_logps(model, [tok_train(i) for i in need], collate, args.eval_batch_size,
                                                average)
         atomic_write(path, lambda tmp: torch.save(cache, tmp))
+    held_out = reference_logps(model, tok_val, collate, args.eval_batch_size, average) if main else None
     if world > 1:
         dist.barrier()
         cache = torch.load(path, weights_only=True)
-    return cache["logps"]
+    policy.drop_reference()  # as TRL does: every reference number the run needs is cached now
+    return cache["logps"], held_out
 
 
 # ----------------------------------------------------------------------------- plumbing: during and after the loop
@@ -450,7 +468,7 @@ def resume(paths, signature, trainable, opt, sched, main):
     opt.load_state_dict(ck["optimizer"]), sched.load_state_dict(ck["scheduler"])
     torch.set_rng_state(ck["rng"]["torch"]), random.setstate((version, tuple(internal), gauss))
     try:
-        lines = Path(paths["metrics"]).read_text().splitlines() if os.path.exists(paths["metrics"]) else []
+        lines = open(paths["metrics"]).read().splitlines() if os.path.exists(paths["metrics"]) else []
         rows = [r for r in map(json.loads, filter(str.strip, lines)) if r["step"] <= start]
     except (ValueError, KeyError, TypeError):
         raise ValueError(f"{paths['metrics']}: not valid metric rows; delete it (the curves then start at step "

@@ -1,14 +1,18 @@
-"""train_tangent.py: artifacts per mode, tangent = standard at tau = 0, bit-exact resume after SIGKILL (from a
-checkpoint that loads with weights_only=True), DDP on two gloo processes = one process, bf16 vs fp32 J tau, IPO on
-per-token averages, NaN stop, bad flags / data / files refused in one line with nothing finished-looking left
-behind. Tiny local base + data."""
+"""train_tangent.py: artifacts per mode, tangent = standard at tau = 0, a step on scored logits = the full-logits
+step (GPT-2, Llama), --precompute-ref frees the reference, bit-exact resume after SIGKILL (from a checkpoint that
+loads with weights_only=True), DDP on two gloo processes = one process, bf16 vs fp32 J tau, IPO on per-token
+averages, NaN stop, bad flags / data / files refused in one line with nothing finished-looking left behind. Tiny
+local base + data."""
+import gc
 import json
 import math
 import os
 import signal
 import socket
+import shutil
 import subprocess
 import sys
+import weakref
 
 import pytest
 import torch
@@ -16,9 +20,10 @@ from safetensors import safe_open
 
 from conftest import ROOT, build_tokenizer, make_tiny_model
 import train_tangent as T
-from dpo_loss import sequence_logps
+from dpo_loss import concatenated_logps, preference_loss, sequence_logps
 from linearize import TaskVector, load_model
 from runs import run_cli, warmup_cosine
+from toyworld import DEFAULT_CORRELATION
 
 TRAIN_KEYS = {"loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen",
               "logps/rejected", "grad_norm", "lr", "tokens_per_s"}
@@ -91,14 +96,18 @@ def test_run_writes_artifacts(world, tmp_path, extra):
     assert os.path.getmtime(out / "task_vector.safetensors") == mtime
 
 
-def test_tangent_equals_standard_at_theta0(tiny_tokenizer):
-    """At tau = 0 the linearized policy is the base: same log-probs, and d loss/d tau = d loss/d theta."""
+def pair_batch(tokenizer):
+    """(4, T) collated batch of two pairs of unequal lengths: prompt, response and padding positions all occur."""
     import data
-    from dpo_loss import preference_loss
     pairs = [{"prompt": "how do i make a cake ?", "chosen": " mix flour , eggs and sugar , then bake it .",
               "rejected": " i can not help with that ."}, {"prompt": "tell me about the moon .",
               "chosen": " the moon goes around the earth once a month .", "rejected": " well , let me think ."}]
-    batch = data.collate_pairs([data.tokenize_pair(tiny_tokenizer, p, 64) for p in pairs], tiny_tokenizer.pad_token_id)
+    return data.collate_pairs([data.tokenize_pair(tokenizer, p, 64) for p in pairs], tokenizer.pad_token_id)
+
+
+def test_tangent_equals_standard_at_theta0(tiny_tokenizer):
+    """At tau = 0 the linearized policy is the base: same log-probs, and d loss/d tau = d loss/d theta."""
+    batch = pair_batch(tiny_tokenizer)
     grads = {}
     for mode in ("tangent", "standard"):
         policy = T.make_policy(mode, make_tiny_model("gpt2", len(tiny_tokenizer)))
@@ -110,6 +119,91 @@ def test_tangent_equals_standard_at_theta0(tiny_tokenizer):
     assert set(grads["tangent"]) == set(grads["standard"])
     for n, g in grads["standard"].items():
         torch.testing.assert_close(grads["tangent"][n], g, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+@pytest.mark.parametrize("mode", ["tangent", "standard"])
+def test_step_on_scored_logits_equals_the_full_logits_step(tiny_tokenizer, mode, arch):
+    """Issue 14: the training step computes logits only at the scored positions (N, V); its loss and its gradient
+    (d/d tau, or d/d theta) equal those of the whole (B, T, V) logits of the model's own forward, away from theta0."""
+    batch, gen = pair_batch(tiny_tokenizer), torch.Generator().manual_seed(1)
+    policy = T.make_policy(mode, make_tiny_model(arch, len(tiny_tokenizer)))
+    trainable = [p for p in policy.parameters() if p.requires_grad]
+    with torch.no_grad():  # move off theta0, so that the policy and the reference differ
+        for p in trainable:
+            p.add_(0.05 * torch.randn(p.shape, generator=gen))
+    ids, mask, labels, n = batch["input_ids"], batch["attention_mask"], batch["labels"], 2
+    assert (labels[:, 1:] == -100).any() and labels.shape[0] * (labels.shape[1] - 1) > (labels != -100).sum()
+    losses, grads = [], []
+    for scored in (True, False):
+        if scored:  # what train() runs
+            pc, pr, rc, rr = T.policy_logps(policy, batch)
+        else:  # every position: the jvp of the plain HF forward, or the two HF forwards
+            f0, f = (policy(ids, mask) if mode == "tangent" else
+                     (policy.ref[0](input_ids=ids, attention_mask=mask).logits.detach(),
+                      policy.policy(input_ids=ids, attention_mask=mask).logits))
+            assert f.shape[:2] == ids.shape
+            (pc, pr), (rc, rr) = concatenated_logps(f, labels, n), concatenated_logps(f0, labels, n)
+        loss = preference_loss(pc, pr, rc, rr, beta=0.1)[0].mean()
+        losses.append(loss.detach())
+        grads.append(torch.autograd.grad(loss, trainable))
+    assert abs(float(losses[1]) - 0.6931) > 1e-3  # off theta0: not the trivial log 2
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-6)
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_precompute_ref_frees_the_reference_model(world, tmp_path, monkeypatch):
+    """Issue 14: once ref_logps.pt is built the frozen model is gone (only theta0 of the trainable tensors stays);
+    tau is still theta - theta0 of the base, and the run computes the same losses as one keeping the reference."""
+    loaded, real = [], T.load_model
+
+    def tracked(*a, **k):
+        model = real(*a, **k)
+        loaded.append(weakref.ref(model))
+        return model
+
+    monkeypatch.setattr(T, "load_model", tracked)
+    extra = ["--mode", "standard", "--objective", "helpfulness", "--linearize", r"h\.1\.", "--eval-every", "1"]
+    out, policy = T.train(T.parse_args(flags(world, tmp_path / "pre", *extra, "--precompute-ref", steps=2)),
+                          return_policy=True)
+    gc.collect()
+    assert len(loaded) == 1 and loaded[0]() is None and policy.ref == []
+    theta, base = dict(policy.policy.named_parameters()), dict(load_model(world / "base").named_parameters())
+    tau = TaskVector.load(out)
+    assert set(tau.names) == {n for n in base if n.startswith("transformer.h.1.")} and tau.norm() > 0
+    assert all(torch.equal(tau[n], (theta[n] - base[n]).detach()) for n in tau.names)
+    kept = TaskVector.load(T.train(T.parse_args(flags(world, tmp_path / "kept", *extra, steps=2))))
+    assert all(torch.allclose(tau[n], kept[n], rtol=1e-4, atol=1e-7) for n in tau.names)
+    losses = lambda run: [r.get("loss", r.get("eval/loss")) for r in rows_of(tmp_path / run)]
+    assert losses("pre") == pytest.approx(losses("kept"), rel=1e-5)  # held-out rows use cached log pi_0 too
+
+
+def test_config_records_base_seed_and_correlation(world, tmp_path):
+    base = tmp_path / "base"  # a base made by base_model.py records its seed in train_config.json
+    shutil.copytree(world / "base", base)
+    for b, want in ((world / "base", None), (base, 7)):
+        if want is not None:
+            (base / "train_config.json").write_text(json.dumps({"seed": want, "steps": 10}))
+        argv = flags(world, tmp_path / f"run{want}", "--objective", "helpfulness", "--eval-every", "100", steps=1)
+        cfg = json.load(open(T.train(T.parse_args(argv + ["--base", str(b)])) + "/config.json"))
+        assert cfg["base_seed"] == want and "correlation" in cfg and cfg["correlation"] is None  # not the toy world
+
+
+@pytest.mark.parametrize("given, want", [([], DEFAULT_CORRELATION), (["--correlation", "0.5"], 0.5)])
+def test_correlation_reaches_the_toy_world(tmp_path, monkeypatch, given, want):
+    """--correlation (default: the toy world's, recorded resolved) goes to data.load_pairs for both splits."""
+    seen = []
+
+    def spy(*a, **k):
+        seen.append(k.get("correlation"))
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(T.data, "load_pairs", spy)
+    args = T.parse_args(["--objective", "helpfulness", "--out", str(tmp_path / "o"), *given])
+    with pytest.raises(ValueError, match="stop here"):
+        T.train(args)
+    assert args.correlation == want and seen == [want]  # the first split asked, then the spy stopped the run
 
 
 KILL_CHILD = """
@@ -232,7 +326,9 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(world, tmp_path, monkeypa
         ("--eval-pairs", "0"), ("--eval-batch-size", "0"), ("--steps", "0"), ("--steps", "two"), ("--epochs", "0"),
         ("--warmup-steps", "-1"), ("--lr", "0"), ("--lr", "nan"), ("--beta", "0"), ("--beta", "-0.1"),
         ("--max-grad-norm", "0"), ("--label-smoothing", "0.5"), ("--label-smoothing", "-0.1"),
-        ("--weight-decay", "-1"), ("--limit", "0"), ("--max-length", "1"), ("--linearize", "((")]],
+        ("--weight-decay", "-1"), ("--limit", "0"), ("--max-length", "1"), ("--linearize", "(("),
+        ("--correlation", "1.5"), ("--correlation", "-2"), ("--correlation", "high")]],
+    (["--objective", "safety", "--data", "rows.jsonl", "--correlation", "0.5"], "knob of the toy world"),
     (["--objective", "safety", "--batch-size", "6", "--grad-accum", "4"], "divisible by ranks x --grad-accum"),
 ])
 def test_bad_flags_fail_with_one_line(argv, match, capsys):
