@@ -29,6 +29,7 @@ import copy
 import math
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -179,6 +180,7 @@ def trl_steps(model, tokenizer, batch, ref_logps, tokenized, args):
             opt.step()
             opt.zero_grad(set_to_none=True)
         out[name] = step, trainable, [] if ref is None else list(ref.parameters())
+    shutil.rmtree(tmp, ignore_errors=True)  # the trainers' output_dir: nothing is saved there
     return out, None
 
 
