@@ -69,9 +69,11 @@ def combine(f0, gs, alphas):
     """f0 + sum_k alpha_k g_k. f0 and each g_k: (B, ...); alphas: (K,) shared or (B, K) one row per example."""
     a = _alphas(alphas, len(gs)).to(f0.device, f0.dtype)
     out = f0
-    for k, g in enumerate(gs):
-        ak = a[..., k].view(-1, *[1] * (f0.dim() - 1)) if a.dim() == 2 else a[k]
-        out = out + ak * g  # alpha = 0 leaves f0 bit for bit (so margins and KL at alpha = 0 are exactly 0)
+    for k, g in enumerate(gs):  # alpha = 0 leaves f0 bit for bit (so margins and KL at alpha = 0 are exactly 0)
+        if a.dim() == 2:
+            out = out + a[:, k].view(-1, *[1] * (f0.dim() - 1)) * g
+        else:
+            out = torch.add(out, g, alpha=float(a[k]))  # one fused pass over (N, V) per vector: a sweep's inner loop
     return out
 
 
@@ -83,7 +85,8 @@ def token_kl(logits, ref_logp):
     """KL(pi || pi_0) per token, (N,): sum_v pi(v) (log pi(v) - log pi_0(v)); logits (N, V), ref_logp = the base's
     log_softmax (N, V). Logits equal to the base's give exactly 0."""
     logp = torch.log_softmax(_up(logits), dim=-1)
-    return (logp.exp() * (logp - ref_logp)).sum(-1)
+    log_ratio = logp - ref_logp
+    return (logp.exp_() * log_ratio).sum(-1)  # in place: one (N, V) buffer less per alpha point
 
 
 def _linear_at(lin, batch, taus):
@@ -144,7 +147,7 @@ def _batches(batch, batch_size, pad_id):
 
 
 @torch.no_grad()
-def pair_sweep(tokenized_pairs, taus, alphas, beta=0.1, lin=None, model=None, batch_size=16, pad_id=0):
+def pair_sweep(tokenized_pairs, taus, alphas, beta=0.1, lin=None, model=None, batch_size=16, pad_id=0, kl=True):
     """Implicit-reward margins beta ((pi_c - ref_c) - (pi_r - ref_r)) and KL to the base per alpha point (P, K).
 
     Linear (TS-DPO) when `lin` is given (K jvps per batch); nonlinear when `model` is given (per batch the base
@@ -152,7 +155,8 @@ def pair_sweep(tokenized_pairs, taus, alphas, beta=0.1, lin=None, model=None, ba
     "accuracy_se", "margin", "margin_se": (P,), "n": N, "kl", "kl_se": (P,), "kl_seq": (P, 2N)}: kl = per-token
     KL(pi_alpha || pi_0) averaged over every scored response token of the pairs (chosen and rejected), from the
     margins' logits; kl_se with the pair as the unit (its tokens are not independent); kl_seq per sequence (mean
-    over its tokens), columns [chosen 0..N-1, rejected 0..N-1]."""
+    over its tokens), columns [chosen 0..N-1, rejected 0..N-1]. kl=False leaves the KL out (the linear path's
+    per-point cost then halves)."""
     if (lin is None) == (model is None):
         raise ValueError("pair_sweep: pass exactly one of lin= (linearized) or model= (nonlinear)")
     taus = list(taus)
@@ -162,21 +166,25 @@ def pair_sweep(tokenized_pairs, taus, alphas, beta=0.1, lin=None, model=None, ba
     for bt in tqdm(_batches(tokenized_pairs, batch_size, pad_id), desc="pair sweep", leave=False):
         b = len(bt["labels"]) // 2
         at = _linear_at(lin, bt, taus) if lin is not None else _nonlinear_at(model, taus, work, bt)
-        ref, pi, kl = _point_stats(*at, bt["labels"], a)
+        ref, pi, tok_kl = _point_stats(*at, bt["labels"], a, kl=kl)
         margins.append(beta * ((pi[:, :b] - ref[:b]) - (pi[:, b:] - ref[b:])))
         keep = scored_positions(bt["labels"])
-        rows.append((torch.zeros(len(a), 2 * b).index_add_(1, keep.nonzero()[:, 0], kl), keep.sum(-1)))
+        if kl:  # each token's KL summed into its row
+            rows.append((torch.zeros(len(a), 2 * b).index_add_(1, keep.nonzero()[:, 0], tok_kl), keep.sum(-1)))
     margins, n = torch.cat(margins, dim=1), len(tokenized_pairs)
+    correct = (margins > 0).float()
+    out = {"margins": margins, "accuracy": correct.mean(1), "accuracy_se": torch.as_tensor(standard_error(correct)),
+           "margin": margins.mean(1), "margin_se": torch.as_tensor(standard_error(margins)), "n": n}
+    if not kl:
+        return out
     kl_sum = torch.cat([s.chunk(2, -1)[i] for i in (0, 1) for s, _ in rows], dim=1).double()  # chosen, then rejected
     n_tok = torch.cat([t.chunk(2)[i] for i in (0, 1) for _, t in rows]).double()
     pair_kl, pair_tok = kl_sum[:, :n] + kl_sum[:, n:], n_tok[:n] + n_tok[n:]
-    kl = pair_kl.sum(1) / pair_tok.sum()
+    mean = pair_kl.sum(1) / pair_tok.sum()
     # ratio estimator: kl = sum_i S_i / sum_i n_i over pairs i; its se is that of (S_i - kl n_i) / mean(n)
-    kl_se = standard_error(((pair_kl - kl[:, None] * pair_tok) / pair_tok.mean()).numpy())
-    correct = (margins > 0).float()
-    return {"margins": margins, "accuracy": correct.mean(1), "accuracy_se": torch.as_tensor(standard_error(correct)),
-            "margin": margins.mean(1), "margin_se": torch.as_tensor(standard_error(margins)), "n": n,
-            "kl": kl.float(), "kl_se": torch.as_tensor(kl_se).float(), "kl_seq": (kl_sum / n_tok.clamp(min=1)).float()}
+    se = standard_error(((pair_kl - mean[:, None] * pair_tok) / pair_tok.mean()).numpy())
+    return out | {"kl": mean.float(), "kl_se": torch.as_tensor(se).float(),
+                  "kl_seq": (kl_sum / n_tok.clamp(min=1)).float()}
 
 
 # ---------------------------------------------------------------- how far an alpha goes: linearization gap, KL scale

@@ -281,6 +281,9 @@ def test_pair_sweep_kl_matches_a_direct_computation(setup, mode):
     assert res["kl"].shape == res["kl_se"].shape == (3,) and res["kl_seq"].shape == (3, 2 * len(pairs))
     assert torch.equal(res["kl"][0], torch.tensor(0.0)) and torch.equal(res["kl_seq"][0], torch.zeros(2 * len(pairs)))
     assert res["kl_se"][0] == 0
+    if mode == "linear":  # kl=False: the same margins, no KL
+        plain = compose.pair_sweep(pairs, taus, ALPHAS[[0, 2, 3]], batch_size=4, kl=False, **kw)
+        assert torch.equal(plain["margins"], res["margins"]) and "kl" not in plain and "kl_seq" not in plain
     for p in (1, 2):
         logits = (linear_logits(lin, taus, ALPHAS[[0, 2, 3]][p]) if mode == "linear"
                   else nonlinear_logits(model, taus, ALPHAS[[0, 2, 3]][p]))
