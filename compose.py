@@ -77,8 +77,7 @@ def combine(f0, gs, alphas):
     return out
 
 
-def _up(x):
-    return x.to(torch.promote_types(x.dtype, torch.float32))  # at least fp32: a small J tau would round away in bf16
+_up = lambda x: x.to(torch.promote_types(x.dtype, torch.float32))  # >= fp32: a small J tau rounds away in bf16
 
 
 def token_kl(logits, ref_logp):
@@ -119,10 +118,8 @@ def _point_stats(f0, logits_at, labels, a, average=False, kl=True):
 
 @torch.no_grad()
 def sweep_logps(lin, batch, taus, alphas, average=False):
-    """Sequence log-probs at P alpha points from K jvps: (ref_logps (2B,), logps (P, 2B)). alphas: (P, K).
-
-    Logits exist only at the N positions that predict a response token, (N, V): each alpha point costs one
-    weighted sum and one log-softmax over N tokens instead of a forward over the padded (2B, T) grid."""
+    """Sequence log-probs at P alpha points (P, K) from K jvps: (ref_logps (2B,), logps (P, 2B)); each point costs
+    a weighted sum and a log-softmax over the N scored tokens (N, V), not a forward over the padded (2B, T)."""
     a = _alphas(alphas, len(taus)).reshape(-1, len(taus))
     ref, logps, _ = _point_stats(*_linear_at(lin, batch, taus), batch["labels"], a, average, kl=False)
     return ref, logps
@@ -150,13 +147,12 @@ def _batches(batch, batch_size, pad_id):
 def pair_sweep(tokenized_pairs, taus, alphas, beta=0.1, lin=None, model=None, batch_size=16, pad_id=0, kl=True):
     """Implicit-reward margins beta ((pi_c - ref_c) - (pi_r - ref_r)) and KL to the base per alpha point (P, K).
 
-    Linear (TS-DPO) when `lin` is given (K jvps per batch); nonlinear when `model` is given (per batch the base
-    forward once, then one forward per alpha point). Returns torch tensors {"margins": (P, N), "accuracy",
-    "accuracy_se", "margin", "margin_se": (P,), "n": N, "kl", "kl_se": (P,), "kl_seq": (P, 2N)}: kl = per-token
-    KL(pi_alpha || pi_0) averaged over every scored response token of the pairs (chosen and rejected), from the
-    margins' logits; kl_se with the pair as the unit (its tokens are not independent); kl_seq per sequence (mean
-    over its tokens), columns [chosen 0..N-1, rejected 0..N-1]. kl=False leaves the KL out (the linear path's
-    per-point cost then halves)."""
+    Linear (TS-DPO) with `lin` (K jvps per batch); nonlinear with `model` (per batch the base once, then one
+    forward per point). Returns torch tensors {"margins": (P, N), "accuracy", "accuracy_se", "margin", "margin_se":
+    (P,), "n": N, "kl", "kl_se": (P,), "kl_seq": (P, 2N)}: kl = per-token KL(pi_alpha || pi_0) averaged over every
+    scored response token of the pairs (chosen and rejected), from the margins' logits; kl_se with the pair as the
+    unit (its tokens are not independent); kl_seq per sequence (mean over its tokens), columns [chosen 0..N-1,
+    rejected 0..N-1]. kl=False leaves the KL out (a linear point then costs about half)."""
     if (lin is None) == (model is None):
         raise ValueError("pair_sweep: pass exactly one of lin= (linearized) or model= (nonlinear)")
     taus = list(taus)
@@ -236,8 +232,8 @@ def kl_scale(tau_or_taus, direction, target, batch, lin=None, model=None, rtol=1
             return s
         lo, hi = (s, hi) if kl < target else (lo, s)
         s = 2 * s if hi == math.inf else s / 2 if lo == 0 else math.sqrt(lo * hi)
-    raise ValueError(f"kl_scale: no scale s in [2^-30, 2^30] gives a per-token KL of {target:g} (KL {kl:.3g} at s = "
-                     f"{s:.3g}); the direction barely moves the model, or the target is beyond its reach")
+    raise ValueError(f"kl_scale: no s in [2^-30, 2^30] gives a per-token KL of {target:g} (last {kl:.3g} at s = "
+                     f"{s:.3g}); the direction barely moves the model or cannot reach it: pick another target")
 
 
 # -------------------------------------------------------------------------------------------- generation
