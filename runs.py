@@ -6,7 +6,9 @@ The run-folder contract (the only thing one script tells another about a run):
                                               mode ("tangent" | "standard"), objective or weights, seed,
                                               base_fingerprint, versions, git commit, finished (bool)
     runs/<any name>/task_vector.safetensors   tau only, keyed by the base's parameter names
-    runs/<any name>/metrics.jsonl, curves.png, checkpoint.pt, ref_logps.pt
+    runs/<any name>/metrics.jsonl, curves.png, ref_logps.pt
+    runs/<any name>/checkpoint.pt             what a bit-exact --resume needs, as tensors and plain types
+                                              (torch.load(weights_only=True) reads it: no pickle)
 
 Readers find runs by their config.json (`find_runs`), never by parsing folder names: any --out works.
 `default_out` is only the name train_tangent.py picks when --out is not given.
@@ -21,12 +23,15 @@ row and what to do (`run_cli`), never with a traceback.
 import json
 import math
 import os
+import random
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import torch
 
 # files only we write: a base (train_config.json), an export (compose.json), results, a bench; a training run is
 # recognised by its config.json's base_fingerprint (every Hugging Face model folder has a config.json too)
@@ -142,7 +147,6 @@ def find_runs(root):
 
 def run_info():
     """Versions and git commit, recorded in every config.json."""
-    import torch
     import transformers
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
@@ -151,6 +155,46 @@ def run_info():
         commit = None
     return {"versions": {"python": sys.version.split()[0], "torch": torch.__version__,
                          "transformers": transformers.__version__}, "git_commit": commit}
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def save_checkpoint(path, step, signature, trainable, opt, sched):
+    """Everything a bit-exact resume needs, as tensors and plain types: torch.load(weights_only=True) reads it."""
+    version, internal, gauss = random.getstate()
+    ck = {"step": step, "signature": signature, "trainable": [p.detach().clone() for p in trainable],
+          "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+          "rng": {"torch": torch.get_rng_state(), "python": [version, list(internal), gauss]}}
+    atomic_write(path, lambda tmp: torch.save(ck, tmp))
+
+
+def resume(path, metrics_path, signature, trainable, opt, sched, main=True):
+    """(start step, metric rows so far) from checkpoint.pt, restored in place; (0, []) when there is none."""
+    if not os.path.exists(path):
+        if main:
+            print(f"no checkpoint in {os.path.dirname(path)}; starting from step 0")
+        return 0, []
+    fix = f"delete {path} to restart from step 0 (or drop --resume)"
+    try:
+        ck = torch.load(path, weights_only=True)
+        saved, start, (version, internal, gauss) = dict(ck["signature"]), int(ck["step"]), ck["rng"]["python"]
+    except Exception as e:  # truncated zip, not a checkpoint, pickled objects: to the user all mean the same
+        raise ValueError(f"{path}: cannot read the checkpoint ({type(e).__name__}); it is corrupt: {fix}") from None
+    if saved != signature:
+        diff = next(k for k in signature if saved.get(k) != signature[k])
+        raise ValueError(f"--resume: {path} was written with {diff}={saved.get(diff)!r}, not {signature[diff]!r}; "
+                         f"use the same flags or drop --resume")
+    with torch.no_grad():  # same flags and base: the tensors fit
+        for p, t in zip(trainable, ck["trainable"], strict=True):
+            p.copy_(t)
+    opt.load_state_dict(ck["optimizer"]), sched.load_state_dict(ck["scheduler"])
+    torch.set_rng_state(ck["rng"]["torch"]), random.setstate((version, tuple(internal), gauss))
+    try:
+        lines = open(metrics_path).read().splitlines() if os.path.exists(metrics_path) else []
+        rows = [r for r in map(json.loads, filter(str.strip, lines)) if r["step"] <= start]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{metrics_path}: not valid metric rows; delete it (the curves then start at step "
+                         f"{start}) and rerun with --resume") from None
+    return start, rows
 
 
 # ----------------------------------------------------------------------------- the lr schedule

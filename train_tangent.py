@@ -20,19 +20,15 @@ log-probs, as published (dpo_loss.length_normalized); the other losses use sums.
     torchrun --nproc_per_node=2 train_tangent.py --mode tangent --objective helpfulness   # DDP, gloo on CPU
     python train_tangent.py --base Qwen/Qwen2.5-0.5B --data nvidia/HelpSteer --device cuda --linearize "layers\\.2[0-3]\\."
 
-The algorithm is the loop in `train()` marked `# ALGO LOGIC:`; DDP, resume, the reference cache, the NaN guard,
-logging and the final save are the named helpers below it. Logits exist only where a response token is scored
-(N, V), inside the jvp too: prompt and padding never reach the vocabulary-sized head. --batch-size is the GLOBAL
-batch, split over ranks, then into --grad-accum micro-batches, so every layout computes the same step. Data order
-is a pure function of (seed, epoch): --resume is bit-exact on CPU. --out gets config.json, metrics.jsonl (TRL
-names; held-out rows "eval/..."), curves.png, task_vector.safetensors (tau + metadata), checkpoint.pt and
-ref_logps.pt (--precompute-ref, which then frees the reference model): the run-folder contract of runs.py.
+The algorithm is the loop in `train()` marked `# ALGO LOGIC:`; the plumbing is in named helpers below it. Logits
+exist only where a response token is scored (N, V), inside the jvp too. --batch-size is the GLOBAL batch (split
+over ranks, then --grad-accum), so every layout computes the same step; data order is a pure function of (seed,
+epoch), so --resume is bit-exact on CPU. --out is a run folder as runs.py describes it.
 """
 import argparse
 import contextlib
 import copy
 import functools
-import json
 import math
 import os
 import random
@@ -48,8 +44,8 @@ import report
 from dpo_loss import LOSSES, concatenated_logps, dpo_metrics, length_normalized, preference_loss, scored_positions
 from linearize import (LinearizedModel, TaskVector, fingerprint, freeze, load_model, load_tokenizer, scored_logits,
                        select_parameters)
-from runs import (atomic_write, check_out, default_out, in_range, positive, read_json, run_cli, run_info,
-                  warmup_cosine, write_json, write_jsonl)
+from runs import (atomic_write, check_out, default_out, in_range, positive, read_json, resume, run_cli, run_info,
+                  save_checkpoint, warmup_cosine, write_json, write_jsonl)
 from toyworld import ATTRIBUTES, DEFAULT_CORRELATION, correlation_flag
 
 # Tuned on the toy world so that alpha = 1 moves the oracle score by a similar amount in both modes while most
@@ -243,7 +239,8 @@ def train(args, return_policy=False):
     signature = {**{k: getattr(args, k) for k in ("mode", "objective", "weights", "seed", "batch_size", "lr", "beta",
                                                   "loss", "linearize", "data", "limit", "max_length", "correlation")},
                  "steps": steps, "base_fingerprint": base_fp}
-    start, rows = resume(paths, signature, trainable, opt, sched, main) if args.resume else (0, [])
+    start, rows = resume(paths["ck"], paths["metrics"], signature, trainable, opt, sched, main) \
+        if args.resume else (0, [])
     config = start_run(args, paths, steps=steps, world_size=world, n_train_pairs=len(pairs), n_eval_pairs=len(tok_val),
                        base_fingerprint=base_fp) if main else None
     ref_cache, ref_val = reference_cache(args, policy, pairs, tok_train, tok_val, collate, steps, paths["ref"], main,
@@ -434,46 +431,6 @@ def log_step(args, rows, row, steps, bar, path, evaluate_now):
         bar.write(f"step {row['step']}: eval loss {rows[-1]['eval/loss']:.4f}, "
                   f"acc {rows[-1]['eval/rewards/accuracies']:.3f}")
     write_jsonl(path, rows)
-
-
-def save_checkpoint(path, step, signature, trainable, opt, sched):
-    """Everything a bit-exact resume needs, as tensors and plain types: torch.load(weights_only=True) reads it."""
-    version, internal, gauss = random.getstate()
-    ck = {"step": step, "signature": signature, "trainable": [p.detach().clone() for p in trainable],
-          "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-          "rng": {"torch": torch.get_rng_state(), "python": [version, list(internal), gauss]}}
-    atomic_write(path, lambda tmp: torch.save(ck, tmp))
-
-
-def resume(paths, signature, trainable, opt, sched, main):
-    """(start step, metric rows so far) from checkpoint.pt, restored in place; (0, []) when there is none."""
-    path = paths["ck"]
-    if not os.path.exists(path):
-        if main:
-            print(f"train_tangent.py: no checkpoint in {os.path.dirname(path)}; starting from step 0")
-        return 0, []
-    fix = f"delete {path} to restart from step 0 (or drop --resume)"
-    try:
-        ck = torch.load(path, weights_only=True)
-        saved, start, (version, internal, gauss) = dict(ck["signature"]), int(ck["step"]), ck["rng"]["python"]
-    except Exception as e:  # truncated zip, not a checkpoint, pickled objects: to the user all mean the same
-        raise ValueError(f"{path}: cannot read the checkpoint ({type(e).__name__}); it is corrupt: {fix}") from None
-    if saved != signature:
-        diff = next(k for k in signature if saved.get(k) != signature[k])
-        raise ValueError(f"--resume: {path} was written with {diff}={saved.get(diff)!r}, not {signature[diff]!r}; "
-                         f"use the same flags or drop --resume")
-    with torch.no_grad():  # same flags and base: the tensors fit
-        for p, t in zip(trainable, ck["trainable"], strict=True):
-            p.copy_(t)
-    opt.load_state_dict(ck["optimizer"]), sched.load_state_dict(ck["scheduler"])
-    torch.set_rng_state(ck["rng"]["torch"]), random.setstate((version, tuple(internal), gauss))
-    try:
-        lines = open(paths["metrics"]).read().splitlines() if os.path.exists(paths["metrics"]) else []
-        rows = [r for r in map(json.loads, filter(str.strip, lines)) if r["step"] <= start]
-    except (ValueError, KeyError, TypeError):
-        raise ValueError(f"{paths['metrics']}: not valid metric rows; delete it (the curves then start at step "
-                         f"{start}) and rerun with --resume") from None
-    return start, rows
 
 
 def finish(args, policy, rows, paths, config, steps, base_fp, seconds):
