@@ -1,38 +1,41 @@
-"""The evaluation experiment: compose task vectors over alpha grids, score what they generate, compare methods.
+"""The evaluation experiment: compose task vectors over alpha points, score what they generate, measure how far
+each point moves from the base; report.py turns the numbers into paired comparisons.
 
-Methods compared (same base theta0, data, beta and step budget; grids are flags):
-  TS-DPO                 tangent vectors tau_a, tau_b composed in the linearized model f0 + sum_k alpha_k J tau_k
-  DPO task arithmetic    standard vectors (theta_k - theta0) composed in the nonlinear model theta0 + sum_k alpha_k tau_k
-  scalarized DPO         one standard run per weighting w (the weight on the maximized objective), alpha = 1
-  base                   theta0
-  ablation               the tangent vectors applied to the nonlinear model ("TS-DPO (nonlinear)")
+Methods (same base theta0, data, beta and step budget), their runs found by config.json (runs.find_runs):
+  TS-DPO               tangent vectors composed in the linearized model f0 + sum_k alpha_k J tau_k
+  DPO task arithmetic  standard vectors (theta_k - theta0) composed in the nonlinear model theta0 + sum_k alpha_k tau_k
+  scalarized DPO       one standard run per weighting (w_a, w_b) at alpha = 1 (plain DPO on a is the weighting 1, 0)
+  TS-DPO (nonlinear)   ablation: the tangent vectors in the nonlinear model;   base: theta0
+Points of a composed method: the grid alphas_a x alphas_b (HV, xi), a 1-D control sweep per vector (Spearman, max
+jump), each vector alone at alpha = 1 (pair accuracy), and one equal-budget point per scalarized run: alphas =
+s (w_a, w_b) with s set so that its KL equals that run's (compose.kl_scale): as many points as scalarized DPO has,
+along the same trade-off directions. --calibrate kl first rescales every vector so that alpha = 1 alone spends
+the same KL (--kl-target, default the median over the composed vectors of their own alpha = 1 KL).
 
-Runs are found by their config.json (runs.find_runs: mode, objective or weights, seed), never by folder
-names: any --out of train_tangent.py works. A standard run on the maximized objective alone is the weighting
-a=1, b=0, so it is reused as that scalarized point when other scalarized runs exist.
-
-What is measured at every alpha point (formulas of the metrics themselves: metrics.py):
-  scores      s(alpha) = mean over held-out prompts x of score(x, y), y ~ pi_{theta0 + sum_k alpha_k tau_k}(.|x)
-              (temperature 1, top-p; toy oracle 0-4, word count, or a HF reward model), with se = sd / sqrt(n).
-  pairs       implicit margin m = beta [(log pi - log pi_0)(y_c|x) - (log pi - log pi_0)(y_r|x)] on each
-              objective's held-out pairs: accuracy P(m > 0), mean margin; their signs give xi (metrics.py).
-  shifts      h(x) = last hidden layer, mean-pooled over the prompt + response tokens of held-out rated rows;
-              shift_k = J_h tau_k (one jvp, linearize.py) for tangent vectors, h(theta0 + tau_k) - h(theta0) for
-              standard ones; CCA of shift_a vs shift_b and of each shift vs the rows' attribute labels.
-Every nonlinear point samples with the same seed (common random numbers); the linearized points share one batch.
+Measured at every point (metrics: metrics.py; statistics and verdicts: report.py):
+  scores  per prompt i, the mean over samples j of score(x_i, y_ij), y_ij ~ pi_alpha(.|x_i) drawn from the stream
+          of key i + n_prompts * j (compose.generate keys=): every method and point draws the same numbers (common
+          random numbers), so alpha = 0 reproduces the base. Malformed text is the worst on both axes (Scorer).
+  KL      per-token KL(pi_alpha || pi_0) over the response tokens of the held-out pairs (compose.pair_sweep).
+  pairs   implicit margins beta [(log pi - log pi_0)(y_c|x) - (log pi - log pi_0)(y_r|x)] on each objective's
+          held-out pairs and on controlled pairs (equal labels on the other attribute): accuracy, margin, xi.
+  shifts  h(x) = last hidden layer mean-pooled over held-out rated rows; shift_k = J_h tau_k (linearized) or
+          h(theta0 + tau_k) - h(theta0): CCA and its null, raw and with the inputs partialled out, principal angles.
+Per vector: ||tau||, KL at alpha = 1, scale s, the linearization gap (compose.linearization_gap), cosines.
 
     python evaluate.py --runs runs --out results --maximize helpfulness --minimize verbosity
-    python evaluate.py --runs runs --out results --seeds 0 1 2            # runs whose config.json seed is 0, 1, 2
-    python evaluate.py --scorer hf:<reward-model>,length                  # RM for helpfulness, words for verbosity
-    python evaluate.py --alphas-a 0,0.25,0.5,0.75,1,1.25,1.5 --alphas-b=-1.5,-1.25,-1,-0.75,-0.5,-0.25,0  # finer (~3x slower)
-The defaults (parse_args) are sized for the tiny CPU demo, about 3 minutes on 2 cores. Negative values need the
-= form (--alphas-b=-2,-1,0). Outputs, written by report.py (summary.json last): results/sweep.jsonl, summary.md,
-summary.json, pareto.png, control.png, disentanglement.png, cca.png.
+    python evaluate.py --n-prompts 128 --n-samples 2 --n-boot 2000 --calibrate kl     # the study setting
+    python evaluate.py --seeds 0 1 2          # runs whose config.json seed is 0, 1, 2: two-level bootstrap
+    python evaluate.py --scorer hf:<reward-model>,length --correlation 0.9
+Defaults are sized for the CPU demo; negative values need the = form (--alphas-b=-1,0). Outputs (summary.json
+last): sweep.jsonl (a row per method, seed and point, with per-prompt scores), summary.md, summary.json, pareto.png,
+pareto_kl.png, control.png, control_kl.png, disentanglement.png, cca.png.
 """
 import argparse
 import math
 import random
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -44,9 +47,8 @@ import compose
 import data
 import linearize
 import toyworld
-from metrics import (cca_report, coverage, disentanglement_error, hypervolume_2d, hypervolume_se, max_jump,
-                     mean_se, pareto_mask, spearman)
-from report import aggregate, write_results
+from metrics import cca, cca_null, mean_se, principal_angles, residualize, row_cosine
+from report import write_results
 from runs import check_out, find_runs, in_range, positive, run_cli
 
 METHODS = {  # name -> (training mode of its runs, model the vectors are composed in)
@@ -54,6 +56,7 @@ METHODS = {  # name -> (training mode of its runs, model the vectors are compose
     "DPO task arithmetic": ("standard", "nonlinear"),
     "TS-DPO (nonlinear)": ("tangent", "nonlinear"),  # ablation: tangent vectors, nonlinear model
 }
+GAP_ALPHAS = (0.5, 1.0, 2.0)
 
 
 # ----------------------------------------------------------------------------- which runs (from config.json)
@@ -142,27 +145,37 @@ class Scorer:
         return res
 
 
-def score_stats(scores, attrs):
-    """{attr: {"mean", "se", "n"}} over a list of per-response score dicts."""
-    out = {}
-    for a in attrs:
-        m, se, n = mean_se([s[a] for s in scores if a in s])
-        out[a] = {"mean": m, "se": se, "n": n}
-    return out
-
-
 # ----------------------------------------------------------------------------- held-out data and hidden states
-def held_out(args, tok):
-    """Held-out prompts (test split: no prompt seen in training), tokenized test pairs per objective, rated rows."""
-    rows = data.load_rows(args.data, split="test")
-    prompts = list(dict.fromkeys(r["prompt"] for r in rows))[:args.n_prompts]
-    pairs = {}
-    for obj in (args.maximize, args.minimize):
-        ps = data.load_pairs(args.data, objective=obj, split="test")
-        random.Random(0).shuffle(ps)
-        pairs[obj] = data.tokenize_pairs(tok, ps[:args.n_pairs], max_length=args.max_length)
+def held_out(args, tok, notes):
+    """Held-out prompts (test split: no prompt seen in training), pair sets and rated rows for CCA.
+
+    Pair sets {"all", "controlled"} -> {"pairs": tokenized a pairs then b pairs, "n": pairs per objective}: both
+    objectives keep the same count n, so the bootstrap resamples pair i of a together with pair i of b. Pairs
+    come from the test rows themselves (data.make_pairs, as data.load_pairs builds them): one load, not five."""
+    a, b = args.maximize, args.minimize
+    rows = data.load_rows(args.data, split="test", correlation=args.correlation)
+    prompts = list(dict.fromkeys(r["prompt"] for r in rows))
+    if len(prompts) < args.n_prompts:
+        notes.append(f"--n-prompts {args.n_prompts}: the test split has {len(prompts)} prompts; all are used")
+    sets = {}
+    for kind in ("all", "controlled"):
+        try:
+            got = [data.drop_identical(data.make_pairs(rows, obj, control=other if kind == "controlled" else None))[0]
+                   for obj, other in ((a, b), (b, a))]
+        except ValueError as e:  # e.g. an attribute the source lacks: the pair metrics of this set are left out
+            got = [[]]
+            notes.append(f"{kind} pairs: {e}")
+        for ps in got:
+            random.Random(0).shuffle(ps)
+        n = min(args.n_pairs, *map(len, got))
+        if n == 0:
+            notes.append(f"no {kind} held-out pairs of {a} and {b} in --data {args.data}; {kind} pair metrics left out")
+            continue
+        sets[kind] = {"n": n, "pairs": data.tokenize_pairs(tok, got[0][:n] + got[1][:n], max_length=args.max_length)}
+    if "all" not in sets:
+        raise ValueError(f"--data {args.data}: no held-out pairs of {a} and {b} in the test split; give more rows")
     random.Random(0).shuffle(rows)
-    return prompts, pairs, rows[:args.n_cca]
+    return prompts[:args.n_prompts], sets, rows[:args.n_cca]
 
 
 def pooled_hidden(model, tok, rows, shift_of=None, linear=False, batch_size=32):
@@ -194,163 +207,164 @@ def pooled_hidden(model, tok, rows, shift_of=None, linear=False, batch_size=32):
     return torch.cat(out).double().numpy()
 
 
-# ----------------------------------------------------------------------------- alpha points and their metrics
-def alpha_points(args):
-    """The 2-D grid (alpha_a, alpha_b), the 1-D control sweeps (one vector moves, the other at 0), their union."""
-    grid = [(a, b) for a in args.alphas_a for b in args.alphas_b]
-    lo, hi, steps = args.control
-    ctrl = [round(float(c), 6) for c in np.linspace(lo, hi, int(steps))]
-    control = {args.maximize: [(c, 0.0) for c in ctrl], args.minimize: [(0.0, c) for c in ctrl]}
-    singles = [(a, 0.0) for a in args.alphas_a] + [(0.0, b) for b in args.alphas_b]  # for xi
-    union = list(dict.fromkeys(grid + singles + control[args.maximize] + control[args.minimize]))
-    return grid, control, union
+def shift_geometry(args, shifts, h0, rows, seed):
+    """What the two shifts (N, d) share: canonical spectrum and its permutation null (95th percentile per index),
+    the same after partialling out the inputs Z = [top cca_k PCs of the base hidden state, prompt and response
+    word counts] (metrics.residualize), R^2 of each shift on Z, principal angles between the top-cca_k directions
+    of the shifts in hidden space (null: random subspaces of the same dimension), the mean row cosine, and each
+    shift vs the rows' attribute labels."""
+    (sa, A), (sb, B) = shifts.items()
+    k, n_perm = args.cca_k, args.n_perm
+    U, S, _ = np.linalg.svd(h0 - h0.mean(0), full_matrices=False)
+    Z = np.column_stack([U[:, :k] * S[:k], [[len(r["prompt"].split()), len(r["response"].split())] for r in rows]])
+    spectrum = lambda X, Y: {"spectrum": cca(X, Y, k).tolist(),
+                             "null95": np.percentile(cca_null(X, Y, k, n_perm, seed), 95, axis=0).tolist()}
+    labels = np.array([[r[x] for x in args.extra_attrs] for r in rows], dtype=float)
+    r2 = lambda X: float(1 - np.square(residualize(X, Z)).sum() / np.square(X - X.mean(0)).sum())
+    kp = min(k, len(A) - 1, A.shape[1])
+    # null of the leading cosine: A's top-kp directions against a uniformly random kp-dim subspace of R^d
+    rng, Qa = np.random.default_rng(seed), np.linalg.svd(A - A.mean(0), full_matrices=False)[2][:kp].T
+    null_pa = [np.linalg.svd(Qa.T @ np.linalg.qr(rng.standard_normal((A.shape[1], kp)))[0], compute_uv=False)
+               for _ in range(n_perm)]
+    rc = row_cosine(A, B)
+    return {"shift_vs_shift": spectrum(A, B), "shift_vs_shift_residual": spectrum(residualize(A, Z), residualize(B, Z)),
+            "principal_angles": principal_angles(A, B, kp, space="rows").tolist(),
+            "principal_angles_null95": np.percentile(null_pa, 95, axis=0).tolist(),
+            "row_cosine": {"mean": rc[0], "se": rc[1]}, f"r2_inputs_{sa}": r2(A), f"r2_inputs_{sb}": r2(B),
+            f"{sa}_vs_labels": spectrum(A, labels), f"{sb}_vs_labels": spectrum(B, labels)}
 
 
-def run_points(args, name, tok, prompts, pairs, points, taus, lin=None, model=None, labels=None):
-    """Generate + score every alpha point (P, K), and the pair margins on each objective's pairs. -> rows, margins."""
-    attrs = [args.maximize, args.minimize] + [a for a in args.extra_attrs if a not in (args.maximize, args.minimize)]
-    attrs.append("well_formed")
-    A = np.asarray(points, dtype=float).reshape(len(points), -1)
-    t = time.time()
-    responses = compose.generate_sweep(tok, prompts, [list(map(float, p)) for p in A], lin=lin, model=model,
-                                       taus=taus, max_new_tokens=args.max_new_tokens, temperature=1.0,
-                                       top_p=args.top_p, seed=args.gen_seed, batch_size=args.batch_size)
-    t_gen = time.time() - t
-    rows = []
-    t = time.time()
-    pair_res = {obj: compose.pair_sweep(tp, taus, A, beta=args.beta, lin=lin, model=model,
-                                        batch_size=args.pair_batch_size, pad_id=tok.pad_token_id)
-                for obj, tp in pairs.items()}
-    t_pair = time.time() - t
-    for i, p in enumerate(points):
-        stats = score_stats(args.scorer_fn(prompts, responses[i]), attrs)
-        pr = {obj: {k: float(np.asarray(r[k])[i]) for k in ("accuracy", "accuracy_se", "margin", "margin_se")}
-              | {"n": int(r["n"])} for obj, r in pair_res.items()}
-        row = {"method": name, "scores": stats, "pairs": pr}
-        row.update(labels[i] if labels else {"alphas": dict(zip((args.maximize, args.minimize), map(float, p)))})
-        rows.append(row)
-    margins = {obj: np.asarray(r["margins"]) for obj, r in pair_res.items()}
-    print(f"  {name}: {len(points)} points x {len(prompts)} prompts generated in {t_gen:.1f}s, "
-          f"pairs in {t_pair:.1f}s", flush=True)
-    return rows, margins
-
-
-def xi_grid(args, points, margins):
-    """(A, B) disentanglement error over alphas_a x alphas_b from the margins of `points` (P, N_t) per objective."""
-    idx = {tuple(map(float, p)): i for i, p in enumerate(points)}
-    ma, mb = margins[args.maximize], margins[args.minimize]
-    xi = np.zeros((len(args.alphas_a), len(args.alphas_b)))
-    for i, a in enumerate(args.alphas_a):
-        for j, b in enumerate(args.alphas_b):
-            joint = idx[(a, b)]
-            xi[i, j] = disentanglement_error(ma[idx[(a, 0.0)]], mb[idx[(0.0, b)]], ma[joint], mb[joint], a, b)
-    return xi
-
-
-def front_metrics(args, rows):
-    """HV +- se, #non-dominated, coverage per axis of a method's points (means per axis)."""
+# ----------------------------------------------------------------------------- alpha points and what they measure
+def alpha_points(args, eq=()):
+    """{"points": union (P, 2) as tuples, "grid", "control_<a>", "control_<b>", "unit_<a>", "unit_<b>", "eq": index
+    lists into the union}. eq: the equal-budget points, one per scalarized run."""
     a, b = args.maximize, args.minimize
-    means = np.array([[r["scores"][a]["mean"], r["scores"][b]["mean"]] for r in rows])
-    ses = np.array([[r["scores"][a]["se"], r["scores"][b]["se"]] for r in rows])
-    mx = (True, False)
-    cov = coverage(means, mx)
-    return {"hv": hypervolume_2d(means, args.ref, mx, args.bounds),
-            "hv_se": hypervolume_se(means, ses, args.ref, mx, args.bounds, seed=args.gen_seed),
-            "n_front": int(pareto_mask(means, mx).sum()), "n_points": len(rows),
-            "well_formed_mean": float(np.mean([r["scores"]["well_formed"]["mean"] for r in rows])),
-            "well_formed_min": float(np.min([r["scores"]["well_formed"]["mean"] for r in rows])),
-            f"coverage_{a}": float(cov[0]), f"coverage_{b}": float(cov[1])}
+    ctrl = [round(float(c), 6) for c in np.linspace(args.control[0], args.control[1], int(args.control[2]))]
+    named = {"grid": [(x, y) for x in args.alphas_a for y in args.alphas_b], f"control_{a}": [(c, 0.0) for c in ctrl],
+             f"control_{b}": [(0.0, c) for c in ctrl], f"unit_{a}": [(1.0, 0.0)], f"unit_{b}": [(0.0, 1.0)],
+             "eq": [tuple(map(float, p)) for p in eq]}
+    points = list(dict.fromkeys(p for pts in named.values() for p in pts))
+    index = {p: i for i, p in enumerate(points)}
+    return {"points": points} | {k: [index[p] for p in pts] for k, pts in named.items()}
 
 
-def control_metrics(args, rows_by_alpha, control):
-    """Spearman and max jump of each vector's own attribute along its 1-D sweep."""
-    out = {}
-    for k, obj in enumerate((args.maximize, args.minimize)):
-        pts = control[obj]
-        s = [rows_by_alpha[p]["scores"][obj]["mean"] for p in pts]
-        out[f"spearman_{obj}"] = spearman([p[k] for p in pts], s)
-        out[f"max_jump_{obj}"] = max_jump(s)
-        out[f"curve_{obj}"] = {"alpha": [p[k] for p in pts], "mean": s,
-                               "se": [rows_by_alpha[p]["scores"][obj]["se"] for p in pts]}
+@contextmanager
+def timed(timings, what):
+    t = time.time()
+    yield
+    timings[what] = timings.get(what, 0.0) + time.time() - t
+
+
+def measure(args, ctx, taus, points, timings, lin=None, model=None, pairs=True):
+    """Generate + score every alpha point (P, K) with common random numbers; sweep the pair sets.
+    -> {"scores": {attr: (P, N) per-prompt means over samples}, "kl", "kl_se": (P,), "pairs": {set: result}}."""
+    prompts, n, S = ctx["prompts"], len(ctx["prompts"]), args.n_samples
+    keys = [i + n * j for j in range(S) for i in range(n)]  # prompt i, sample j: the same stream everywhere
+    with timed(timings, "generate"):
+        responses = compose.generate_sweep(ctx["tok"], prompts * S, [list(map(float, p)) for p in points], lin=lin,
+                                           model=model, taus=taus, keys=keys, max_new_tokens=args.max_new_tokens,
+                                           temperature=1.0, top_p=args.top_p, seed=args.gen_seed,
+                                           batch_size=args.batch_size)
+    with timed(timings, "score"):
+        scored = [args.scorer_fn(prompts * S, r) for r in responses]
+        per_prompt = {x: np.array([[s.get(x, np.nan) for s in sc] for sc in scored]).reshape(len(points), S, n).mean(1)
+                      for x in ctx["attrs"]}
+    out = {"scores": per_prompt, "kl": np.zeros(len(points)), "kl_se": np.zeros(len(points)), "pairs": {}}
+    with timed(timings, "pair sweeps"):
+        for kind, ps in ctx["sets"].items() if pairs else ():
+            r = compose.pair_sweep(ps["pairs"], taus, np.asarray(points, dtype=float), beta=args.beta, lin=lin,
+                                   model=model, batch_size=args.pair_batch_size, pad_id=ctx["tok"].pad_token_id,
+                                   kl=kind == "all")
+            out["pairs"][kind] = {"margins": r["margins"].double().numpy(), "n": ps["n"]}
+            if kind == "all":  # KL over the response tokens of both objectives' held-out pairs
+                out["kl"], out["kl_se"] = r["kl"].double().numpy(), r["kl_se"].double().numpy()
     return out
 
 
+def kl_at(args, ctx, taus, points, lin=None, model=None):
+    """(P,) per-token KL at alpha points (P, K) on the "all" pair set, the set every kl_scale calibrates on."""
+    return compose.pair_sweep(ctx["sets"]["all"]["pairs"], taus, np.asarray(points, dtype=float), beta=args.beta,
+                              lin=lin, model=model, batch_size=args.pair_batch_size,
+                              pad_id=ctx["tok"].pad_token_id)["kl"].double().numpy()
+
+
 # ----------------------------------------------------------------------------- one seed
-def evaluate_seed(args, seed, runs, timings):
-    """Everything for one seed's runs (select_runs) -> {"rows", "methods": {name: metrics}, "xi", "cca", "seed"}.
-    seed None: no --seeds given (the runs of seed 0; rows say seed None)."""
+def evaluate_seed(args, seed, runs, timings, notes):
+    """Everything for one seed's runs (select_runs) -> {"seed", "prompts", "methods": {name: measured}, "vectors",
+    "cosines", "cca", "kl_target"}. seed None: no --seeds given (the runs of seed 0)."""
     a, b = args.maximize, args.minimize
-    t = time.time()
-    model = linearize.load_model(args.base)
-    tok = linearize.load_tokenizer(args.base)
-    prompts, pairs, cca_rows = held_out(args, tok)
-    timings["load"] = timings.get("load", 0) + time.time() - t
-    grid, control, union = alpha_points(args)
-    out = {"rows": [], "methods": {}, "xi": {}, "cca": {}, "seed": seed}
-    load = lambda folders: [linearize.TaskVector.load(d, base_model=model) for d in folders]
-
-    todo = []
+    with timed(timings, "load"):
+        model, tok = linearize.load_model(args.base), linearize.load_tokenizer(args.base)
+        prompts, sets, cca_rows = held_out(args, tok, notes)
+        ctx = {"tok": tok, "prompts": prompts, "sets": sets, "attrs": list(dict.fromkeys([a, b, *args.extra_attrs,
+                                                                                         "well_formed"]))}
+        load = lambda folders: [linearize.TaskVector.load(d, base_model=model) for d in folders]
+    out = {"seed": seed, "prompts": prompts, "methods": {}, "vectors": {}, "cosines": {}, "cca": {}}
+    todo = {}  # name -> (kind, taus, lin)
     for name, (mode, kind) in METHODS.items():
-        if name == "TS-DPO (nonlinear)" and not args.ablation:
-            continue
         missing = [obj for obj in (a, b) if (mode, obj) not in runs["vectors"]]
-        if missing:
-            print(f"note: {name} skipped (seed {seed}): no finished {mode} run of objective {', '.join(missing)} "
-                  f"under {args.runs}", flush=True)
-            continue
-        todo.append((name, kind, load([runs["vectors"][(mode, obj)] for obj in (a, b)])))
-    scal = runs["scalarized"]
-    if not scal:
-        print(f"note: scalarized DPO skipped (seed {seed}): no standard runs with --weights over {a} and {b} "
-              f"under {args.runs}", flush=True)
+        if missing and (name != "TS-DPO (nonlinear)" or args.ablation):
+            notes.append(f"{name} not evaluated (seed {seed}): no finished {mode} run of {', '.join(missing)} "
+                         f"under {args.runs}")
+        elif name != "TS-DPO (nonlinear)" or args.ablation:
+            taus = load([runs["vectors"][(mode, obj)] for obj in (a, b)])
+            todo[name] = (kind, taus, compose.linearize_for(model, taus) if kind == "linear" else None)
+    two = [n for n in ("TS-DPO", "DPO task arithmetic") if n in todo]  # the ablation's vectors are TS-DPO's
+    for name in two:
+        out["cosines"][f"{name}: {a} vs {b}"] = todo[name][1][0].cosine(todo[name][1][1])
+    for k, obj in enumerate((a, b)) if len(two) == 2 else ():
+        out["cosines"][f"{obj}: TS-DPO vs DPO task arithmetic"] = todo[two[0]][1][k].cosine(todo[two[1]][1][k])
 
-    t = time.time()
-    for name, kind, taus in tqdm(todo, desc="methods", leave=False):
-        lin = compose.linearize_for(model, taus) if kind == "linear" else None  # moves exactly what tau touches
-        rows, margins = run_points(args, name, tok, prompts, pairs, union, taus,
-                                   lin=lin, model=None if lin is not None else model)
-        by_alpha = {p: r for p, r in zip(union, rows)}
-        out["rows"] += [r | {"sweep": "grid" if p in grid else "control"} for p, r in zip(union, rows)]
-        m = front_metrics(args, [by_alpha[p] for p in grid])
-        m.update(control_metrics(args, by_alpha, control))
-        xi = xi_grid(args, union, margins)
-        out["xi"][name] = xi.tolist()
-        m["xi_mean"] = float(xi.mean())
-        m["xi_max"] = float(xi.max())
-        t_c = time.time()
-        shifts = {obj: pooled_hidden(model, tok, cca_rows, tau, linear=(kind == "linear")) for obj, tau in zip((a, b), taus)}
-        labels = np.array([[r[x] for x in args.extra_attrs] for r in cca_rows], dtype=float)
-        out["cca"][name] = cca_report(shifts, labels, args.cca_k, seed=0 if seed is None else seed)
-        m["cca_shift_vs_shift"] = out["cca"][name]["shift_vs_shift"][0]
-        for obj in (a, b):
-            m[f"cca_{obj}_vs_labels"] = out["cca"][name][f"{obj}_vs_labels"][0]
-        timings["cca"] = timings.get("cca", 0) + time.time() - t_c
-        out["methods"][name] = m
-    timings["composed methods"] = timings.get("composed methods", 0) + time.time() - t
-
-    t = time.time()
+    scal, directions, scal_kl = runs["scalarized"], [], []
     if scal:
-        taus = load([d for _, _, d in scal])
-        eye = np.eye(len(scal)).tolist()
-        labels = [{"weights": label or f"{a}=1,{b}=0", "w": w} for w, label, _ in scal]
-        rows, _ = run_points(args, "scalarized DPO", tok, prompts, pairs, eye, taus, model=model, labels=labels)
-        out["rows"] += [r | {"sweep": "scalarized"} for r in rows]
-        m = front_metrics(args, rows)
-        for k, obj in enumerate((a, b)):  # control by retraining: score vs the weight on the objective
-            ws = [r["w"] - k for r in rows]
-            s = [r["scores"][obj]["mean"] for r in rows]
-            m[f"spearman_{obj}"], m[f"max_jump_{obj}"] = spearman(ws, s), max_jump(s)
-        out["methods"]["scalarized DPO"] = m
-    base_resp = compose.generate(tok, prompts, model=model, max_new_tokens=args.max_new_tokens, temperature=1.0,
-                                 top_p=args.top_p, seed=args.gen_seed, batch_size=args.batch_size)
-    attrs = [a, b] + [x for x in args.extra_attrs if x not in (a, b)] + ["well_formed"]
-    base_row = {"method": "base", "alphas": {a: 0.0, b: 0.0}, "scores": score_stats(args.scorer_fn(prompts, base_resp), attrs),
-                "pairs": None, "sweep": "base"}
-    out["rows"].append(base_row)
-    out["methods"]["base"] = front_metrics(args, [base_row])
-    timings["scalarized + base"] = timings.get("scalarized + base", 0) + time.time() - t
-    for r in out["rows"]:
-        r["seed"] = seed
+        labels = [label or f"{a}=1,{b}=0" for _, label, _ in scal]
+        m = measure(args, ctx, load([d for _, _, d in scal]), np.eye(len(scal)).tolist(), timings, model=model)
+        out["methods"]["scalarized DPO"] = m | {"labels": [{"weights": lab, "w": w} for (w, _, _), lab in zip(scal, labels)]}
+        directions = [tuple(data.parse_weights(lab).get(x, 0.0) for x in (a, b)) for lab in labels]
+        scal_kl = m["kl"]
+    else:
+        notes.append(f"scalarized DPO not evaluated (seed {seed}): no standard runs with --weights over {a} and {b}; "
+                     "no equal-budget comparison")
+
+    scale = lambda taus, d, kl, lin, nl: compose.kl_scale(taus, d, float(kl), sets["all"]["pairs"], lin=lin, model=nl,
+                                                          batch_size=args.pair_batch_size, pad_id=tok.pad_token_id)
+    with timed(timings, "calibrate (KL)"):  # every kl_scale and KL below is on the same pairs: sets["all"]
+        if args.calibrate == "kl":
+            kl1 = {name: kl_at(args, ctx, taus, np.eye(2), lin, None if lin else model)
+                   for name, (kind, taus, lin) in todo.items()}
+            out["kl_target"] = args.kl_target or float(np.median(np.concatenate(list(kl1.values()))))
+        for name, (kind, taus, lin) in todo.items():
+            nl = None if lin else model
+            scales = ([scale([tau], [1.0], out["kl_target"], lin, nl) for tau in taus]
+                      if args.calibrate == "kl" else [1.0, 1.0])
+            for obj, tau, s, kl in zip((a, b), taus, scales, kl1[name] if args.calibrate == "kl" else (None, None)):
+                out["vectors"][f"{name}/{obj}"] = {"norm": tau.norm(), "scale": s, "kl_at_1_raw": kl}
+            taus[:] = [s * tau for s, tau in zip(scales, taus)]
+            eq = [scale(taus, d, kl, lin, nl) for d, kl in zip(directions, scal_kl)]
+            todo[name] = (kind, taus, lin, eq)
+
+    for name, (kind, taus, lin, eq) in tqdm(todo.items(), desc="methods", leave=False):
+        pts = alpha_points(args, [(s * d[0], s * d[1]) for s, d in zip(eq, directions)])
+        m = measure(args, ctx, taus, pts["points"], timings, lin=lin, model=None if lin else model)
+        out["methods"][name] = m | pts | {"eq_scales": eq}
+        for k, obj in enumerate((a, b)):
+            v = out["vectors"][f"{name}/{obj}"]
+            v["kl_at_1_raw"] = v["kl_at_1_raw"] if v["kl_at_1_raw"] is not None else float(m["kl"][pts[f"unit_{obj}"][0]])
+            if name in two:  # the gap of each trained vector, on the first 16 pairs of each objective
+                n, g = sets["all"]["n"], min(16, sets["all"]["n"])
+                with timed(timings, "linearization gap"):
+                    gap = compose.linearization_gap(model, taus[k], sets["all"]["pairs"][:g] + sets["all"]["pairs"][n:n + g],
+                                                    GAP_ALPHAS, batch_size=args.pair_batch_size, pad_id=tok.pad_token_id)
+                v["gap"] = {f"{x:g}": float(y) for x, y in gap.items()}
+        if name in two:
+            with timed(timings, "cca"):
+                h0 = out.setdefault("h0", pooled_hidden(model, tok, cca_rows))
+                shifts = {obj: pooled_hidden(model, tok, cca_rows, tau, linear=(kind == "linear"))
+                          for obj, tau in zip((a, b), taus)}
+                out["cca"][name] = shift_geometry(args, shifts, h0, cca_rows, 0 if seed is None else seed)
+    out.pop("h0", None)
+    # the same keys: the alpha = 0 point of every method reproduces these responses
+    out["methods"]["base"] = measure(args, ctx, [], [[]], timings, model=model, pairs=False)
     return out
 
 
@@ -380,24 +394,33 @@ def parse_args(argv=None):
     p.add_argument("--base", default=None, help="theta0 folder (default: <runs>/base)")
     p.add_argument("--out", default="results", help="results folder")
     p.add_argument("--data", default="toy", help="source of held-out prompts, pairs and rated rows (data.py)")
+    p.add_argument("--correlation", type=toyworld.correlation_flag(), default=None,
+                   help="toy world only: its helpfulness-verbosity correlation knob (default: the world's own)")
     p.add_argument("--maximize", default="helpfulness", help="objective whose vector gets --alphas-a (x axis)")
     p.add_argument("--minimize", default="verbosity", help="objective whose vector gets --alphas-b (y axis)")
     p.add_argument("--alphas-a", type=numbers, default="0,0.5,1,1.5", help="grid for the maximized objective's vector")
     p.add_argument("--alphas-b", type=numbers, default="-1.5,-1,-0.5,0", help="grid for the minimized one (negative = less); write --alphas-b=-1.5,-1,0 (with =)")
-    p.add_argument("--control", type=numbers, default="-2,2,9", help="1-D sweeps per vector: lo,hi,steps")
+    p.add_argument("--control", type=numbers, default="-1.5,1.5,7", help="1-D sweeps per vector: lo,hi,steps")
+    p.add_argument("--calibrate", choices=["none", "kl"], default="none",
+                   help="kl: rescale every vector so that alpha = 1 alone spends --kl-target (per-token KL)")
+    p.add_argument("--kl-target", type=positive(float), default=None,
+                   help="with --calibrate kl: the KL budget of alpha = 1 (default: median over the vectors' own)")
     p.add_argument("--scorer", type=scorer_spec, default="toy", help="toy | length | hf:<reward-model>, comma-joined (later override)")
     p.add_argument("--bounds", type=numbers, default=None, help="lo,hi of both axes for HV (default toy: 0,4; else from the data)")
-    p.add_argument("--n-prompts", type=positive(int), default=48, help="held-out prompts (one sample each per point)")
+    p.add_argument("--n-prompts", type=positive(int), default=64, help="held-out prompts (study: >= 128)")
+    p.add_argument("--n-samples", type=positive(int), default=1, help="samples per prompt and point (study: 2)")
     p.add_argument("--max-new-tokens", type=positive(int), default=80, help="enough for the toy world's longest answer (70 tokens)")
     p.add_argument("--top-p", type=in_range(0, 1, float, lo_open=True), default=compose.TOP_P,
                    help="nucleus sampling, in (0, 1] (default compose.TOP_P, the project's sampling default)")
-    p.add_argument("--n-pairs", type=positive(int), default=64, help="held-out pairs per objective (accuracy, margin, xi)")
+    p.add_argument("--n-pairs", type=positive(int), default=64, help="held-out pairs per objective and set (all, controlled)")
     p.add_argument("--n-cca", type=in_range(3, math.inf, int), default=128, help="held-out rated rows for CCA (>= 3)")
     p.add_argument("--cca-k", type=positive(int), default=8, help="principal components per side before CCA")
+    p.add_argument("--n-perm", type=positive(int), default=100, help="permutations of the CCA null")
+    p.add_argument("--n-boot", type=in_range(2, math.inf, int), default=1000, help="bootstrap resamples per comparison")
     p.add_argument("--max-length", type=in_range(2, math.inf, int), default=128, help="pair truncation (data.tokenize_pair), >= 2")
     p.add_argument("--beta", type=positive(float), default=0.1, help="implicit reward scale (as in training)")
-    p.add_argument("--batch-size", type=positive(int), default=256, help="generation rows per batch")
-    p.add_argument("--pair-batch-size", type=positive(int), default=32)
+    p.add_argument("--batch-size", type=positive(int), default=512, help="generation rows per batch")
+    p.add_argument("--pair-batch-size", type=positive(int), default=64)
     p.add_argument("--gen-seed", type=positive(int, allow_zero=True), default=0, help="sampling seed (the same for every method)")
     p.add_argument("--seeds", type=positive(int, allow_zero=True), nargs="*", default=None,
                    help="evaluate the runs whose config.json seed is each of these, and aggregate (default: seed 0)")
@@ -407,7 +430,7 @@ def parse_args(argv=None):
     c = args.control
     if len(c) != 3 or not c[0] < c[1] or c[2] < 2 or c[2] != int(c[2]):
         p.error(f"--control {','.join(f'{v:g}' for v in args.control)}: give lo,hi,steps with lo < hi and a whole "
-                f"number of steps >= 2, e.g. -2,2,9")
+                f"number of steps >= 2, e.g. -1.5,1.5,7")
     for flag, alphas in (("--alphas-a", args.alphas_a), ("--alphas-b", args.alphas_b)):
         if 0.0 not in alphas:
             p.error(f"{flag} must contain 0 (the single-vector points xi is measured against)")
@@ -415,6 +438,10 @@ def parse_args(argv=None):
         p.error("--bounds: give lo,hi with lo < hi, e.g. 0,4")
     if args.maximize == args.minimize:
         p.error(f"--maximize and --minimize are both {args.maximize!r}; give two different objectives")
+    if args.correlation is not None and args.data != "toy":
+        p.error(f"--correlation is a knob of the toy world; --data {args.data} has none")
+    if args.kl_target is not None and args.calibrate != "kl":
+        p.error("--kl-target sets the budget of --calibrate kl; add --calibrate kl or drop --kl-target")
     if args.seeds is not None and len(set(args.seeds)) != len(args.seeds):
         p.error(f"--seeds {' '.join(map(str, args.seeds))}: give each seed once")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -438,25 +465,22 @@ def main(argv=None):
     args.scorer_fn = Scorer(args.scorer, a, args.device, minimize=b)
     fixed = args.bounds is not None or args.scorer == "toy"
     lo_hi = args.bounds or [0.0, 4.0]
-    args.bounds = (tuple(lo_hi), tuple(lo_hi))
-    args.ref = (lo_hi[0], lo_hi[1])  # worst corner: lowest maximized, highest minimized
+    args.bounds, args.ref = (tuple(lo_hi), tuple(lo_hi)), (lo_hi[0], lo_hi[1])  # ref: the worst corner
     t0, timings, notes = time.time(), {}, []
-    per_seed = [evaluate_seed(args, s, runs_of[s], timings) for s in runs_of]
-    if not fixed:  # no stated bounds: take them from the data, say so, and recompute the fronts
-        allv = [r["scores"][k]["mean"] for o in per_seed for r in o["rows"] for k in (a, b)]
-        lo_hi = [min(allv), max(allv)]
+    per_seed = [evaluate_seed(args, s, runs_of[s], timings, notes) for s in tqdm(runs_of, desc="seeds", leave=False)]
+    if not fixed:  # no stated bounds: the box from the data, said
+        allv = [np.nanmean(m["scores"][k], 1) for o in per_seed for m in o["methods"].values() for k in (a, b)]
+        lo_hi = [float(np.nanmin(np.concatenate(allv))), float(np.nanmax(np.concatenate(allv)))]
         args.bounds, args.ref = (tuple(lo_hi), tuple(lo_hi)), (lo_hi[0], lo_hi[1])
         notes.append(f"no --bounds: HV box taken from the data, [{lo_hi[0]:.3g}, {lo_hi[1]:.3g}] on both axes "
                      "(numbers compare within this run only)")
-        for o in per_seed:
-            for name in o["methods"]:
-                o["methods"][name].update(front_metrics(args, [r for r in o["rows"] if r["method"] == name
-                                                               and r["sweep"] in ("grid", "scalarized", "base")]))
-    methods = aggregate(per_seed)
+    ideal = None
+    if args.scorer == "toy" and args.data == "toy":
+        ideal = toyworld.ideal_front(per_seed[0]["prompts"] * args.n_samples, maximize=a, minimize=b, correlation=args.correlation)
     key = lambda s: s if s is not None else "-"
     used = {key(s): {f"{mode}/{obj}": str(d) for (mode, obj), d in r["vectors"].items()}
             | {f"standard/{label or f'{a}=1,{b}=0'}": str(d) for _, label, d in r["scalarized"]} for s, r in runs_of.items()}
-    write_results(args, per_seed, methods, notes, timings, used, t0)
+    write_results(args, per_seed, ideal, notes, timings, used, t0)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,20 @@
-"""The report of an evaluation: seeds summarized, verdicts read off the numbers, the table, the four plots, and
-the results folder that holds them (write_results).
+"""The report of an evaluation: per-method numbers and paired comparisons from what evaluate.py measured, the
+summary table, the plots, and the results folder that holds them (write_results).
 
-A verdict never goes further than its numbers: method A "covers more of the trade-off" than B only when
+A verdict never goes further than its numbers. Every method difference D = q(A) - q(B) of a quantity q is a
+paired bootstrap (metrics.paired_bootstrap): prompts (or held-out pairs, for pair metrics) are resampled with
+replacement, the SAME resample for both methods, and with several seeds the seeds first (two levels):
 
-    HV_A - HV_B > 2 * sqrt(se_A^2 + se_B^2)        (less: < -2 * sqrt(...); otherwise "matches")
+    D*_b = mean over resampled seeds s of [ q(A_s; resampled prompts) - q(B_s; same prompts) ],  b = 1..n_boot
+    95% CI = [2.5th, 97.5th percentile of D*],  verdict = metrics.verdict(lo, hi): "higher" if lo > 0,
+    "lower" if hi < 0, else "no difference detected" (never from a sign).
 
-with HV the normalized hypervolume and se its standard error (metrics.py); over several seeds the table shows
-the first seed, and in brackets mean ± sd over seeds (aggregate). Everything here only reads the
-numbers evaluate.py computed (`methods`: {name: metrics}, `rows`: one per method and alpha point) and writes
-files atomically (runs.atomic_write); nothing is measured here.
+Quantities: HV on the full grid and at equal budget (metrics.hypervolume_2d over the points' mean scores),
+Spearman and max jump along each control sweep, xi (mean over grid cells where both alphas are nonzero, all
+and controlled pairs), implicit-reward accuracy at alpha = 1. Nothing is measured here; files are written
+atomically (runs.atomic_write), summary.json last.
 
-    python evaluate.py --runs runs --out results   # writes summary.md and pareto/control/disentanglement/cca.png
+    python evaluate.py --runs runs --out results   # writes summary.md, sweep.jsonl and the plots
 """
 import math
 import time
@@ -22,223 +26,415 @@ matplotlib.use("Agg")  # files only, no display: must precede pyplot
 import matplotlib.pyplot as plt
 import numpy as np
 
-from metrics import pareto_mask
+from metrics import (coverage, disentanglement_error, hypervolume_2d, hypervolume_se, max_jump, paired_bootstrap,
+                     pareto_mask, spearman, standard_error, verdict)
 from runs import atomic_write, write_json, write_jsonl
 
 COLORS = {"TS-DPO": "tab:blue", "DPO task arithmetic": "tab:orange", "TS-DPO (nonlinear)": "tab:cyan",
           "scalarized DPO": "tab:red", "base": "black"}
-OUTPUTS = ("sweep.jsonl", "pareto.png", "control.png", "disentanglement.png", "cca.png", "summary.md", "summary.json")
+OUTPUTS = ("sweep.jsonl", "pareto.png", "pareto_kl.png", "control.png", "control_kl.png", "disentanglement.png",
+           "cca.png", "summary.md", "summary.json")
+COMPOSED = ("TS-DPO", "DPO task arithmetic", "TS-DPO (nonlinear)")
+MX = (True, False)  # maximize the first axis, minimize the second
 
 
-# ----------------------------------------------------------------------------- seeds and verdicts
-def aggregate(per_seed):
-    """Per method: the first seed's metrics (the table), plus mean and sd over seeds of every numeric metric
-    (the table's brackets) and n_seeds. per_seed: evaluate.evaluate_seed's results, one per seed."""
-    methods = {}
-    for name in per_seed[0]["methods"]:
-        ms = [o["methods"][name] for o in per_seed if name in o["methods"]]
-        agg = dict(ms[0])
-        for key, v in ms[0].items():
-            if isinstance(v, (int, float)) and len(ms) > 1:
-                vals = [m[key] for m in ms if key in m]
-                agg[f"{key}_seeds_mean"], agg[f"{key}_seeds_sd"] = float(np.mean(vals)), float(np.std(vals, ddof=1))
-        agg["n_seeds"] = len(ms)
-        methods[name] = agg
-    return methods
+# ----------------------------------------------------------------------------- quantities of one method
+def _sel(m, name):
+    """Indices of the points named `name` (grid, eq, control_<obj>, unit_<obj>); all points for scalarized DPO."""
+    return m.get(name, list(range(len(m["kl"]))))
 
 
-def compare(hv_a, se_a, hv_b, se_b, name_a, name_b):
-    """A sentence from the numbers: a covers more than b when hv_a - hv_b > 2 * sqrt(se_a^2 + se_b^2), etc."""
-    diff, se = hv_a - hv_b, math.sqrt(se_a ** 2 + se_b ** 2)
-    if diff > 2 * se:
-        verdict = "covers more of the trade-off than"
-    elif diff < -2 * se:
-        verdict = "covers less of the trade-off than"
-    else:
-        verdict = "matches (within 2 standard errors)"
-    return f"{name_a} {verdict} {name_b}: HV {hv_a:.3f} +- {se_a:.3f} vs {hv_b:.3f} +- {se_b:.3f} (diff {diff:+.3f})."
+def _front(args, m, sel, idx):
+    """(len(sel), 2) mean scores over the prompts idx of the points sel."""
+    return np.column_stack([m["scores"][x][sel][:, idx].mean(1) for x in (args.maximize, args.minimize)])
 
 
-def verdicts(methods, args):
-    """Plain sentences from the numbers (never hard-coded). With several seeds, HV is the mean over seeds and
-    its se the larger of the first seed's se and sd / sqrt(n_seeds)."""
-    out = []
-    ts = methods.get("TS-DPO")
-    hv = lambda m: (m.get("hv_seeds_mean", m["hv"]),
-                    max(m["hv_se"], m.get("hv_seeds_sd", 0.0) / math.sqrt(max(1, m.get("n_seeds", 1)))))
-    if ts is None:
-        return ["TS-DPO was not evaluated (no tangent runs); no comparison is made."]
-    for other in ("scalarized DPO", "DPO task arithmetic", "TS-DPO (nonlinear)", "base"):
-        if other in methods:
-            out.append(compare(*hv(ts), *hv(methods[other]), "TS-DPO", other))
-    if "scalarized DPO" in methods:
-        out.append(f"Point counts differ (TS-DPO {ts['n_points']} grid points, scalarized DPO "
-                   f"{methods['scalarized DPO']['n_points']} runs); more points can only add hypervolume, and each "
-                   f"scalarized point costs a training run while the grid costs none.")
-    if "DPO task arithmetic" in methods:
-        ta = methods["DPO task arithmetic"]
-        word = "lower (more disentangled)" if ts["xi_mean"] < ta["xi_mean"] else "not lower"
-        out.append(f"Disentanglement error: TS-DPO mean xi {ts['xi_mean']:.3f} vs task arithmetic {ta['xi_mean']:.3f}: "
-                   f"TS-DPO's is {word}.")
-        for obj in (args.maximize, args.minimize):
-            out.append(f"Control of {obj}: Spearman {ts[f'spearman_{obj}']:.2f} (TS-DPO) vs "
-                       f"{ta[f'spearman_{obj}']:.2f} (task arithmetic); max jump {ts[f'max_jump_{obj}']:.2f} vs "
-                       f"{ta[f'max_jump_{obj}']:.2f} (lower = smoother; 1/(P-1) = {1 / (args.control[2] - 1):.2f} is even).")
-    return out
+def _xi_parts(args, m, kind):
+    """Per grid cell with both alphas nonzero, (C, n) sign disagreements on each objective's pairs, and the full
+    (A, B) xi grid (cells with a zero alpha: metrics' convention, 0) for the heatmap."""
+    if kind not in m.setdefault("cache", {}):
+        M, n = m["pairs"][kind]["margins"], m["pairs"][kind]["n"]
+        pos = {tuple(p): i for i, p in enumerate(m["points"])}
+        grid, da, db = np.zeros((len(args.alphas_a), len(args.alphas_b))), [], []
+        for i, x in enumerate(args.alphas_a):
+            for j, y in enumerate(args.alphas_b):
+                joint, sa, sb = pos[(x, y)], pos[(x, 0.0)], pos[(0.0, y)]
+                grid[i, j] = disentanglement_error(M[sa, :n], M[sb, n:], M[joint, :n], M[joint, n:], x, y)
+                if x != 0 and y != 0:
+                    da.append((M[sa, :n] > 0) != (M[joint, :n] > 0))
+                    db.append((M[sb, n:] > 0) != (M[joint, n:] > 0))
+        m["cache"][kind] = (np.array(da, dtype=float), np.array(db, dtype=float), grid)
+    return m["cache"][kind]
 
 
-# ----------------------------------------------------------------------------- the summary table
-def summary_markdown(methods, args, notes, timings):
-    """summary.md: setup, one row per method (first seed; brackets: mean ± sd over seeds), verdicts, conventions."""
+def quantities(args):
+    """{key: (label, unit, better, q(m, idx) -> float, applies(m) -> bool)}; unit: "prompts" or a pair set."""
     a, b = args.maximize, args.minimize
-    pm = lambda m, k, f: (f"{m[k]:{f}}" + (f" ({m[k + '_seeds_mean']:{f}} ± {m[k + '_seeds_sd']:{f}})"
-                                         if k + "_seeds_sd" in m else "")) if k in m and m[k] == m[k] else "–"
-    head = (f"| method | HV ± se | #non-dom / points | coverage {a} | coverage {b} | Spearman {a} / {b} | "
-            f"max jump {a} / {b} | well-formed mean / min | xi mean | CCA shift-shift | CCA {a}-labels / {b}-labels |")
-    lines = [f"# Evaluation: maximize {a}, minimize {b}", "",
-             f"Scorer `{args.scorer}`; {args.n_prompts} held-out prompts, 1 sample each, temperature 1, top-p {args.top_p:g}, "
-             f"{args.max_new_tokens} new tokens; HV on the box {a} {args.bounds[0]} x {b} {args.bounds[1]} "
-             f"normalized to [0, 1], reference point {a}={args.ref[0]:g}, {b}={args.ref[1]:g} (the worst corner). "
-             f"Grid alpha_{a} in {args.alphas_a} x alpha_{b} in {args.alphas_b}; control sweeps "
-             f"{args.control[0]:g}..{args.control[1]:g} in {int(args.control[2])} steps. "
-             + (f"Seeds {args.seeds}: the table shows seed {args.seeds[0]}, brackets the mean ± sd over seeds."
-              if args.seeds else "Runs of seed 0 (one seed)."), "",
-             head, "|" + "---|" * (head.count("|") - 1)]
+    hv = lambda sel: lambda m, i: hypervolume_2d(_front(args, m, _sel(m, sel), i), args.ref, MX, args.bounds)
+    xi = lambda kind: lambda m, i: _xi_parts(args, m, kind)[0][:, i].mean() + _xi_parts(args, m, kind)[1][:, i].mean()
+    cells = any(args.alphas_a) and any(args.alphas_b)
+    q = {"hv": ("HV, full grid (scalarized: its runs)", "prompts", "higher", hv("grid"),
+                lambda m: "grid" in m or "labels" in m),
+         "hv_eq": ("HV at equal budget (one point per scalarized run, KL matched)", "prompts", "higher", hv("eq"),
+                   lambda m: bool(m.get("eq")) or "labels" in m),
+         "xi": ("xi, mean over cells with both alphas != 0 (all pairs)", "all", "lower", xi("all"),
+                lambda m: "grid" in m and cells),
+         "xi_ctrl": ("xi, same cells, controlled pairs", "controlled", "lower", xi("controlled"),
+                     lambda m: "grid" in m and cells and "controlled" in m["pairs"])}
+    for k, obj in enumerate((a, b)):
+        def curve(m, i, obj=obj, k=k):
+            sel = _sel(m, f"control_{obj}")
+            x = [m["points"][p][k] for p in sel] if "points" in m else [lab["w"] for lab in m["labels"]]
+            return x, m["scores"][obj][sel][:, i].mean(1)
+        sweep = lambda m: "labels" in m or "grid" in m
+        q[f"spearman_{obj}"] = (f"Spearman of {obj} along its own alpha (scalarized: along w)", "prompts", "higher",
+                                lambda m, i, c=curve: spearman(*c(m, i)), sweep)
+        q[f"max_jump_{obj}"] = (f"max jump of {obj} along its own alpha", "prompts", "lower",
+                                lambda m, i, c=curve: max_jump(c(m, i)[1]), sweep)
+        for kind, tag in (("all", ""), ("controlled", "_ctrl")):
+            def acc(m, i, k=k, obj=obj, kind=kind):
+                return float((m["pairs"][kind]["margins"][m[f"unit_{obj}"][0], k * m["pairs"][kind]["n"] + i] > 0).mean())
+            q[f"acc{tag}_{obj}"] = (f"pair accuracy on {obj} at alpha_{obj} = 1 alone ({kind} pairs)", kind, "higher",
+                                    acc, lambda m, kind=kind: "grid" in m and kind in m["pairs"])
+    return q
+
+
+def _n(per_seed, name, q):
+    """How many units q resamples: held-out prompts, or pairs per objective of its pair set."""
+    return len(per_seed[0]["prompts"]) if q[1] == "prompts" else per_seed[0]["methods"][name]["pairs"][q[1]]["n"]
+
+
+def value(per_seed, name, q):
+    """q of one method on every prompt (or pair), averaged over seeds: the number the table shows."""
+    every = np.arange(_n(per_seed, name, q))
+    return float(np.mean([q[3](o["methods"][name], every) for o in per_seed]))
+
+
+def bootstrap(args, per_seed, q, name_a, name_b=None):
+    """paired_bootstrap of q(A) - q(B) (or of q(A) alone) over seeds, then prompts or pairs -> its dict."""
+    ma = [o["methods"][name_a] for o in per_seed]
+    mb = [o["methods"][name_b] for o in per_seed] if name_b else None
+    n = _n(per_seed, name_a, q)
+    stat = lambda s_idx, i: float(np.mean([q[3](ma[s], i) - (q[3](mb[s], i) if mb else 0.0) for s in s_idx]))
+    return paired_bootstrap(stat, n, len(per_seed), args.n_boot, seed=0)
+
+
+def analyse(args, per_seed, ideal):
+    """Per-method numbers (the table, first seed's points; values averaged over seeds) and every paired
+    comparison -> (methods, comparisons, extras)."""
+    a, b = args.maximize, args.minimize
+    Q = quantities(args)
+    names = [n for n in (*COMPOSED, "scalarized DPO", "base") if all(n in o["methods"] for o in per_seed)]
+    hv_ideal = hypervolume_2d(ideal, args.ref, MX, args.bounds) if ideal is not None else None
+    methods = {}
+    for name in names:
+        m0 = per_seed[0]["methods"][name]
+        row = {key: value(per_seed, name, q) for key, q in Q.items() if q[4](m0)}
+        for key in ("hv", "xi", "xi_ctrl"):  # their own sampling error, for the table
+            if key in row:
+                row[key + "_se"] = bootstrap(args, per_seed, Q[key], name)["se"]
+        grid = _sel(m0, "grid")
+        pts = _front(args, m0, grid, slice(None))
+        ses = np.column_stack([standard_error(m0["scores"][x][grid]) for x in (a, b)])
+        cov = coverage(pts, MX)
+        row |= {"n_front": int(pareto_mask(pts, MX).sum()), "n_points": len(pts), f"coverage_{a}": float(cov[0]),
+                f"coverage_{b}": float(cov[1]), "hv_se_parametric": hypervolume_se(pts, ses, args.ref, MX, args.bounds),
+                "well_formed_mean": float(m0["scores"]["well_formed"][grid].mean()),
+                "well_formed_min": float(m0["scores"]["well_formed"][grid].mean(1).min()),
+                "kl_max": float(np.max([np.max(o["methods"][name]["kl"]) for o in per_seed]))}
+        row.setdefault("hv", hypervolume_2d(pts, args.ref, MX, args.bounds))  # the base: one point
+        if hv_ideal:
+            row["hv_rel_ideal"] = row["hv"] / hv_ideal
+        for obj in (a, b) if "grid" in m0 else ():
+            row[f"kl_at_1_{obj}"] = float(np.mean([o["methods"][name]["kl"][m0[f"unit_{obj}"][0]] for o in per_seed]))
+        methods[name] = row
+    todo = [(x, y, key) for x, y in (("TS-DPO", "DPO task arithmetic"), ("TS-DPO", "TS-DPO (nonlinear)"),
+                                     ("DPO task arithmetic", "TS-DPO (nonlinear)"))
+            if x in methods and y in methods for key in Q if Q[key][4](per_seed[0]["methods"][x])]
+    todo += [(x, "scalarized DPO", key) for x in COMPOSED if x in methods and "scalarized DPO" in methods
+             for key in ("hv", "hv_eq") if Q[key][4](per_seed[0]["methods"][x])]
+    comparisons = []
+    for x, y, key in todo:
+        r = bootstrap(args, per_seed, Q[key], x, y)
+        comparisons.append({"a": x, "b": y, "quantity": key, "label": Q[key][0], "unit": Q[key][1],
+                            "better": Q[key][2], "value_a": methods[x].get(key), "value_b": methods[y].get(key),
+                            **r, "verdict": verdict(r["lo"], r["hi"])})
+    xi = {name: {kind: _xi_parts(args, per_seed[0]["methods"][name], kind)[2].tolist()
+                 for kind in per_seed[0]["methods"][name]["pairs"]}
+          for name in names if "grid" in per_seed[0]["methods"][name]}
+    return methods, comparisons, {"xi": xi, "hv_ideal": hv_ideal}
+
+
+# ----------------------------------------------------------------------------- sweep.jsonl
+def sweep_rows(args, per_seed):
+    """One row per seed, method and point: alphas (or weights), the sweeps it belongs to, KL, mean ± se over
+    prompts of every attribute, the per-prompt scores (mean over samples), and the pair results per set."""
+    a, b = args.maximize, args.minimize
+    rows = []
+    for o in per_seed:
+        for name, m in o["methods"].items():
+            named = {k: v for k, v in m.items() if k in ("grid", "eq") or k.startswith(("control_", "unit_"))}
+            for p in range(len(m["kl"])):
+                row = {"method": name, "seed": o["seed"], "kl": float(m["kl"][p]), "kl_se": float(m["kl_se"][p])}
+                if "labels" in m:
+                    row |= m["labels"][p] | {"sweeps": ["scalarized"]}
+                else:
+                    x, y = m["points"][p] if "points" in m else (0.0, 0.0)
+                    row |= {"alphas": {a: x, b: y}, "sweeps": [k for k, v in named.items() if p in v] or ["base"]}
+                row["scores"] = {x: {"mean": float(v[p].mean()), "se": float(standard_error(v[p])), "n": len(v[p])}
+                                 for x, v in m["scores"].items()}
+                row["per_prompt"] = {x: [round(float(s), 6) for s in v[p]] for x, v in m["scores"].items()}
+                part = lambda r, k: r["margins"][p, k * r["n"]:(k + 1) * r["n"]]  # objective k's pairs
+                stats = lambda M: {"accuracy": float((M > 0).mean()), "accuracy_se": float(standard_error(M > 0)),
+                                   "margin": float(M.mean()), "margin_se": float(standard_error(M)), "n": len(M)}
+                row["pairs"] = {kind: {obj: stats(part(r, k)) for k, obj in enumerate((a, b))}
+                                for kind, r in m["pairs"].items()}
+                rows.append(row)
+    return rows
+
+
+# ----------------------------------------------------------------------------- the summary
+def _f(v, fmt=".3f"):
+    return "–" if v is None or (isinstance(v, float) and v != v) else f"{v:{fmt}}"
+
+
+def summary_markdown(args, per_seed, methods, comparisons, extras, rows, notes, timings):
+    """summary.md: setup, methods, every paired comparison, KL / gaps / cosines, shifts, every alpha point."""
+    a, b, o = args.maximize, args.minimize, per_seed[0]
+    sets = {k: v["n"] for k, v in next(iter(o["methods"].values()))["pairs"].items()} or \
+        {k: v["n"] for m in o["methods"].values() for k, v in m["pairs"].items()}
+    calib = (f"--calibrate kl: every vector rescaled so that alpha = 1 alone spends a per-token KL of "
+             f"{o['kl_target']:.4f}" + (" (--kl-target)" if args.kl_target else " (the median over the composed "
+                                       "vectors of their own alpha = 1 KL)") if "kl_target" in o
+             else "vectors as trained (--calibrate none): alpha = 1 spends each vector's own KL (table below)")
+    L = [f"# Evaluation: maximize {a}, minimize {b}", "",
+         f"Scorer `{args.scorer}`; {len(o['prompts'])} held-out prompts x {args.n_samples} sample(s) per point, "
+         f"temperature 1, top-p {args.top_p:g}, {args.max_new_tokens} new tokens. Common random numbers: prompt i, "
+         f"sample j draws from the stream of key i + {len(o['prompts'])} j in every method and point (gen seed "
+         f"{args.gen_seed}). HV on the box {a} {args.bounds[0]} x {b} {args.bounds[1]} normalized to [0, 1], reference "
+         f"point the worst corner ({a}={args.ref[0]:g}, {b}={args.ref[1]:g}). Grid alpha_{a} in {args.alphas_a} x "
+         f"alpha_{b} in {args.alphas_b}; control sweeps {args.control[0]:g}..{args.control[1]:g} in "
+         f"{int(args.control[2])} steps; {calib}. Held-out pairs per objective: "
+         + ", ".join(f"{n} ({k})" for k, n in sets.items()) + f". Paired bootstrap: {args.n_boot} resamples"
+         + (f", seeds {args.seeds} (two levels: seeds, then prompts)" if args.seeds else ", runs of seed 0") + ".", ""]
+    head = (f"| method | HV ± se | HV / ideal | HV equal budget | #non-dom / points | Spearman {a} / {b} | max jump "
+            f"{a} / {b} | xi ± se (all) | xi ± se (controlled) | acc {a} / {b} (controlled) | KL at alpha=1 {a} / {b} "
+            f"| well-formed mean / min |")
+    L += ["## Methods", "", head, "|" + "---|" * (head.count("|") - 1)]
     for name, m in methods.items():
-        hv = f"{m['hv']:.3f} ± {m['hv_se']:.3f}" + (f" ({m['hv_seeds_mean']:.3f} ± {m['hv_seeds_sd']:.3f})"
-                                                      if "hv_seeds_sd" in m else "")
-        lines.append(f"| {name} | {hv} | {m['n_front']} / {m['n_points']} | {m[f'coverage_{a}']:.2f} | "
-                     f"{m[f'coverage_{b}']:.2f} | {pm(m, f'spearman_{a}', '.2f')} / {pm(m, f'spearman_{b}', '.2f')} | "
-                     f"{pm(m, f'max_jump_{a}', '.2f')} / {pm(m, f'max_jump_{b}', '.2f')} | "
-                     f"{pm(m, 'well_formed_mean', '.2f')} / {pm(m, 'well_formed_min', '.2f')} | {pm(m, 'xi_mean', '.3f')} | "
-                     f"{pm(m, 'cca_shift_vs_shift', '.2f')} | {pm(m, f'cca_{a}_vs_labels', '.2f')} / "
-                     f"{pm(m, f'cca_{b}_vs_labels', '.2f')} |")
-    lines += ["", "## What the numbers say", ""] + [f"- {s}" for s in verdicts(methods, args)]
-    lines += ["", "## Conventions", "",
-              "- xi(a1, a2) = sum over tasks with a_t != 0 of the preference-sign disagreement rate on that task's "
-              "held-out pairs between the single-vector and the composed model; xi(a, 0) = xi(0, b) = 0 by convention.",
-              "- Spearman/max jump: the vector's own attribute along its 1-D sweep (scalarized DPO: along the weight w).",
-              "- CCA: leading canonical correlation of last-layer, mean-pooled (prompt + response) hidden-state shifts on "
-              f"{args.n_cca} held-out rows, each side reduced to {args.cca_k} principal components; tangent shifts by jvp "
-              "in the linearized model, standard ones in the nonlinear model. Chance levels (permuted rows) are in summary.json.",
-              "- The base has zero implicit margin, so its pair accuracy is not reported.",
-              f"- A malformed response counts as the worst on both axes ({a} 0, {b} at the top of the scale); "
-              "well-formed mean / min is the fraction of well-formed responses over a method's grid points.",
-              "- Sampling: every nonlinear point is one generate call with the same seed (common random numbers until "
-              "the texts diverge); the linearized points share one batch with independent draws. Judge differences "
-              "between neighbouring points against their standard errors (sweep.jsonl)."]
-    if notes:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
-    lines += ["", "## Timings (s)", "", ", ".join(f"{k} {v:.1f}" for k, v in timings.items())]
-    return "\n".join(lines) + "\n"
+        pm = lambda k, f=".3f": _f(m.get(k), f) + (f" ± {_f(m[k + '_se'], f)}" if k + "_se" in m else "")
+        L.append(f"| {name} | {pm('hv')} | {_f(m.get('hv_rel_ideal'), '.2f')} | {_f(m.get('hv_eq'))} | "
+                 f"{m['n_front']} / {m['n_points']} | {_f(m.get(f'spearman_{a}'), '.2f')} / "
+                 f"{_f(m.get(f'spearman_{b}'), '.2f')} | {_f(m.get(f'max_jump_{a}'), '.2f')} / "
+                 f"{_f(m.get(f'max_jump_{b}'), '.2f')} | {pm('xi')} | {pm('xi_ctrl')} | "
+                 f"{_f(m.get(f'acc_ctrl_{a}'), '.2f')} / {_f(m.get(f'acc_ctrl_{b}'), '.2f')} | "
+                 f"{_f(m.get(f'kl_at_1_{a}'), '.4f')} / {_f(m.get(f'kl_at_1_{b}'), '.4f')} | "
+                 f"{m['well_formed_mean']:.2f} / {m['well_formed_min']:.2f} |")
+    if extras["hv_ideal"]:
+        L += ["", f"HV / ideal: divided by the HV of the toy world's ideal front on these prompts "
+                  f"(toyworld.ideal_front: {extras['hv_ideal']:.3f})."]
+    L += ["", "## Paired comparisons", "",
+          "Each line: the difference A − B on the same prompts (pairs for pair metrics), its 95% CI from the paired "
+          "bootstrap, and the verdict read off the CI: higher (CI above 0), lower (below 0), or no difference "
+          "detected. `better` says which direction is good for the quantity.", "",
+          "| A − B | quantity | better | A | B | A − B | 95% CI | se | verdict |", "|---|---|---|---|---|---|---|---|---|"]
+    for c in comparisons:
+        L.append(f"| {c['a']} − {c['b']} | {c['label']} | {c['better']} | {_f(c['value_a'])} | {_f(c['value_b'])} | "
+                 f"{c['diff']:+.3f} | [{c['lo']:+.3f}, {c['hi']:+.3f}] | {_f(c['se'])} | {c['verdict']} |")
+    hv = next((c for c in comparisons if c["quantity"] == "hv" and (c["a"], c["b"]) == ("TS-DPO", "DPO task arithmetic")), None)
+    if hv:
+        par = [methods[n]["hv_se_parametric"] for n in ("TS-DPO", "DPO task arithmetic")]
+        L += ["", f"HV standard error of one method difference (TS-DPO − DPO task arithmetic): {hv['se']:.4f} (paired "
+                  f"bootstrap over prompts). The old parametric se per method (points redrawn from N(mean, se^2), "
+                  f"independently) is {par[0]:.4f} and {par[1]:.4f} here, i.e. {math.hypot(*par):.4f} for the "
+                  f"difference (the phase-1 demo had about 0.03 per method)."]
+    L += ["", "## Vectors: KL, scale, linearization gap, cosines", "",
+          "| vector | ‖tau‖ | KL at alpha=1 as trained | scale s | gap alpha=0.5 / 1 / 2 |", "|---|---|---|---|---|"]
+    for key, v in o["vectors"].items():
+        g = v.get("gap", {})
+        L.append(f"| {key} | {v['norm']:.3f} | {v['kl_at_1_raw']:.4f} | {v['scale']:.3f} | "
+                 + " / ".join(_f(g.get(f"{x:g}")) for x in (0.5, 1, 2)) + " |")
+    L += ["", "Gap = ||f(theta0 + alpha tau) − f_lin|| / ||f(theta0 + alpha tau) − f0|| on the held-out pairs' scored "
+              "logits, for the vectors as evaluated (after any scale s): the share of the vector's effect on the "
+              "nonlinear model that the linearized model misses.", ""]
+    L += [f"- cos {k}: {v:.3f}" for k, v in o["cosines"].items()]
+    for name, m in o["methods"].items():
+        if m.get("eq_scales"):
+            L.append(f"- equal budget, {name}: s = " + ", ".join(
+                f"{s:.3f} (w {lab['w']:g}, KL {kl:.4f})" for s, lab, kl in
+                zip(m["eq_scales"], o["methods"]["scalarized DPO"]["labels"], o["methods"]["scalarized DPO"]["kl"])))
+    L += ["", "## Representation shifts: CCA, null, inputs partialled out, directions", ""]
+    for name, c in o["cca"].items():
+        s, r, pa = c["shift_vs_shift"], c["shift_vs_shift_residual"], c["principal_angles"]
+        above = lambda d: "above" if d["spectrum"][0] > d["null95"][0] else "not above"
+        r2 = [v for k, v in c.items() if k.startswith("r2_inputs_")]
+        L.append(f"- {name}: leading canonical correlation of shift {a} vs shift {b} {s['spectrum'][0]:.2f}, "
+                 f"{above(s)} the permutation null's 95th percentile {s['null95'][0]:.2f} (spectrum "
+                 + ", ".join(f"{x:.2f}" for x in s["spectrum"]) + "). CCA is invariant to an invertible linear map "
+                 f"of each side: it says the shifts co-vary across rows, not that they point the same way. The inputs "
+                 f"(base hidden-state PCs + word counts) explain R^2 " + " / ".join(f"{x:.2f}" for x in r2) +
+                 f" of the shifts; after partialling them out the leading correlation is {r['spectrum'][0]:.2f}, "
+                 f"{above(r)} its null ({r['null95'][0]:.2f}). Principal angles between the top shift directions in "
+                 f"hidden space: cosines " + ", ".join(f"{x:.2f}" for x in pa[:3]) + f" (leading: random directions "
+                 f"reach {c['principal_angles_null95'][0]:.2f} at the 95th percentile). Mean row cosine "
+                 f"{c['row_cosine']['mean']:.2f} ± {c['row_cosine']['se']:.2f}.")
+    L += ["", "## Every alpha point: KL and the sampling-free companion", "",
+          "Scores: mean ± se over prompts. Pair accuracy on controlled pairs (all pairs when there are none) with a "
+          "95% CI (± 1.96 se); margins in units of beta-scaled log-ratios. Seed " + str(o["seed"]) + ".", "",
+          f"| method | point | KL ± se | {a} | {b} | well-formed | acc {a} [95% CI] | acc {b} [95% CI] | "
+          f"margin {a} / {b} |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in (r for r in rows if r["seed"] == o["seed"]):
+        pr = r["pairs"].get("controlled") or r["pairs"].get("all")
+        ci = lambda d: f"{d['accuracy']:.2f} [{max(0, d['accuracy'] - 1.96 * d['accuracy_se']):.2f}, " \
+                       f"{min(1, d['accuracy'] + 1.96 * d['accuracy_se']):.2f}]"
+        pt = r.get("weights") or ", ".join(f"{v:g}" for v in r["alphas"].values())
+        sc = lambda x: f"{r['scores'][x]['mean']:.2f} ± {r['scores'][x]['se']:.2f}"
+        L.append(f"| {r['method']} | {pt} | {r['kl']:.4f} ± {r['kl_se']:.4f} | {sc(a)} | {sc(b)} | "
+                 f"{r['scores']['well_formed']['mean']:.2f} | " + (f"{ci(pr[a])} | {ci(pr[b])} | {pr[a]['margin']:.3f} / "
+                                                                  f"{pr[b]['margin']:.3f} |" if pr else "– | – | – |"))
+    L += ["", "## Conventions", "",
+          "- xi(a1, a2) = sum over tasks with a_t != 0 of the preference-sign disagreement rate on its held-out pairs "
+          "between the single-vector and the composed model; the mean is over cells where both alphas are nonzero. "
+          "Controlled pairs have equal labels on the other attribute: a flip there is not a genuine trade-off.",
+          "- Spearman / max jump: the vector's own attribute along its 1-D sweep (scalarized DPO: along w, over fewer "
+          f"points: shown, not compared). A malformed response is the worst on both axes ({a} 0, {b} the top).",
+          "- Equal budget: per scalarized run (w_a, w_b), the point s (w_a, w_b) of each composed method whose KL "
+          "equals that run's (compose.kl_scale). KL: per-token KL(pi_alpha || pi_0) over the response tokens of "
+          "the held-out pairs of both objectives (compose.pair_sweep). The base has no pair accuracy (zero margins)."]
+    L += (["", "## Notes", ""] + [f"- {n}" for n in notes]) if notes else []
+    L += ["", "## Timings (s)", "", ", ".join(f"{k} {v:.1f}" for k, v in timings.items())]
+    return "\n".join(L) + "\n"
 
 
-# ----------------------------------------------------------------------------- plots
+# ----------------------------------------------------------------------------- plots (first seed)
 def savefig(fig, path):
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130, bbox_inches="tight"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight"))
     plt.close(fig)
 
 
-def legend(ax, **kw):
-    if ax.get_legend_handles_labels()[0]:  # e.g. no composed method was evaluated: an empty panel, no legend
-        ax.legend(**kw)
+def _finish(ax, xlabel, ylabel, title=None):
+    ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    if ax.get_legend_handles_labels()[0]:  # e.g. no composed method was evaluated: no legend
+        ax.legend(fontsize=7)
 
 
-def plot_pareto(rows, args, path):
-    """pareto.png: every grid / scalarized / base point (mean ± se on both axes) and each method's front."""
+def plot_pareto(args, o, ideal, path):
+    """pareto.png: grid, equal-budget (x), scalarized and base points (mean ± se), each method's front (grid),
+    and the toy world's ideal front."""
     a, b = args.maximize, args.minimize
     fig, ax = plt.subplots(figsize=(7, 5.5))
-    for name in dict.fromkeys(r["method"] for r in rows):
-        pts = [r for r in rows if r["method"] == name and r["sweep"] in ("grid", "scalarized", "base")]
-        x = np.array([r["scores"][a]["mean"] for r in pts]); xe = [r["scores"][a]["se"] for r in pts]
-        y = np.array([r["scores"][b]["mean"] for r in pts]); ye = [r["scores"][b]["se"] for r in pts]
-        c = COLORS.get(name, None)
-        ax.errorbar(x, y, xerr=xe, yerr=ye, fmt="*" if name == "base" else "o", ms=12 if name == "base" else 5,
-                    color=c, alpha=0.8, capsize=2, label=name, lw=0.8)
-        if len(pts) > 1:
-            f = pareto_mask(np.column_stack([x, y]), (True, False))
-            order = np.argsort(x[f])
-            ax.step(x[f][order], y[f][order], where="post", color=c, lw=2)
-        if name == "scalarized DPO":
-            for r, xi, yi in zip(pts, x, y):
-                ax.annotate(f"w={r['w']:g}", (xi, yi), fontsize=8, color=c, xytext=(3, 3), textcoords="offset points")
+    for name, m in o["methods"].items():
+        c, grid = COLORS.get(name), _sel(m, "grid")
+        xy = _front(args, m, list(range(len(m["kl"]))), slice(None))
+        se = np.column_stack([standard_error(m["scores"][x]) for x in (a, b)])
+        ax.errorbar(xy[grid, 0], xy[grid, 1], xerr=se[grid, 0], yerr=se[grid, 1], fmt="*" if name == "base" else "o",
+                    ms=12 if name == "base" else 5, color=c, alpha=0.8, capsize=2, lw=0.8, label=name)
+        if m.get("eq"):
+            ax.plot(xy[m["eq"], 0], xy[m["eq"], 1], "x", color=c, ms=8, label=f"{name}, equal budget")
+        f = pareto_mask(xy[grid], MX)
+        order = np.argsort(xy[grid][f][:, 0])
+        ax.step(xy[grid][f][order, 0], xy[grid][f][order, 1], where="post", color=c, lw=2)
+        for lab, (x, y) in zip(m.get("labels", []), xy):
+            ax.annotate(f"w={lab['w']:g}", (x, y), fontsize=8, color=c, xytext=(3, 3), textcoords="offset points")
+    if ideal is not None:
+        i = np.argsort(ideal[:, 0])
+        ax.step(ideal[i, 0], ideal[i, 1], where="post", color="k", ls="--", lw=1, label="ideal front (toy world)")
+    ax.set_xlim(*args.bounds[0]), ax.set_ylim(*args.bounds[1])
     unit = "oracle score (0-4)" if args.scorer == "toy" else f"score ({args.scorer})"
-    ax.set_xlabel(f"{a}: {unit}, higher is better")
-    ax.set_ylabel(f"{b}: {unit}, lower is better")
-    ax.set_xlim(*args.bounds[0]); ax.set_ylim(*args.bounds[1])
-    ax.set_title("Pareto fronts (mean ± se; lines: non-dominated points)")
-    legend(ax, fontsize=9); ax.grid(alpha=0.3)
+    _finish(ax, f"{a}: {unit}, higher is better", f"{b}: {unit}, lower is better",
+            "Pareto fronts (mean ± se over prompts; lines: non-dominated grid points)")
     savefig(fig, path)
 
 
-def plot_control(methods, args, path):
-    """control.png: each vector's own attribute along its 1-D alpha sweep, one panel per objective."""
-    objs = (args.maximize, args.minimize)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    for ax, obj in zip(axes, objs):
-        for name, m in methods.items():
-            if f"curve_{obj}" not in m:
+def plot_kl(args, o, path, control):
+    """control_kl.png (control sweeps) or pareto_kl.png (every point): each objective's score against KL."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, obj in zip(axes, (args.maximize, args.minimize)):
+        for name, m in o["methods"].items():
+            sel = _sel(m, f"control_{obj}") if control else list(range(len(m["kl"])))
+            if control and "grid" not in m:
                 continue
-            c = m[f"curve_{obj}"]
-            ax.errorbar(c["alpha"], c["mean"], yerr=c["se"], marker="o", capsize=2, color=COLORS.get(name),
-                        label=f"{name} (rho {m[f'spearman_{obj}']:.2f}, jump {m[f'max_jump_{obj}']:.2f})")
-        ax.set_xlabel(f"alpha on the {obj} vector (other vectors at 0)")
-        ax.set_ylabel(f"{obj}: oracle score (0-4)" if args.scorer == "toy" else f"{obj} ({args.scorer})")
-        ax.set_title(f"control of {obj}")
-        legend(ax, fontsize=8); ax.grid(alpha=0.3)
+            kl, s = m["kl"][sel], m["scores"][obj][sel]
+            i = np.argsort(kl) if control else slice(None)
+            ax.errorbar(kl[i], s.mean(1)[i], yerr=standard_error(s)[i], fmt="o-" if control else "o", ms=4,
+                        capsize=2, color=COLORS.get(name), label=name, alpha=0.8)
+        _finish(ax, "per-token KL(pi_alpha || pi_0) on held-out responses", obj,
+                f"{obj} along its own vector's sweep" if control else f"{obj} at every point")
     savefig(fig, path)
 
 
-def plot_xi(xi, args, path):
-    """disentanglement.png: xi over the (alphas_a, alphas_b) grid, one heatmap per composed method."""
+def plot_control(args, o, path):
+    """control.png: top, each vector's own attribute along its alpha sweep; bottom, the sampling-free companion:
+    its implicit-reward accuracy on controlled pairs (95% CI)."""
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex="col")
+    for k, obj in enumerate((args.maximize, args.minimize)):
+        for name, m in o["methods"].items():
+            if "grid" not in m:
+                continue
+            sel = _sel(m, f"control_{obj}")
+            x, s = [m["points"][p][k] for p in sel], m["scores"][obj][sel]
+            axes[0, k].errorbar(x, s.mean(1), yerr=standard_error(s), marker="o", capsize=2, color=COLORS.get(name),
+                                label=name)
+            kind = "controlled" if "controlled" in m["pairs"] else "all"
+            n = m["pairs"][kind]["n"]
+            acc = (m["pairs"][kind]["margins"][sel][:, k * n:(k + 1) * n] > 0) * 1.0
+            axes[1, k].errorbar(x, acc.mean(1), yerr=1.96 * standard_error(acc), marker="o", capsize=2,
+                                color=COLORS.get(name), label=f"{name} ({kind} pairs)")
+        _finish(axes[0, k], "", f"{obj} (generated)", f"control of {obj}")
+        _finish(axes[1, k], f"alpha on the {obj} vector (other at 0)", f"pair accuracy on {obj}")
+    savefig(fig, path)
+
+
+def plot_xi(args, xi, path):
+    """disentanglement.png: xi over the grid per composed method; rows: all pairs, controlled pairs."""
     names = list(xi) or ["(none)"]
-    vmax = max([np.max(v) for v in xi.values()] + [1e-9])
-    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.2), squeeze=False)
+    kinds = sorted({k for v in xi.values() for k in v}) or ["all"]
+    vmax = max([np.max(g) for v in xi.values() for g in v.values()] + [1e-9])
+    fig, axes = plt.subplots(len(kinds), len(names), figsize=(4.4 * len(names), 3.8 * len(kinds)), squeeze=False)
     im = None
-    for ax, name in zip(axes[0], names):
-        if name not in xi:
-            ax.axis("off"); continue
-        v = np.asarray(xi[name])
-        im = ax.imshow(v, origin="lower", cmap="viridis", vmin=0, vmax=vmax, aspect="auto")
-        for i in range(v.shape[0]):
-            for j in range(v.shape[1]):
+    for r, kind in enumerate(kinds):
+        for ax, name in zip(axes[r], names):
+            if kind not in xi.get(name, {}):
+                ax.axis("off")
+                continue
+            v = np.asarray(xi[name][kind])
+            im = ax.imshow(v, origin="lower", cmap="viridis", vmin=0, vmax=vmax, aspect="auto")
+            for i, j in np.ndindex(v.shape):
                 ax.text(j, i, f"{v[i, j]:.2f}", ha="center", va="center", fontsize=7,
                         color="white" if v[i, j] < vmax / 2 else "black")
-        ax.set_xticks(range(len(args.alphas_b)), [f"{x:g}" for x in args.alphas_b])
-        ax.set_yticks(range(len(args.alphas_a)), [f"{x:g}" for x in args.alphas_a])
-        ax.set_xlabel(f"alpha {args.minimize}"); ax.set_ylabel(f"alpha {args.maximize}")
-        ax.set_title(f"{name}\nmean xi {v.mean():.3f}")
+            ax.set_xticks(range(len(args.alphas_b)), [f"{x:g}" for x in args.alphas_b])
+            ax.set_yticks(range(len(args.alphas_a)), [f"{x:g}" for x in args.alphas_a])
+            ax.set_xlabel(f"alpha {args.minimize}"), ax.set_ylabel(f"alpha {args.maximize}")
+            ax.set_title(f"{name}, {kind} pairs", fontsize=9)
     if im is not None:
-        fig.colorbar(im, ax=axes[0].tolist(), label="disentanglement error xi (0-2)")
+        fig.colorbar(im, ax=axes.ravel().tolist(), label="disentanglement error xi (0-2)")
     savefig(fig, path)
 
 
-def plot_cca(cca_res, args, path):
-    """cca.png: leading canonical correlations per method, with the permutation chance level."""
-    a, b = args.maximize, args.minimize
-    keys = [("shift_vs_shift", f"shift {a} vs shift {b}"), (f"{a}_vs_labels", f"shift {a} vs labels"),
-            (f"{b}_vs_labels", f"shift {b} vs labels")]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    names = list(cca_res)
-    w = 0.8 / max(1, len(names))
-    for i, name in enumerate(names):
-        vals = [cca_res[name].get(k, [np.nan])[0] for k, _ in keys]
-        chance = [cca_res[name].get(k + "_chance", [np.nan])[0] for k, _ in keys]
-        xs = np.arange(len(keys)) + i * w
-        ax.bar(xs, vals, w, color=COLORS.get(name), label=name)
-        ax.scatter(xs, chance, color="k", marker="_", s=200, zorder=3, label="chance (rows permuted)" if i == 0 else None)
-    ax.set_xticks(np.arange(len(keys)) + w * (len(names) - 1) / 2, [k[1] for k in keys])
-    ax.set_ylabel("leading canonical correlation")
-    ax.set_ylim(0, 1.05); legend(ax, fontsize=8); ax.grid(alpha=0.3, axis="y")
-    ax.set_title(f"CCA of hidden-state shifts (last layer, mean-pooled, {args.cca_k} PCs per side)")
+def plot_cca(args, cca_res, path):
+    """cca.png: the canonical spectrum of shift a vs shift b against its null (95th percentile), before and after
+    partialling out the inputs, one panel per method."""
+    names = list(cca_res) or ["(none)"]
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for key, style in (("shift_vs_shift", "-"), ("shift_vs_shift_residual", "--")):
+            d = cca_res.get(name, {}).get(key)
+            if d:
+                i = np.arange(1, len(d["spectrum"]) + 1)
+                tag = "inputs partialled out" if "residual" in key else "raw"
+                ax.plot(i, d["spectrum"], style, marker="o", color=COLORS.get(name), label=tag)
+                ax.plot(i, d["null95"], style, color="gray", label=f"{tag}: null 95th pct")
+        ax.set_ylim(0, 1.05)
+        _finish(ax, "canonical index", "canonical correlation", f"{name}: shift {args.maximize} vs {args.minimize}")
     savefig(fig, path)
 
 
 # ----------------------------------------------------------------------------- the results folder
-def write_results(args, per_seed, methods, notes, timings, runs, t0):
+def write_results(args, per_seed, ideal, notes, timings, runs, t0):
     """Every output of evaluate.py into args.out, atomically; the plots show the first seed.
 
-    per_seed: evaluate_seed's results; methods: aggregated over seeds; runs: {seed: {what: folder}} evaluated.
     An old summary is removed first and the new summary.json is written last, so a results folder with a
     summary.json always holds one finished evaluation, never a half-replaced one."""
     out = Path(args.out)
@@ -246,20 +442,29 @@ def write_results(args, per_seed, methods, notes, timings, runs, t0):
     for f in ("summary.json", "summary.md"):
         (out / f).unlink(missing_ok=True)
     t = time.time()
-    write_jsonl(out / "sweep.jsonl", [r for o in per_seed for r in o["rows"]])
-    first = per_seed[0]
-    plot_pareto(first["rows"], args, out / "pareto.png")
-    plot_control(first["methods"], args, out / "control.png")
-    plot_xi(first["xi"], args, out / "disentanglement.png")
-    plot_cca(first["cca"], args, out / "cca.png")
+    methods, comparisons, extras = analyse(args, per_seed, ideal)
+    timings["statistics"] = time.time() - t
+    t = time.time()
+    rows = sweep_rows(args, per_seed)
+    write_jsonl(out / "sweep.jsonl", rows)
+    o = per_seed[0]
+    plot_pareto(args, o, ideal, out / "pareto.png")
+    plot_kl(args, o, out / "pareto_kl.png", control=False)
+    plot_control(args, o, out / "control.png")
+    plot_kl(args, o, out / "control_kl.png", control=True)
+    plot_xi(args, extras["xi"], out / "disentanglement.png")
+    plot_cca(args, o["cca"], out / "cca.png")
     timings["plots"] = time.time() - t
     timings["total"] = time.time() - t0
     key = lambda s: s if s is not None else "-"
     config = {k: v for k, v in vars(args).items() if k != "scorer_fn"}
-    summary = {"config": config, "methods": methods, "verdicts": verdicts(methods, args), "notes": notes,
-               "xi": {key(o["seed"]): o["xi"] for o in per_seed}, "cca": {key(o["seed"]): o["cca"] for o in per_seed},
+    summary = {"config": config, "methods": methods, "comparisons": comparisons, "notes": notes,
+               "hv_ideal": extras["hv_ideal"], "ideal_front": None if ideal is None else np.asarray(ideal).tolist(),
+               "xi": {key(s["seed"]): extras["xi"] if s is o else None for s in per_seed},
+               "per_seed": {key(s["seed"]): {k: s.get(k) for k in ("vectors", "cosines", "cca", "kl_target")}
+                            for s in per_seed},
                "runs": runs, "timings_s": timings}
-    md = summary_markdown(methods, args, notes, timings)
+    md = summary_markdown(args, per_seed, methods, comparisons, extras, rows, notes, timings)
     atomic_write(out / "summary.md", md)
     write_json(out / "summary.json", summary)
     print(md)

@@ -1,8 +1,10 @@
-"""evaluate.py: runs found by config.json (any folder name, the default names, seeds, duplicates refused), a smoke
-run of the whole experiment, J_h tau against finite differences, and bad flags / files as one line.
+"""evaluate.py and report.py: runs found by config.json, the whole experiment end to end on a tiny base (common
+random numbers, per-prompt scores, KL calibration, equal-budget points, every comparison with a CI and a verdict),
+verdicts read off CIs and never off signs, J_h tau against finite differences, bad flags / files as one line.
 The metrics themselves are tested in test_metrics.py."""
 import json
 import re
+import types
 
 import numpy as np
 import pytest
@@ -15,8 +17,10 @@ import runs
 import toyworld
 from conftest import build_tokenizer, make_tiny_model
 
-TINY = ["--alphas-a", "0,1", "--alphas-b=-1,0", "--control=-1,1,3", "--n-prompts", "3", "--max-new-tokens", "4",
-        "--n-pairs", "4", "--n-cca", "8", "--cca-k", "2", "--max-length", "96"]
+TINY = ["--alphas-a", "0,1", "--alphas-b=-1,0", "--control=-1,1,3", "--n-prompts", "3", "--n-samples", "2",
+        "--max-new-tokens", "4", "--n-pairs", "4", "--n-cca", "8", "--cca-k", "2", "--max-length", "96",
+        "--n-boot", "50", "--n-perm", "20"]
+VERDICTS = ("higher", "lower", "no difference detected")
 
 
 def tiny_base(path):
@@ -41,36 +45,133 @@ def fake_run(folder, mode, objective=None, weights=None, seed=0, tau=None, finge
     return folder
 
 
-def test_end_to_end_smoke(tmp_path):
-    """evaluate.main on a tiny random base + random task vectors in folders with arbitrary names."""
-    model = tiny_base(tmp_path / "runs" / "base")
-    fp = linearize.fingerprint(linearize.load_model(str(tmp_path / "runs" / "base")))
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    """evaluate.main --calibrate kl on a tiny random base + random vectors in folders with arbitrary names."""
+    tmp = tmp_path_factory.mktemp("ev")
+    model = tiny_base(tmp / "runs" / "base")
+    fp = linearize.fingerprint(linearize.load_model(str(tmp / "runs" / "base")))
     g = torch.Generator().manual_seed(0)
-    for i, (mode, obj, w) in enumerate([("tangent", "helpfulness", None), ("tangent", "verbosity", None),
-                                        ("standard", "helpfulness", None), ("standard", "verbosity", None),
-                                        ("standard", None, "helpfulness=0,verbosity=-1")]):
-        tau = linearize.TaskVector({n: 0.05 * torch.randn(p.shape, generator=g) for n, p in model.named_parameters()})
-        fake_run(tmp_path / "runs" / f"run{i}", mode, obj, w, tau=tau, fingerprint=fp)
-    out = tmp_path / "results"
-    ev.main(["--runs", str(tmp_path / "runs"), "--out", str(out), *TINY])
+    for i, (mode, obj, w, scale) in enumerate([("tangent", "helpfulness", None, 0.2), ("tangent", "verbosity", None, 0.1),
+                                               ("standard", "helpfulness", None, 0.05), ("standard", "verbosity", None, 0.05),
+                                               ("standard", None, "helpfulness=0,verbosity=-1", 0.05)]):
+        tau = linearize.TaskVector({n: scale * torch.randn(p.shape, generator=g) for n, p in model.named_parameters()})
+        fake_run(tmp / "runs" / f"run{i}", mode, obj, w, tau=tau, fingerprint=fp)
+    out = tmp / "results"
+    ev.main(["--runs", str(tmp / "runs"), "--out", str(out), "--calibrate", "kl", *TINY])
+    rows = [json.loads(line) for line in (out / "sweep.jsonl").read_text().splitlines()]
+    return out, json.loads((out / "summary.json").read_text()), rows, (out / "summary.md").read_text()
+
+
+def test_end_to_end_outputs(evaluated):
+    out, summary, rows, md = evaluated
     for f in report.OUTPUTS:
         assert (out / f).stat().st_size > 0, f
-    summary = json.loads((out / "summary.json").read_text())
     methods = summary["methods"]
     assert set(methods) == {"TS-DPO", "DPO task arithmetic", "TS-DPO (nonlinear)", "scalarized DPO", "base"}
-    for m in methods.values():
-        assert 0.0 <= m["hv"] <= 1.0
-    xi = np.asarray(summary["xi"]["-"]["TS-DPO"])  # rows alpha_a (0, 1), columns alpha_b (-1, 0)
-    assert xi.shape == (2, 2) and xi[0, 1] == 0.0 and xi[0, 0] == 0.0 and xi[1, 1] == 0.0  # a zero alpha: no term
-    rows = [json.loads(line) for line in (out / "sweep.jsonl").read_text().splitlines()]
-    # 4 grid points + 2 extra control points (+-1 alone) per composed method, 2 scalarized (w = 0, and the
-    # standard helpfulness run reused as w = 1), 1 base
-    assert len(rows) == 3 * 6 + 2 + 1
+    assert all(0.0 <= m["hv"] <= 1.0 for m in methods.values())
+    assert summary["hv_ideal"] > 0 and methods["TS-DPO"]["hv_rel_ideal"] == pytest.approx(methods["TS-DPO"]["hv"] / summary["hv_ideal"])
+    xi = np.asarray(summary["xi"]["-"]["TS-DPO"]["all"])  # rows alpha_a (0, 1), columns alpha_b (-1, 0)
+    assert xi.shape == (2, 2) and xi[0, 1] == xi[0, 0] == xi[1, 1] == 0.0  # a zero alpha: no term
+    assert methods["TS-DPO"]["xi"] == pytest.approx(xi[1, 0])  # the mean over cells with both alphas != 0
+    # points per composed method: 4 grid + 2 more of the control sweeps + (0, 1) alone + 2 equal-budget points
+    # (w = 0 and w = 1, unless they fall on a point already there); 2 scalarized runs; 1 base
+    n = {name: sum(r["method"] == name for r in rows) for name in methods}
+    assert n["scalarized DPO"] == 2 and n["base"] == 1 and all(7 <= n[x] <= 9 for x in report.COMPOSED)
     assert [(r["w"], r["weights"]) for r in rows if r["method"] == "scalarized DPO"] == [
         (0.0, "helpfulness=0,verbosity=-1"), (1.0, "helpfulness=1,verbosity=0")]
-    assert all(r["scores"]["helpfulness"]["n"] == 3 for r in rows)
+    vec = summary["per_seed"]["-"]["vectors"]
+    assert set(vec["DPO task arithmetic/helpfulness"]["gap"]) == {"0.5", "1", "2"}
+    assert set(summary["per_seed"]["-"]["cosines"]) >= {"helpfulness: TS-DPO vs DPO task arithmetic", "TS-DPO: helpfulness vs verbosity"}
+    cca = summary["per_seed"]["-"]["cca"]["TS-DPO"]
+    assert len(cca["shift_vs_shift"]["spectrum"]) == len(cca["shift_vs_shift"]["null95"]) == 2
     assert summary["runs"]["-"]["tangent/helpfulness"].endswith("run0")
-    assert "What the numbers say" in (out / "summary.md").read_text()
+
+
+def test_every_comparison_has_a_ci_and_a_verdict(evaluated):
+    """Each line of the comparison table: a difference, a 95% CI that contains it, a verdict read off the CI."""
+    _, summary, _, md = evaluated
+    table = md.split("## Paired comparisons")[1].split("\n## ")[0]
+    lines = [x for x in table.splitlines() if x.startswith("| ") and " − " in x.split("|")[1] and "A − B" not in x]
+    assert len(lines) == len(summary["comparisons"]) >= 20
+    for line in lines:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        lo, hi = map(float, re.fullmatch(r"\[(\S+), (\S+)\]", cells[6]).groups())
+        if lo == lo:  # nan: a quantity undefined here (e.g. Spearman of constant scores) detects nothing
+            assert lo <= float(cells[5]) + 1e-3 and float(cells[5]) - 1e-3 <= hi, line
+        assert cells[8] == ("higher" if lo > 0 else "lower" if hi < 0 else "no difference detected"), line
+    quantities = {c["quantity"] for c in summary["comparisons"]}
+    assert {"hv", "hv_eq", "xi", "xi_ctrl", "spearman_helpfulness", "max_jump_verbosity", "acc_ctrl_helpfulness"} <= quantities
+    assert "HV standard error of one method difference" in md
+
+
+def test_per_prompt_scores_and_common_random_numbers(evaluated):
+    """sweep.jsonl keeps per-prompt scores (mean over samples); alpha = 0 of every method reproduces the base's
+    per-prompt scores exactly (every point samples prompt i, sample j from the same stream)."""
+    _, _, rows, _ = evaluated
+    base = next(r for r in rows if r["method"] == "base")
+    for r in rows:
+        for attr in ("helpfulness", "verbosity", "well_formed"):
+            assert len(r["per_prompt"][attr]) == 3
+            assert np.mean(r["per_prompt"][attr]) == pytest.approx(r["scores"][attr]["mean"], abs=1e-6)
+    zeros = [r for r in rows if r.get("alphas") and not any(r["alphas"].values()) and r["method"] != "base"]
+    assert {r["method"] for r in zeros} == set(report.COMPOSED)
+    for r in zeros:
+        assert r["per_prompt"] == base["per_prompt"], r["method"]
+        assert r["kl"] == 0.0
+
+
+def test_calibrate_kl_equal_budget(evaluated):
+    """--calibrate kl: every vector alone at alpha = 1 spends the target KL; each equal-budget point spends its
+    scalarized run's KL."""
+    _, summary, rows, _ = evaluated
+    target = summary["per_seed"]["-"]["kl_target"]
+    raw = [v["kl_at_1_raw"] for v in summary["per_seed"]["-"]["vectors"].values()]
+    assert target == pytest.approx(float(np.median(raw))) and max(raw) > 1.5 * min(raw)  # scales had to differ
+    for name in report.COMPOSED:
+        for unit in ({"helpfulness": 1.0, "verbosity": 0.0}, {"helpfulness": 0.0, "verbosity": 1.0}):
+            r = next(r for r in rows if r["method"] == name and r.get("alphas") == unit)
+            assert r["kl"] == pytest.approx(target, rel=5e-3), (name, unit)
+    scal = {r["w"]: r["kl"] for r in rows if r["method"] == "scalarized DPO"}
+    for name in report.COMPOSED:
+        eq = [r for r in rows if r["method"] == name and "eq" in r["sweeps"]]
+        assert sorted(r["kl"] for r in eq) == pytest.approx(sorted(scal.values()), rel=5e-3)
+
+
+def constructed(shift, noise, n_seeds=2, n=40):
+    """per_seed results of two composed methods on a 2 x 2 grid whose scores differ by `shift` plus noise."""
+    rng = np.random.default_rng(0)
+    points = [(0.0, -1.0), (0.0, 0.0), (1.0, -1.0), (1.0, 0.0), (-1.0, 0.0), (0.0, 1.0)]
+    idx = {"grid": [0, 1, 2, 3], "control_h": [4, 1, 3], "control_v": [0, 1, 5], "unit_h": [3], "unit_v": [5], "eq": []}
+    margins = rng.standard_normal((6, 2 * n))
+    per_seed = []
+    for s in range(n_seeds):
+        base = {x: rng.uniform(1, 3, (6, n)) for x in ("h", "v")}
+        method = lambda d: {"points": points, **idx, "kl": np.linspace(0, 0.1, 6), "kl_se": np.zeros(6),
+                            "pairs": {"all": {"margins": margins, "n": n}},
+                            "scores": {"h": base["h"] + d + noise * rng.standard_normal((6, n)), "v": base["v"],
+                                       "well_formed": np.ones((6, n))}}
+        per_seed.append({"seed": s, "prompts": list(range(n)), "methods": {"TS-DPO": method(shift),
+                                                                           "DPO task arithmetic": method(0.0)}})
+    args = types.SimpleNamespace(maximize="h", minimize="v", alphas_a=[0.0, 1.0], alphas_b=[-1.0, 0.0], n_boot=300,
+                                 ref=(0.0, 4.0), bounds=((0.0, 4.0), (0.0, 4.0)))
+    return args, per_seed
+
+
+def test_verdicts_come_from_the_ci_not_the_sign():
+    """A clear shift is 'higher'; a small positive difference buried in noise is 'no difference detected' although
+    its sign is positive; two seeds are resampled too (two-level bootstrap)."""
+    find = lambda cs, q: next(c for c in cs if c["quantity"] == q and c["b"] == "DPO task arithmetic")
+    args, per_seed = constructed(shift=0.5, noise=0.05)
+    _, comparisons, _ = report.analyse(args, per_seed, None)
+    hv = find(comparisons, "hv")
+    assert hv["verdict"] == "higher" and 0 < hv["lo"] <= hv["diff"] <= hv["hi"]
+    assert find(comparisons, "xi")["verdict"] == "no difference detected"  # identical margins: CI [0, 0]
+    args, per_seed = constructed(shift=0.01, noise=1.0)
+    methods, comparisons, _ = report.analyse(args, per_seed, None)
+    hv = find(comparisons, "hv")
+    assert hv["lo"] < 0 < hv["hi"] and hv["verdict"] == "no difference detected"
+    assert hv["diff"] == pytest.approx(methods["TS-DPO"]["hv"] - methods["DPO task arithmetic"]["hv"])
 
 
 def test_default_out_names_train_then_evaluate(tmp_path, monkeypatch):
@@ -84,8 +185,6 @@ def test_default_out_names_train_then_evaluate(tmp_path, monkeypatch):
     train_tangent.main(common + ["--objective", "helpfulness"])
     train_tangent.main(common + ["--weights", "helpfulness=0.75,verbosity=-0.25"])
     scal = runs.default_out("standard", weights="helpfulness=0.75,verbosity=-0.25")
-    assert (tmp_path / scal / "task_vector.safetensors").exists()
-    assert (tmp_path / runs.default_out("standard", "helpfulness") / "task_vector.safetensors").exists()
     ev.main(["--runs", "runs", "--out", "results", *TINY])
     summary = json.loads((tmp_path / "results" / "summary.json").read_text())
     assert set(summary["methods"]) == {"scalarized DPO", "base"}  # no pair of objective runs: nothing to compose
@@ -131,19 +230,6 @@ def test_select_runs_from_config(tmp_path, capsys):
         ev.select_runs(runs.find_runs(tmp_path), 0, "helpfulness", "verbosity")
 
 
-def test_aggregate_over_seeds():
-    per_seed = [{"methods": {"TS-DPO": {"hv": v, "n_front": 3}}} for v in (0.2, 0.4, 0.6)]
-    agg = report.aggregate(per_seed)["TS-DPO"]
-    assert agg["hv"] == 0.2 and agg["n_seeds"] == 3  # the first seed's value, plus mean and sd over seeds
-    assert agg["hv_seeds_mean"] == pytest.approx(0.4) and agg["hv_seeds_sd"] == pytest.approx(0.2)
-
-
-def test_compare_sentence():
-    assert "more" in report.compare(0.6, 0.01, 0.4, 0.01, "A", "B")
-    assert "less" in report.compare(0.4, 0.01, 0.6, 0.01, "A", "B")
-    assert "matches" in report.compare(0.5, 0.05, 0.52, 0.05, "A", "B")
-
-
 def test_linear_hidden_shift_is_the_derivative(tiny_tokenizer):
     """pooled_hidden(linear=True) = J_h tau: equals the nonlinear shift / eps for a small eps * tau."""
     model = make_tiny_model("gpt2", vocab_size=len(tiny_tokenizer))
@@ -168,7 +254,10 @@ def test_linear_hidden_shift_is_the_derivative(tiny_tokenizer):
     (["--control", "1,-1,3"], "--control"), (["--control=-1,1,1"], "--control"), (["--control=-1,1"], "--control"),
     (["--control=-1,1,2.5"], "--control"), (["--scorer", "toy,oracle"], "--scorer"), (["--scorer", "hf:"], "--scorer"),
     (["--maximize", "verbosity"], "--minimize"), (["--seeds", "0", "0"], "--seeds"), (["--seeds", "-1"], "--seeds"),
-    (["--gen-seed", "-1"], "--gen-seed")])
+    (["--gen-seed", "-1"], "--gen-seed"), (["--n-samples", "0"], "--n-samples"), (["--n-boot", "1"], "--n-boot"),
+    (["--n-perm", "0"], "--n-perm"), (["--calibrate", "norm"], "--calibrate"), (["--correlation", "1.5"], "--correlation"),
+    (["--correlation", "0.5", "--data", "x.jsonl"], "--correlation"),
+    (["--kl-target", "0.01"], "--kl-target"), (["--calibrate", "kl", "--kl-target", "0"], "--kl-target")])
 def test_bad_flags_are_usage_errors(flags, named, capsys):
     with pytest.raises(SystemExit) as e:
         ev.parse_args(flags)
