@@ -28,8 +28,8 @@ Per vector: ||tau||, KL at alpha = 1, scale s, the linearization gap (compose.li
     python evaluate.py --seeds 0 1 2          # runs whose config.json seed is 0, 1, 2: two-level bootstrap
     python evaluate.py --scorer hf:<reward-model>,length --correlation 0.9
 Defaults are sized for the CPU demo; negative values need the = form (--alphas-b=-1,0). Outputs (summary.json
-last): sweep.jsonl (a row per method, seed and point, with per-prompt scores), summary.md, summary.json, pareto.png,
-pareto_kl.png, control.png, control_kl.png, disentanglement.png, cca.png.
+last): sweep.jsonl (a row per method, seed and point, with per-prompt scores), summary.md, summary.json, pareto.png
+(fronts, and against KL), control.png (against alpha and KL; pair accuracy), disentanglement.png, cca.png.
 """
 import argparse
 import math
@@ -47,7 +47,7 @@ import compose
 import data
 import linearize
 import toyworld
-from metrics import cca, cca_null, mean_se, principal_angles, residualize, row_cosine
+from metrics import cca, cca_null, principal_angles, residualize, row_cosine
 from report import write_results
 from runs import check_out, find_runs, in_range, positive, run_cli
 
@@ -467,6 +467,9 @@ def main(argv=None):
     lo_hi = args.bounds or [0.0, 4.0]
     args.bounds, args.ref = (tuple(lo_hi), tuple(lo_hi)), (lo_hi[0], lo_hi[1])  # ref: the worst corner
     t0, timings, notes = time.time(), {}, []
+    if args.n_prompts < 128 or args.n_samples < 2:
+        notes.append(f"{args.n_prompts} prompts x {args.n_samples} sample(s): below the study setting (>= 128 x 2, "
+                     "--n-prompts 128 --n-samples 2), sized for the demo's time budget; the CIs are wider than the study's")
     per_seed = [evaluate_seed(args, s, runs_of[s], timings, notes) for s in tqdm(runs_of, desc="seeds", leave=False)]
     if not fixed:  # no stated bounds: the box from the data, said
         allv = [np.nanmean(m["scores"][k], 1) for o in per_seed for m in o["methods"].values() for k in (a, b)]

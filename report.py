@@ -32,8 +32,7 @@ from runs import atomic_write, write_json, write_jsonl
 
 COLORS = {"TS-DPO": "tab:blue", "DPO task arithmetic": "tab:orange", "TS-DPO (nonlinear)": "tab:cyan",
           "scalarized DPO": "tab:red", "base": "black"}
-OUTPUTS = ("sweep.jsonl", "pareto.png", "pareto_kl.png", "control.png", "control_kl.png", "disentanglement.png",
-           "cca.png", "summary.md", "summary.json")
+OUTPUTS = ("sweep.jsonl", "pareto.png", "control.png", "disentanglement.png", "cca.png", "summary.md", "summary.json")
 COMPOSED = ("TS-DPO", "DPO task arithmetic", "TS-DPO (nonlinear)")
 MX = (True, False)  # maximize the first axis, minimize the second
 
@@ -266,18 +265,20 @@ def summary_markdown(args, per_seed, methods, comparisons, extras, rows, notes, 
     L += ["", "## Representation shifts: CCA, null, inputs partialled out, directions", ""]
     for name, c in o["cca"].items():
         s, r, pa = c["shift_vs_shift"], c["shift_vs_shift_residual"], c["principal_angles"]
-        above = lambda d: "above" if d["spectrum"][0] > d["null95"][0] else "not above"
-        r2 = [v for k, v in c.items() if k.startswith("r2_inputs_")]
-        L.append(f"- {name}: leading canonical correlation of shift {a} vs shift {b} {s['spectrum'][0]:.2f}, "
-                 f"{above(s)} the permutation null's 95th percentile {s['null95'][0]:.2f} (spectrum "
-                 + ", ".join(f"{x:.2f}" for x in s["spectrum"]) + "). CCA is invariant to an invertible linear map "
-                 f"of each side: it says the shifts co-vary across rows, not that they point the same way. The inputs "
-                 f"(base hidden-state PCs + word counts) explain R^2 " + " / ".join(f"{x:.2f}" for x in r2) +
-                 f" of the shifts; after partialling them out the leading correlation is {r['spectrum'][0]:.2f}, "
-                 f"{above(r)} its null ({r['null95'][0]:.2f}). Principal angles between the top shift directions in "
-                 f"hidden space: cosines " + ", ".join(f"{x:.2f}" for x in pa[:3]) + f" (leading: random directions "
-                 f"reach {c['principal_angles_null95'][0]:.2f} at the 95th percentile). Mean row cosine "
-                 f"{c['row_cosine']['mean']:.2f} ± {c['row_cosine']['se']:.2f}.")
+        lead = lambda d: (f"{d['spectrum'][0]:.2f} ({'above' if d['spectrum'][0] > d['null95'][0] else 'not above'} "
+                          f"the permutation null's 95th percentile {d['null95'][0]:.2f})")
+        r2 = " / ".join(f"{c[f'r2_inputs_{x}']:.2f}" for x in (a, b))
+        L.append(f"- {name}: leading canonical correlation of shift {a} vs shift {b} {lead(s)}; spectrum "
+                 + ", ".join(f"{x:.2f}" for x in s["spectrum"]) + ". The inputs (base hidden-state PCs, word counts) "
+                 f"explain R^2 {r2} of the two shifts; with them partialled out: {lead(r)}. Each shift vs the "
+                 f"attribute labels: {lead(c[f'{a}_vs_labels'])} / {lead(c[f'{b}_vs_labels'])}. Principal angles "
+                 f"between the top {len(pa)} shift directions in hidden space: cosines "
+                 + ", ".join(f"{x:.2f}" for x in pa[:3]) + f" (random subspaces: {c['principal_angles_null95'][0]:.2f} at "
+                 f"the 95th percentile). Mean row cosine {c['row_cosine']['mean']:.2f} ± {c['row_cosine']['se']:.2f}.")
+    if o["cca"]:
+        L.append("- What this shows: CCA is invariant to any invertible linear map of each side, so a high canonical "
+                 "correlation says the two shifts co-vary across rows, not that they point the same way; the principal "
+                 "angles and the row cosine measure direction. Nothing here measures disentanglement itself (xi does).")
     L += ["", "## Every alpha point: KL and the sampling-free companion", "",
           "Scores: mean ± se over prompts. Pair accuracy on controlled pairs (all pairs when there are none) with a "
           "95% CI (± 1.96 se); margins in units of beta-scaled log-ratios. Seed " + str(o["seed"]) + ".", "",
@@ -287,11 +288,13 @@ def summary_markdown(args, per_seed, methods, comparisons, extras, rows, notes, 
         pr = r["pairs"].get("controlled") or r["pairs"].get("all")
         ci = lambda d: f"{d['accuracy']:.2f} [{max(0, d['accuracy'] - 1.96 * d['accuracy_se']):.2f}, " \
                        f"{min(1, d['accuracy'] + 1.96 * d['accuracy_se']):.2f}]"
-        pt = r.get("weights") or ", ".join(f"{v:g}" for v in r["alphas"].values())
+        pt = r.get("weights") or ", ".join(f"{v:.3g}" for v in r["alphas"].values()) + (
+            " (equal budget)" if "eq" in r["sweeps"] else "")
         sc = lambda x: f"{r['scores'][x]['mean']:.2f} ± {r['scores'][x]['se']:.2f}"
+        pairs = (f"{ci(pr[a])} | {ci(pr[b])} | {pr[a]['margin']:.3f} / {pr[b]['margin']:.3f} |"
+                 if pr and r["kl"] > 0 else "– | – | – |")  # theta0 itself: zero margins, no preference
         L.append(f"| {r['method']} | {pt} | {r['kl']:.4f} ± {r['kl_se']:.4f} | {sc(a)} | {sc(b)} | "
-                 f"{r['scores']['well_formed']['mean']:.2f} | " + (f"{ci(pr[a])} | {ci(pr[b])} | {pr[a]['margin']:.3f} / "
-                                                                  f"{pr[b]['margin']:.3f} |" if pr else "– | – | – |"))
+                 f"{r['scores']['well_formed']['mean']:.2f} | {pairs}")
     L += ["", "## Conventions", "",
           "- xi(a1, a2) = sum over tasks with a_t != 0 of the preference-sign disagreement rate on its held-out pairs "
           "between the single-vector and the composed model; the mean is over cells where both alphas are nonzero. "
@@ -321,69 +324,58 @@ def _finish(ax, xlabel, ylabel, title=None):
 
 
 def plot_pareto(args, o, ideal, path):
-    """pareto.png: grid, equal-budget (x), scalarized and base points (mean ± se), each method's front (grid),
-    and the toy world's ideal front."""
+    """pareto.png. Left: grid, equal-budget (x), scalarized and base points (mean ± se), each method's front (grid)
+    and the toy world's ideal front. Right, the front against KL: HV of the points whose KL to the base is at most
+    k, as k grows (all of a method's points, with the base)."""
     a, b = args.maximize, args.minimize
-    fig, ax = plt.subplots(figsize=(7, 5.5))
+    fig, (ax, ax_kl) = plt.subplots(1, 2, figsize=(13, 5.5), width_ratios=(1.2, 1))
+    base = _front(args, o["methods"]["base"], [0], slice(None))
     for name, m in o["methods"].items():
-        c, grid = COLORS.get(name), _sel(m, "grid")
-        xy = _front(args, m, list(range(len(m["kl"]))), slice(None))
-        se = np.column_stack([standard_error(m["scores"][x]) for x in (a, b)])
+        c, grid, every = COLORS.get(name), _sel(m, "grid"), list(range(len(m["kl"])))
+        xy, se = _front(args, m, every, slice(None)), np.column_stack([standard_error(m["scores"][x]) for x in (a, b)])
         ax.errorbar(xy[grid, 0], xy[grid, 1], xerr=se[grid, 0], yerr=se[grid, 1], fmt="*" if name == "base" else "o",
                     ms=12 if name == "base" else 5, color=c, alpha=0.8, capsize=2, lw=0.8, label=name)
         if m.get("eq"):
             ax.plot(xy[m["eq"], 0], xy[m["eq"], 1], "x", color=c, ms=8, label=f"{name}, equal budget")
-        f = pareto_mask(xy[grid], MX)
-        order = np.argsort(xy[grid][f][:, 0])
-        ax.step(xy[grid][f][order, 0], xy[grid][f][order, 1], where="post", color=c, lw=2)
+        f = np.array(grid)[pareto_mask(xy[grid], MX)]
+        ax.step(*xy[f[np.argsort(xy[f, 0])]].T, where="post", color=c, lw=2)
         for lab, (x, y) in zip(m.get("labels", []), xy):
             ax.annotate(f"w={lab['w']:g}", (x, y), fontsize=8, color=c, xytext=(3, 3), textcoords="offset points")
+        order = np.argsort(m["kl"])
+        hv = [hypervolume_2d(np.vstack([base, xy[order[:i + 1]]]), args.ref, MX, args.bounds) for i in range(len(order))]
+        ax_kl.step(m["kl"][order], hv, where="post", marker="o", ms=3, color=c, label=name)
     if ideal is not None:
-        i = np.argsort(ideal[:, 0])
-        ax.step(ideal[i, 0], ideal[i, 1], where="post", color="k", ls="--", lw=1, label="ideal front (toy world)")
+        ax.step(*np.asarray(ideal)[np.argsort(np.asarray(ideal)[:, 0])].T, where="post", color="k", ls="--", lw=1,
+                label="ideal front (toy world)")
     ax.set_xlim(*args.bounds[0]), ax.set_ylim(*args.bounds[1])
     unit = "oracle score (0-4)" if args.scorer == "toy" else f"score ({args.scorer})"
     _finish(ax, f"{a}: {unit}, higher is better", f"{b}: {unit}, lower is better",
             "Pareto fronts (mean ± se over prompts; lines: non-dominated grid points)")
-    savefig(fig, path)
-
-
-def plot_kl(args, o, path, control):
-    """control_kl.png (control sweeps) or pareto_kl.png (every point): each objective's score against KL."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, obj in zip(axes, (args.maximize, args.minimize)):
-        for name, m in o["methods"].items():
-            sel = _sel(m, f"control_{obj}") if control else list(range(len(m["kl"])))
-            if control and "grid" not in m:
-                continue
-            kl, s = m["kl"][sel], m["scores"][obj][sel]
-            i = np.argsort(kl) if control else slice(None)
-            ax.errorbar(kl[i], s.mean(1)[i], yerr=standard_error(s)[i], fmt="o-" if control else "o", ms=4,
-                        capsize=2, color=COLORS.get(name), label=name, alpha=0.8)
-        _finish(ax, "per-token KL(pi_alpha || pi_0) on held-out responses", obj,
-                f"{obj} along its own vector's sweep" if control else f"{obj} at every point")
+    _finish(ax_kl, "KL budget k: per-token KL(pi_alpha || pi_0) on held-out responses", "HV of the points with KL <= k",
+            "Fronts against KL")
     savefig(fig, path)
 
 
 def plot_control(args, o, path):
-    """control.png: top, each vector's own attribute along its alpha sweep; bottom, the sampling-free companion:
-    its implicit-reward accuracy on controlled pairs (95% CI)."""
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex="col")
+    """control.png, per vector: its own attribute along its alpha sweep (top), the same against sign(alpha) x KL
+    to the base (middle: methods compare at equal distance from theta0), and the sampling-free companion, its
+    implicit-reward accuracy on controlled pairs with a 95% CI (bottom)."""
+    fig, axes = plt.subplots(3, 2, figsize=(11, 11))
     for k, obj in enumerate((args.maximize, args.minimize)):
-        for name, m in o["methods"].items():
-            if "grid" not in m:
-                continue
-            sel = _sel(m, f"control_{obj}")
-            x, s = [m["points"][p][k] for p in sel], m["scores"][obj][sel]
-            axes[0, k].errorbar(x, s.mean(1), yerr=standard_error(s), marker="o", capsize=2, color=COLORS.get(name),
-                                label=name)
+        for name, m in ((n, m) for n, m in o["methods"].items() if "grid" in m):
+            sel, c = _sel(m, f"control_{obj}"), COLORS.get(name)
+            alpha, s = np.array([m["points"][p][k] for p in sel]), m["scores"][obj][sel]
             kind = "controlled" if "controlled" in m["pairs"] else "all"
             n = m["pairs"][kind]["n"]
             acc = (m["pairs"][kind]["margins"][sel][:, k * n:(k + 1) * n] > 0) * 1.0
-            axes[1, k].errorbar(x, acc.mean(1), yerr=1.96 * standard_error(acc), marker="o", capsize=2,
-                                color=COLORS.get(name), label=f"{name} ({kind} pairs)")
-        _finish(axes[0, k], "", f"{obj} (generated)", f"control of {obj}")
-        _finish(axes[1, k], f"alpha on the {obj} vector (other at 0)", f"pair accuracy on {obj}")
+            for ax, x, y, e, lab in ((axes[0, k], alpha, s.mean(1), standard_error(s), name),
+                                     (axes[1, k], np.sign(alpha) * m["kl"][sel], s.mean(1), standard_error(s), name),
+                                     (axes[2, k], alpha, acc.mean(1), 1.96 * standard_error(acc), f"{name} ({kind} pairs)")):
+                ax.errorbar(x, y, yerr=e, marker="o", ms=4, capsize=2, color=c, label=lab)
+        _finish(axes[0, k], f"alpha on the {obj} vector (other at 0)", f"{obj} (generated)", f"control of {obj}")
+        _finish(axes[1, k], "sign(alpha) x per-token KL(pi_alpha || pi_0)", f"{obj} (generated)", "against KL")
+        _finish(axes[2, k], f"alpha on the {obj} vector", f"pair accuracy on {obj}", "sampling-free: pair accuracy")
+    fig.tight_layout()
     savefig(fig, path)
 
 
@@ -449,9 +441,7 @@ def write_results(args, per_seed, ideal, notes, timings, runs, t0):
     write_jsonl(out / "sweep.jsonl", rows)
     o = per_seed[0]
     plot_pareto(args, o, ideal, out / "pareto.png")
-    plot_kl(args, o, out / "pareto_kl.png", control=False)
     plot_control(args, o, out / "control.png")
-    plot_kl(args, o, out / "control_kl.png", control=True)
     plot_xi(args, extras["xi"], out / "disentanglement.png")
     plot_cca(args, o["cca"], out / "cca.png")
     timings["plots"] = time.time() - t

@@ -45,9 +45,21 @@ def fake_run(folder, mode, objective=None, weights=None, seed=0, tau=None, finge
     return folder
 
 
+@pytest.fixture
+def one_thread():
+    """Tensors this small run faster on one thread (a second one only adds synchronization, and much more so on a
+    busy machine); the suite's setting is restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
     """evaluate.main --calibrate kl on a tiny random base + random vectors in folders with arbitrary names."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as one_thread (a module-scoped fixture cannot use a function-scoped one)
     tmp = tmp_path_factory.mktemp("ev")
     model = tiny_base(tmp / "runs" / "base")
     fp = linearize.fingerprint(linearize.load_model(str(tmp / "runs" / "base")))
@@ -58,7 +70,10 @@ def evaluated(tmp_path_factory):
         tau = linearize.TaskVector({n: scale * torch.randn(p.shape, generator=g) for n, p in model.named_parameters()})
         fake_run(tmp / "runs" / f"run{i}", mode, obj, w, tau=tau, fingerprint=fp)
     out = tmp / "results"
-    ev.main(["--runs", str(tmp / "runs"), "--out", str(out), "--calibrate", "kl", *TINY])
+    try:
+        ev.main(["--runs", str(tmp / "runs"), "--out", str(out), "--calibrate", "kl", *TINY])
+    finally:
+        torch.set_num_threads(threads)
     rows = [json.loads(line) for line in (out / "sweep.jsonl").read_text().splitlines()]
     return out, json.loads((out / "summary.json").read_text()), rows, (out / "summary.md").read_text()
 
@@ -174,7 +189,7 @@ def test_verdicts_come_from_the_ci_not_the_sign():
     assert hv["diff"] == pytest.approx(methods["TS-DPO"]["hv"] - methods["DPO task arithmetic"]["hv"])
 
 
-def test_default_out_names_train_then_evaluate(tmp_path, monkeypatch):
+def test_default_out_names_train_then_evaluate(tmp_path, monkeypatch, one_thread):
     """train_tangent.py with the DEFAULT --out for an objective and for --weights, then evaluate.py --runs runs:
     the name scal-helpfulness0.75_verbosity-0.25 is found by its config.json (it used to crash float(name[5:]))."""
     import train_tangent
