@@ -273,19 +273,11 @@ def measure(args, ctx, taus, points, timings, lin=None, model=None, pairs=True):
     with timed(timings, "pair sweeps"):
         for kind, ps in ctx["sets"].items() if pairs else ():
             r = compose.pair_sweep(ps["pairs"], taus, np.asarray(points, dtype=float), beta=args.beta, lin=lin,
-                                   model=model, batch_size=args.pair_batch_size, pad_id=ctx["tok"].pad_token_id,
-                                   kl=kind == "all")
+                                   model=model, kl=kind == "all", **ctx["chunks"])
             out["pairs"][kind] = {"margins": r["margins"].double().numpy(), "n": ps["n"]}
             if kind == "all":  # KL over the response tokens of both objectives' held-out pairs
                 out["kl"], out["kl_se"] = r["kl"].double().numpy(), r["kl_se"].double().numpy()
     return out
-
-
-def kl_at(args, ctx, taus, points, lin=None, model=None):
-    """(P,) per-token KL at alpha points (P, K) on the "all" pair set, the set every kl_scale calibrates on."""
-    return compose.pair_sweep(ctx["sets"]["all"]["pairs"], taus, np.asarray(points, dtype=float), beta=args.beta,
-                              lin=lin, model=model, batch_size=args.pair_batch_size,
-                              pad_id=ctx["tok"].pad_token_id)["kl"].double().numpy()
 
 
 # ----------------------------------------------------------------------------- one seed
@@ -296,8 +288,9 @@ def evaluate_seed(args, seed, runs, timings, notes):
     with timed(timings, "load"):
         model, tok = linearize.load_model(args.base), linearize.load_tokenizer(args.base)
         prompts, sets, cca_rows = held_out(args, tok, notes)
-        ctx = {"tok": tok, "prompts": prompts, "sets": sets, "attrs": list(dict.fromkeys([a, b, *args.extra_attrs,
-                                                                                         "well_formed"]))}
+        ctx = {"tok": tok, "prompts": prompts, "sets": sets, "chunks": dict(batch_size=args.pair_batch_size,
+                                                                             pad_id=tok.pad_token_id),
+               "attrs": list(dict.fromkeys([a, b, *args.extra_attrs, "well_formed"]))}
         load = lambda folders: [linearize.TaskVector.load(d, base_model=model) for d in folders]
     out = {"seed": seed, "prompts": prompts, "methods": {}, "vectors": {}, "cosines": {}, "cca": {}}
     todo = {}  # name -> (kind, taus, lin)
@@ -326,12 +319,13 @@ def evaluate_seed(args, seed, runs, timings, notes):
         notes.append(f"scalarized DPO not evaluated (seed {seed}): no standard runs with --weights over {a} and {b}; "
                      "no equal-budget comparison")
 
+    # every KL below, kl_scale's included, is the per-token KL on the same pairs: sets["all"]
     scale = lambda taus, d, kl, lin, nl: compose.kl_scale(taus, d, float(kl), sets["all"]["pairs"], lin=lin, model=nl,
-                                                          batch_size=args.pair_batch_size, pad_id=tok.pad_token_id)
-    with timed(timings, "calibrate (KL)"):  # every kl_scale and KL below is on the same pairs: sets["all"]
+                                                          **ctx["chunks"])
+    with timed(timings, "calibrate (KL)"):
         if args.calibrate == "kl":
-            kl1 = {name: kl_at(args, ctx, taus, np.eye(2), lin, None if lin else model)
-                   for name, (kind, taus, lin) in todo.items()}
+            kl1 = {name: compose.pair_sweep(sets["all"]["pairs"], taus, np.eye(2), lin=lin, model=None if lin else model,
+                                            **ctx["chunks"])["kl"].double().numpy() for name, (_, taus, lin) in todo.items()}
             out["kl_target"] = args.kl_target or float(np.median(np.concatenate(list(kl1.values()))))
         for name, (kind, taus, lin) in todo.items():
             nl = None if lin else model
@@ -354,7 +348,7 @@ def evaluate_seed(args, seed, runs, timings, notes):
                 n, g = sets["all"]["n"], min(16, sets["all"]["n"])
                 with timed(timings, "linearization gap"):
                     gap = compose.linearization_gap(model, taus[k], sets["all"]["pairs"][:g] + sets["all"]["pairs"][n:n + g],
-                                                    GAP_ALPHAS, batch_size=args.pair_batch_size, pad_id=tok.pad_token_id)
+                                                    GAP_ALPHAS, **ctx["chunks"])
                 v["gap"] = {f"{x:g}": float(y) for x, y in gap.items()}
         if name in two:
             with timed(timings, "cca"):
@@ -415,7 +409,8 @@ def parse_args(argv=None):
     p.add_argument("--n-pairs", type=positive(int), default=64, help="held-out pairs per objective and set (all, controlled)")
     p.add_argument("--n-cca", type=in_range(3, math.inf, int), default=128, help="held-out rated rows for CCA (>= 3)")
     p.add_argument("--cca-k", type=positive(int), default=8, help="principal components per side before CCA")
-    p.add_argument("--n-perm", type=positive(int), default=100, help="permutations of the CCA null")
+    p.add_argument("--n-perm", type=in_range(100, math.inf, int), default=100,
+                   help="permutations of the CCA null (>= 100: its 95th percentile is reported)")
     p.add_argument("--n-boot", type=in_range(2, math.inf, int), default=1000, help="bootstrap resamples per comparison")
     p.add_argument("--max-length", type=in_range(2, math.inf, int), default=128, help="pair truncation (data.tokenize_pair), >= 2")
     p.add_argument("--beta", type=positive(float), default=0.1, help="implicit reward scale (as in training)")

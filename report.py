@@ -265,18 +265,19 @@ def summary_markdown(args, per_seed, methods, comparisons, extras, rows, notes, 
     L += ["", "## Representation shifts: CCA, null, inputs partialled out, directions", ""]
     for name, c in o["cca"].items():
         s, r, pa = c["shift_vs_shift"], c["shift_vs_shift_residual"], c["principal_angles"]
-        lead = lambda d: (f"{d['spectrum'][0]:.2f} ({'above' if d['spectrum'][0] > d['null95'][0] else 'not above'} "
-                          f"the permutation null's 95th percentile {d['null95'][0]:.2f})")
+        lead = lambda d: (f"{d['spectrum'][0]:.2f} vs null {d['null95'][0]:.2f} ("
+                          f"{'above' if d['spectrum'][0] > d['null95'][0] else 'not above'} chance)")
         r2 = " / ".join(f"{c[f'r2_inputs_{x}']:.2f}" for x in (a, b))
         L.append(f"- {name}: leading canonical correlation of shift {a} vs shift {b} {lead(s)}; spectrum "
-                 + ", ".join(f"{x:.2f}" for x in s["spectrum"]) + ". The inputs (base hidden-state PCs, word counts) "
+                 + ", ".join(f"{x:.2f}" for x in s["spectrum"]) + f". The inputs (top {args.cca_k} PCs of the base hidden state, word counts) "
                  f"explain R^2 {r2} of the two shifts; with them partialled out: {lead(r)}. Each shift vs the "
                  f"attribute labels: {lead(c[f'{a}_vs_labels'])} / {lead(c[f'{b}_vs_labels'])}. Principal angles "
                  f"between the top {len(pa)} shift directions in hidden space: cosines "
                  + ", ".join(f"{x:.2f}" for x in pa[:3]) + f" (random subspaces: {c['principal_angles_null95'][0]:.2f} at "
                  f"the 95th percentile). Mean row cosine {c['row_cosine']['mean']:.2f} ± {c['row_cosine']['se']:.2f}.")
     if o["cca"]:
-        L.append("- What this shows: CCA is invariant to any invertible linear map of each side, so a high canonical "
+        L.append(f"- Null: the 95th percentile of the same statistic with the rows of one side permuted ({args.n_perm} "
+                 "permutations). What this shows: CCA is invariant to any invertible linear map of each side, so a high canonical "
                  "correlation says the two shifts co-vary across rows, not that they point the same way; the principal "
                  "angles and the row cosine measure direction. Nothing here measures disentanglement itself (xi does).")
     L += ["", "## Every alpha point: KL and the sampling-free companion", "",
@@ -368,6 +369,7 @@ def plot_control(args, o, path):
             kind = "controlled" if "controlled" in m["pairs"] else "all"
             n = m["pairs"][kind]["n"]
             acc = (m["pairs"][kind]["margins"][sel][:, k * n:(k + 1) * n] > 0) * 1.0
+            acc[alpha == 0] = np.nan  # theta0 itself: zero margins, no preference to count
             for ax, x, y, e, lab in ((axes[0, k], alpha, s.mean(1), standard_error(s), name),
                                      (axes[1, k], np.sign(alpha) * m["kl"][sel], s.mean(1), standard_error(s), name),
                                      (axes[2, k], alpha, acc.mean(1), 1.96 * standard_error(acc), f"{name} ({kind} pairs)")):
@@ -384,7 +386,8 @@ def plot_xi(args, xi, path):
     names = list(xi) or ["(none)"]
     kinds = sorted({k for v in xi.values() for k in v}) or ["all"]
     vmax = max([np.max(g) for v in xi.values() for g in v.values()] + [1e-9])
-    fig, axes = plt.subplots(len(kinds), len(names), figsize=(4.4 * len(names), 3.8 * len(kinds)), squeeze=False)
+    fig, axes = plt.subplots(len(kinds), len(names), figsize=(4.6 * len(names), 4.2 * len(kinds)), squeeze=False)
+    fig.subplots_adjust(hspace=0.4, wspace=0.35)
     im = None
     for r, kind in enumerate(kinds):
         for ax, name in zip(axes[r], names):
@@ -393,9 +396,9 @@ def plot_xi(args, xi, path):
                 continue
             v = np.asarray(xi[name][kind])
             im = ax.imshow(v, origin="lower", cmap="viridis", vmin=0, vmax=vmax, aspect="auto")
-            for i, j in np.ndindex(v.shape):
-                ax.text(j, i, f"{v[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if v[i, j] < vmax / 2 else "black")
+            for i, j in np.ndindex(v.shape):  # a zero alpha asks nothing of its task: no term, shown as "-"
+                ax.text(j, i, f"{v[i, j]:.2f}" if args.alphas_a[i] and args.alphas_b[j] else "-", ha="center",
+                        va="center", fontsize=7, color="white" if v[i, j] < vmax / 2 else "black")
             ax.set_xticks(range(len(args.alphas_b)), [f"{x:g}" for x in args.alphas_b])
             ax.set_yticks(range(len(args.alphas_a)), [f"{x:g}" for x in args.alphas_a])
             ax.set_xlabel(f"alpha {args.minimize}"), ax.set_ylabel(f"alpha {args.maximize}")

@@ -19,7 +19,7 @@ from conftest import build_tokenizer, make_tiny_model
 
 TINY = ["--alphas-a", "0,1", "--alphas-b=-1,0", "--control=-1,1,3", "--n-prompts", "3", "--n-samples", "2",
         "--max-new-tokens", "4", "--n-pairs", "4", "--n-cca", "8", "--cca-k", "2", "--max-length", "96",
-        "--n-boot", "50", "--n-perm", "20"]
+        "--n-boot", "50"]
 VERDICTS = ("higher", "lower", "no difference detected")
 
 
@@ -270,7 +270,7 @@ def test_linear_hidden_shift_is_the_derivative(tiny_tokenizer):
     (["--control=-1,1,2.5"], "--control"), (["--scorer", "toy,oracle"], "--scorer"), (["--scorer", "hf:"], "--scorer"),
     (["--maximize", "verbosity"], "--minimize"), (["--seeds", "0", "0"], "--seeds"), (["--seeds", "-1"], "--seeds"),
     (["--gen-seed", "-1"], "--gen-seed"), (["--n-samples", "0"], "--n-samples"), (["--n-boot", "1"], "--n-boot"),
-    (["--n-perm", "0"], "--n-perm"), (["--calibrate", "norm"], "--calibrate"), (["--correlation", "1.5"], "--correlation"),
+    (["--n-perm", "99"], "--n-perm"), (["--calibrate", "norm"], "--calibrate"), (["--correlation", "1.5"], "--correlation"),
     (["--correlation", "0.5", "--data", "x.jsonl"], "--correlation"),
     (["--kl-target", "0.01"], "--kl-target"), (["--calibrate", "kl", "--kl-target", "0"], "--kl-target")])
 def test_bad_flags_are_usage_errors(flags, named, capsys):
