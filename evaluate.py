@@ -57,6 +57,7 @@ METHODS = {  # name -> (training mode of its runs, model the vectors are compose
     "TS-DPO (nonlinear)": ("tangent", "nonlinear"),  # ablation: tangent vectors, nonlinear model
 }
 GAP_ALPHAS = (0.5, 1.0, 2.0)
+KL_RTOL = 0.01  # calibrated KLs match their targets to 1 % (compose.kl_scale's rtol): a tighter match costs time
 
 
 # ----------------------------------------------------------------------------- which runs (from config.json)
@@ -319,9 +320,9 @@ def evaluate_seed(args, seed, runs, timings, notes):
         notes.append(f"scalarized DPO not evaluated (seed {seed}): no standard runs with --weights over {a} and {b}; "
                      "no equal-budget comparison")
 
-    # every KL below, kl_scale's included, is the per-token KL on the same pairs: sets["all"]
+    # every KL below, kl_scale's included, is the per-token KL on the same pairs: sets["all"]; matched to 1 %
     scale = lambda taus, d, kl, lin, nl: compose.kl_scale(taus, d, float(kl), sets["all"]["pairs"], lin=lin, model=nl,
-                                                          **ctx["chunks"])
+                                                          rtol=KL_RTOL, **ctx["chunks"])
     with timed(timings, "calibrate (KL)"):
         if args.calibrate == "kl":
             kl1 = {name: compose.pair_sweep(sets["all"]["pairs"], taus, np.eye(2), lin=lin, model=None if lin else model,
@@ -334,7 +335,11 @@ def evaluate_seed(args, seed, runs, timings, notes):
             for obj, tau, s, kl in zip((a, b), taus, scales, kl1[name] if args.calibrate == "kl" else (None, None)):
                 out["vectors"][f"{name}/{obj}"] = {"norm": tau.norm(), "scale": s, "kl_at_1_raw": kl}
             taus[:] = [s * tau for s, tau in zip(scales, taus)]
-            eq = [scale(taus, d, kl, lin, nl) for d, kl in zip(directions, scal_kl)]
+            try:
+                eq = [scale(taus, d, kl, lin, nl) for d, kl in zip(directions, scal_kl)]
+            except ValueError as e:  # a KL this method cannot reach along that direction: no equal-budget points
+                eq = []
+                notes.append(f"{name}: no equal-budget points (seed {seed}): {e}")
             todo[name] = (kind, taus, lin, eq)
 
     for name, (kind, taus, lin, eq) in tqdm(todo.items(), desc="methods", leave=False):
