@@ -313,7 +313,8 @@ def evaluate_seed(args, seed, runs, timings, notes):
     if scal:
         labels = [label or f"{a}=1,{b}=0" for _, label, _ in scal]
         m = measure(args, ctx, load([d for _, _, d in scal]), np.eye(len(scal)).tolist(), timings, model=model)
-        out["methods"]["scalarized DPO"] = m | {"labels": [{"weights": lab, "w": w} for (w, _, _), lab in zip(scal, labels)]}
+        m["labels"] = [{"weights": lab, "w": w} for (w, _, _), lab in zip(scal, labels)]
+        out["methods"]["scalarized DPO"] = m
         directions = [tuple(data.parse_weights(lab).get(x, 0.0) for x in (a, b)) for lab in labels]
         scal_kl = m["kl"]
     else:
@@ -325,8 +326,9 @@ def evaluate_seed(args, seed, runs, timings, notes):
                                                           rtol=KL_RTOL, **ctx["chunks"])
     with timed(timings, "calibrate (KL)"):
         if args.calibrate == "kl":
-            kl1 = {name: compose.pair_sweep(sets["all"]["pairs"], taus, np.eye(2), lin=lin, model=None if lin else model,
-                                            **ctx["chunks"])["kl"].double().numpy() for name, (_, taus, lin) in todo.items()}
+            kl1 = {name: compose.pair_sweep(sets["all"]["pairs"], taus, np.eye(2), lin=lin, model=None if lin else
+                                            model, **ctx["chunks"])["kl"].double().numpy()
+                   for name, (_, taus, lin) in todo.items()}
             out["kl_target"] = args.kl_target or float(np.median(np.concatenate(list(kl1.values()))))
         for name, (kind, taus, lin) in todo.items():
             nl = None if lin else model
@@ -348,12 +350,12 @@ def evaluate_seed(args, seed, runs, timings, notes):
         out["methods"][name] = m | pts | {"eq_scales": eq}
         for k, obj in enumerate((a, b)):
             v = out["vectors"][f"{name}/{obj}"]
-            v["kl_at_1_raw"] = v["kl_at_1_raw"] if v["kl_at_1_raw"] is not None else float(m["kl"][pts[f"unit_{obj}"][0]])
+            if v["kl_at_1_raw"] is None:  # not calibrated: the vector alone at alpha = 1, as measured
+                v["kl_at_1_raw"] = float(m["kl"][pts[f"unit_{obj}"][0]])
             if name in two:  # the gap of each trained vector, on the first 16 pairs of each objective
-                n, g = sets["all"]["n"], min(16, sets["all"]["n"])
+                n, g, ps = sets["all"]["n"], min(16, sets["all"]["n"]), sets["all"]["pairs"]
                 with timed(timings, "linearization gap"):
-                    gap = compose.linearization_gap(model, taus[k], sets["all"]["pairs"][:g] + sets["all"]["pairs"][n:n + g],
-                                                    GAP_ALPHAS, **ctx["chunks"])
+                    gap = compose.linearization_gap(model, taus[k], ps[:g] + ps[n:n + g], GAP_ALPHAS, **ctx["chunks"])
                 v["gap"] = {f"{x:g}": float(y) for x, y in gap.items()}
         if name in two:
             with timed(timings, "cca"):
@@ -479,7 +481,8 @@ def main(argv=None):
                      "(numbers compare within this run only)")
     ideal = None
     if args.scorer == "toy" and args.data == "toy":
-        ideal = toyworld.ideal_front(per_seed[0]["prompts"] * args.n_samples, maximize=a, minimize=b, correlation=args.correlation)
+        ideal = toyworld.ideal_front(per_seed[0]["prompts"] * args.n_samples, maximize=a, minimize=b,
+                                     correlation=args.correlation)
     key = lambda s: s if s is not None else "-"
     used = {key(s): {f"{mode}/{obj}": str(d) for (mode, obj), d in r["vectors"].items()}
             | {f"standard/{label or f'{a}=1,{b}=0'}": str(d) for _, label, d in r["scalarized"]} for s, r in runs_of.items()}

@@ -92,7 +92,8 @@ def quantities(args):
                                 lambda m, i, c=curve: max_jump(c(m, i)[1]), sweep)
         for kind, tag in (("all", ""), ("controlled", "_ctrl")):
             def acc(m, i, k=k, obj=obj, kind=kind):
-                return float((m["pairs"][kind]["margins"][m[f"unit_{obj}"][0], k * m["pairs"][kind]["n"] + i] > 0).mean())
+                r = m["pairs"][kind]
+                return float((r["margins"][m[f"unit_{obj}"][0], k * r["n"] + i] > 0).mean())
             q[f"acc{tag}_{obj}"] = (f"pair accuracy on {obj} at alpha_{obj} = 1 alone ({kind} pairs)", kind, "higher",
                                     acc, lambda m, kind=kind: "grid" in m and kind in m["pairs"])
     return q
@@ -240,7 +241,7 @@ def summary_markdown(args, per_seed, methods, comparisons, extras, rows, notes, 
     for c in comparisons:
         L.append(f"| {c['a']} − {c['b']} | {c['label']} | {c['better']} | {_f(c['value_a'])} | {_f(c['value_b'])} | "
                  f"{c['diff']:+.3f} | [{c['lo']:+.3f}, {c['hi']:+.3f}] | {_f(c['se'])} | {c['verdict']} |")
-    hv = next((c for c in comparisons if c["quantity"] == "hv" and (c["a"], c["b"]) == ("TS-DPO", "DPO task arithmetic")), None)
+    hv = next((c for c in comparisons if c["quantity"] == "hv" and c["b"] == "DPO task arithmetic"), None)
     if hv:
         par = [methods[n]["hv_se_parametric"] for n in ("TS-DPO", "DPO task arithmetic")]
         L += ["", f"HV standard error of one method difference (TS-DPO − DPO task arithmetic): {hv['se']:.4f} (paired "
@@ -269,7 +270,8 @@ def summary_markdown(args, per_seed, methods, comparisons, extras, rows, notes, 
                           f"{'above' if d['spectrum'][0] > d['null95'][0] else 'not above'} chance)")
         r2 = " / ".join(f"{c[f'r2_inputs_{x}']:.2f}" for x in (a, b))
         L.append(f"- {name}: leading canonical correlation of shift {a} vs shift {b} {lead(s)}; spectrum "
-                 + ", ".join(f"{x:.2f}" for x in s["spectrum"]) + f". The inputs (top {args.cca_k} PCs of the base hidden state, word counts) "
+                 + ", ".join(f"{x:.2f}" for x in s["spectrum"]) + f". The inputs (top {args.cca_k} PCs of the base "
+                 "hidden state, word counts) "
                  f"explain R^2 {r2} of the two shifts; with them partialled out: {lead(r)}. Each shift vs the "
                  f"attribute labels: {lead(c[f'{a}_vs_labels'])} / {lead(c[f'{b}_vs_labels'])}. Principal angles "
                  f"between the top {len(pa)} shift directions in hidden space: cosines "
@@ -343,7 +345,8 @@ def plot_pareto(args, o, ideal, path):
         for lab, (x, y) in zip(m.get("labels", []), xy):
             ax.annotate(f"w={lab['w']:g}", (x, y), fontsize=8, color=c, xytext=(3, 3), textcoords="offset points")
         order = np.argsort(m["kl"])
-        hv = [hypervolume_2d(np.vstack([base, xy[order[:i + 1]]]), args.ref, MX, args.bounds) for i in range(len(order))]
+        hv = [hypervolume_2d(np.vstack([base, xy[order[:i + 1]]]), args.ref, MX, args.bounds)
+              for i in range(len(order))]
         ax_kl.step(m["kl"][order], hv, where="post", marker="o", ms=3, color=c, label=name)
     if ideal is not None:
         ax.step(*np.asarray(ideal)[np.argsort(np.asarray(ideal)[:, 0])].T, where="post", color="k", ls="--", lw=1,
