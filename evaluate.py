@@ -15,7 +15,7 @@ the same KL (--kl-target, default the median over the composed vectors of their 
 Measured at every point (metrics: metrics.py; statistics and verdicts: report.py):
   scores  per prompt i, the mean over samples j of score(x_i, y_ij), y_ij ~ pi_alpha(.|x_i) drawn from the stream
           of key i + n_prompts * j (compose.generate keys=): every method and point draws the same numbers (common
-          random numbers), so alpha = 0 reproduces the base. Malformed text is the worst on both axes (Scorer).
+          random numbers), so alpha = 0 reproduces the base. Malformed text is the worst on both axes (scoring.py).
   KL      per-token KL(pi_alpha || pi_0) over the response tokens of the held-out pairs (compose.pair_sweep).
   pairs   implicit margins beta [(log pi - log pi_0)(y_c|x) - (log pi - log pi_0)(y_r|x)] on each objective's
           held-out pairs and on controlled pairs (equal labels on the other attribute): accuracy, margin, xi.
@@ -41,7 +41,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm import tqdm
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 import compose
 import data
@@ -50,6 +49,7 @@ import toyworld
 from metrics import cca, cca_null, principal_angles, residualize, row_cosine
 from report import write_results
 from runs import check_out, find_runs, in_range, positive, run_cli
+from scoring import Scorer, scorer_spec
 
 METHODS = {  # name -> (training mode of its runs, model the vectors are composed in)
     "TS-DPO": ("tangent", "linear"),
@@ -95,55 +95,6 @@ def select_runs(found, seed, a, b, root="runs"):
         raise ValueError(f"--runs {root}: no finished runs of seed {seed} to compare for {a} and {b} (found by their "
                          f"config.json); train them first (make demo, or train_tangent.py --objective {a}, then {b})")
     return {"vectors": vectors, "scalarized": sorted(scal, key=lambda s: (s[0], s[1] or ""))}
-
-
-# ----------------------------------------------------------------------------- scoring
-class Scorer:
-    """--scorer toy | length | hf:<model>, comma-joined (later ones override): response -> {attribute: float}.
-
-    Every response also gets well_formed (toy: toyworld.is_well_formed; otherwise non-empty). The toy oracle
-    gives a malformed response 0 on every attribute; on a MINIMIZED attribute 0 is the best value, so broken
-    text would look perfectly concise. Here a malformed response is the worst on every axis instead: 0 on a
-    maximized attribute, 4 (the top of the scale) on the minimized one."""
-
-    def __init__(self, spec, maximize, device="cpu", minimize=None):
-        self.parts, self.maximize, self.minimize = [s.strip() for s in spec.split(",") if s.strip()], maximize, minimize
-        self.hf = {}
-        for part in self.parts:
-            if part.startswith("hf:"):
-                rm = AutoModelForSequenceClassification.from_pretrained(part[3:]).to(device).eval()
-                self.hf[part] = (AutoTokenizer.from_pretrained(part[3:]), rm, device)
-
-    def __call__(self, prompts, responses):
-        out = [{"well_formed": float(bool(r and r.strip()))} for r in responses]
-        for part in self.parts:
-            if part == "toy":
-                for o, p, r in zip(out, prompts, responses):
-                    o.update({k: float(v) for k, v in toyworld.score(p, r).items()})
-                    o["well_formed"] = float(toyworld.is_well_formed(p, r))
-                    if not o["well_formed"] and self.minimize in o:
-                        o[self.minimize] = float(toyworld.MAX_LEVEL)
-            elif part == "length":
-                for o, r in zip(out, responses):
-                    o["verbosity"] = o["length"] = float(len(r.split()))
-            else:
-                for o, s in zip(out, self._hf(self.hf[part], prompts, responses)):
-                    o.update(s)
-        return out
-
-    def _hf(self, loaded, prompts, responses, batch_size=16):
-        tok, rm, device = loaded
-        labels = [rm.config.id2label[i] for i in range(rm.config.num_labels)]
-        if len(labels) == 1:  # a single reward: it scores the maximized objective
-            labels = [self.maximize]
-        res = []
-        for i in range(0, len(prompts), batch_size):
-            enc = tok(prompts[i:i + batch_size], responses[i:i + batch_size], return_tensors="pt", padding=True,
-                      truncation=True).to(device)
-            with torch.no_grad():
-                logits = rm(**enc).logits.float().cpu().numpy()
-            res += [dict(zip(labels, map(float, row))) for row in logits]
-        return res
 
 
 # ----------------------------------------------------------------------------- held-out data and hidden states
@@ -379,14 +330,6 @@ def numbers(text):
     if not values or not all(math.isfinite(v) for v in values):
         raise argparse.ArgumentTypeError(f"{text!r}: give finite comma-separated numbers, e.g. 0,0.5,1")
     return values
-
-
-def scorer_spec(spec):
-    """argparse type: 'toy,hf:<model>' passes; an unknown part is a usage error naming --scorer."""
-    for part in [x.strip() for x in spec.split(",") if x.strip()] or [""]:
-        if part not in ("toy", "length") and not (part.startswith("hf:") and part[3:].strip()):
-            raise argparse.ArgumentTypeError(f"unknown part {part!r} in {spec!r}; use toy, length or hf:<reward-model>")
-    return spec
 
 
 def parse_args(argv=None):

@@ -40,7 +40,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 import data
-import report
+import plots
 from dpo_loss import LOSSES, concatenated_logps, dpo_metrics, length_normalized, preference_loss, scored_positions
 from linearize import (LinearizedModel, TaskVector, fingerprint, freeze, load_model, load_tokenizer, scored_logits,
                        select_parameters)
@@ -440,7 +440,7 @@ def finish(args, policy, rows, paths, config, steps, base_fp, seconds):
             "lr": args.lr, "linearize": args.linearize or "", "seed": args.seed, "data": args.data,
             "base": args.base, "base_fingerprint": base_fp}
     policy.task_vector().save(paths["tv"], meta)
-    report.plot_curves(rows, paths["curves"])
+    plots.plot_curves(rows, paths["curves"])
     config.update(finished=True, train_seconds=round(seconds, 1))
     write_json(paths["cfg"], config)
 

@@ -1,0 +1,167 @@
+"""Every figure the repo draws, from numbers other files measured: nothing is computed here but the layout.
+
+    pareto.png           each method's points (mean scores) with its non-dominated front; a panel of the HV
+                         of the points within a per-token KL budget k (equal spending, not equal alpha)
+    control.png          a vector's own attribute along its 1-D sweep: against alpha, against sign(alpha) x KL,
+                         and the sampling-free pair accuracy
+    disentanglement.png  xi(alpha_a, alpha_b) over the grid, all and controlled pairs
+    cca.png              the canonical spectrum of the two shifts against its permutation null
+    curves.png           a training run's loss and reward accuracy, train and held-out (train_tangent.py)
+
+    python evaluate.py --runs runs --out results    # draws the first four; train_tangent.py draws curves.png
+"""
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display: must precede pyplot
+import matplotlib.pyplot as plt
+import numpy as np
+
+from metrics import hypervolume_2d, pareto_mask, standard_error
+from runs import atomic_write
+
+COLORS = {"TS-DPO": "tab:blue", "DPO task arithmetic": "tab:orange", "TS-DPO (nonlinear)": "tab:cyan",
+          "scalarized DPO": "tab:red", "base": "black"}
+MX = (True, False)  # maximize the first axis, minimize the second
+
+
+def mean_points(args, m, sel, idx):
+    """(len(sel), 2) mean scores over the prompts idx of the points sel."""
+    return np.column_stack([m["scores"][x][sel][:, idx].mean(1) for x in (args.maximize, args.minimize)])
+
+
+def select_points(m, name):
+    """Indices of the points named `name` (grid, eq, control_<obj>, unit_<obj>); all points for scalarized DPO."""
+    return m.get(name, list(range(len(m["kl"]))))
+
+
+
+# ----------------------------------------------------------------------------- evaluation figures (first seed)
+def savefig(fig, path):
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight"))
+    plt.close(fig)
+
+
+def _finish(ax, xlabel, ylabel, title=None):
+    ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    if ax.get_legend_handles_labels()[0]:  # e.g. no composed method was evaluated: no legend
+        ax.legend(fontsize=7)
+
+
+def plot_pareto(args, o, ideal, path):
+    """pareto.png. Left: grid, equal-budget (x), scalarized and base points (mean ± se), each method's front (grid)
+    and the toy world's ideal front. Right, the front against KL: HV of the points whose KL to the base is at most
+    k, as k grows (all of a method's points, with the base)."""
+    a, b = args.maximize, args.minimize
+    fig, (ax, ax_kl) = plt.subplots(1, 2, figsize=(13, 5.5), width_ratios=(1.2, 1))
+    base = mean_points(args, o["methods"]["base"], [0], slice(None))
+    for name, m in o["methods"].items():
+        c, grid, every = COLORS.get(name), select_points(m, "grid"), list(range(len(m["kl"])))
+        xy, se = mean_points(args, m, every, slice(None)), np.column_stack([standard_error(m["scores"][x]) for x in (a, b)])
+        ax.errorbar(xy[grid, 0], xy[grid, 1], xerr=se[grid, 0], yerr=se[grid, 1], fmt="*" if name == "base" else "o",
+                    ms=12 if name == "base" else 5, color=c, alpha=0.8, capsize=2, lw=0.8, label=name)
+        if m.get("eq"):
+            ax.plot(xy[m["eq"], 0], xy[m["eq"], 1], "x", color=c, ms=8, label=f"{name}, equal budget")
+        f = np.array(grid)[pareto_mask(xy[grid], MX)]
+        ax.step(*xy[f[np.argsort(xy[f, 0])]].T, where="post", color=c, lw=2)
+        for lab, (x, y) in zip(m.get("labels", []), xy):
+            ax.annotate(f"w={lab['w']:g}", (x, y), fontsize=8, color=c, xytext=(3, 3), textcoords="offset points")
+        order = np.argsort(m["kl"])
+        hv = [hypervolume_2d(np.vstack([base, xy[order[:i + 1]]]), args.ref, MX, args.bounds)
+              for i in range(len(order))]
+        ax_kl.step(m["kl"][order], hv, where="post", marker="o", ms=3, color=c, label=name)
+    if ideal is not None:
+        ax.step(*np.asarray(ideal)[np.argsort(np.asarray(ideal)[:, 0])].T, where="post", color="k", ls="--", lw=1,
+                label="ideal front (toy world)")
+    ax.set_xlim(*args.bounds[0]), ax.set_ylim(*args.bounds[1])
+    unit = "oracle score (0-4)" if args.scorer == "toy" else f"score ({args.scorer})"
+    _finish(ax, f"{a}: {unit}, higher is better", f"{b}: {unit}, lower is better",
+            "Pareto fronts (mean ± se over prompts; lines: non-dominated grid points)")
+    _finish(ax_kl, "KL budget k: per-token KL(pi_alpha || pi_0) on held-out responses", "HV of the points with KL <= k",
+            "Fronts against KL")
+    savefig(fig, path)
+
+
+def plot_control(args, o, path):
+    """control.png, per vector: its own attribute along its alpha sweep (top), the same against sign(alpha) x KL
+    to the base (middle: methods compare at equal distance from theta0), and the sampling-free companion, its
+    implicit-reward accuracy on controlled pairs with a 95% CI (bottom)."""
+    fig, axes = plt.subplots(3, 2, figsize=(11, 11))
+    for k, obj in enumerate((args.maximize, args.minimize)):
+        for name, m in ((n, m) for n, m in o["methods"].items() if "grid" in m):
+            sel, c = select_points(m, f"control_{obj}"), COLORS.get(name)
+            alpha, s = np.array([m["points"][p][k] for p in sel]), m["scores"][obj][sel]
+            kind = "controlled" if "controlled" in m["pairs"] else "all"
+            n = m["pairs"][kind]["n"]
+            acc = (m["pairs"][kind]["margins"][sel][:, k * n:(k + 1) * n] > 0) * 1.0
+            acc[alpha == 0] = np.nan  # theta0 itself: zero margins, no preference to count
+            for ax, x, y, e, lab in ((axes[0, k], alpha, s.mean(1), standard_error(s), name),
+                                     (axes[1, k], np.sign(alpha) * m["kl"][sel], s.mean(1), standard_error(s), name),
+                                     (axes[2, k], alpha, acc.mean(1), 1.96 * standard_error(acc), f"{name} ({kind} pairs)")):
+                ax.errorbar(x, y, yerr=e, marker="o", ms=4, capsize=2, color=c, label=lab)
+        _finish(axes[0, k], f"alpha on the {obj} vector (other at 0)", f"{obj} (generated)", f"control of {obj}")
+        _finish(axes[1, k], "sign(alpha) x per-token KL(pi_alpha || pi_0)", f"{obj} (generated)", "against KL")
+        _finish(axes[2, k], f"alpha on the {obj} vector", f"pair accuracy on {obj}", "sampling-free: pair accuracy")
+    fig.tight_layout()
+    savefig(fig, path)
+
+
+def plot_xi(args, xi, path):
+    """disentanglement.png: xi over the grid per composed method; rows: all pairs, controlled pairs."""
+    names = list(xi) or ["(none)"]
+    kinds = sorted({k for v in xi.values() for k in v}) or ["all"]
+    vmax = max([np.max(g) for v in xi.values() for g in v.values()] + [1e-9])
+    fig, axes = plt.subplots(len(kinds), len(names), figsize=(4.6 * len(names), 4.2 * len(kinds)), squeeze=False)
+    fig.subplots_adjust(hspace=0.4, wspace=0.35)
+    im = None
+    for r, kind in enumerate(kinds):
+        for ax, name in zip(axes[r], names):
+            if kind not in xi.get(name, {}):
+                ax.axis("off")
+                continue
+            v = np.asarray(xi[name][kind])
+            im = ax.imshow(v, origin="lower", cmap="viridis", vmin=0, vmax=vmax, aspect="auto")
+            for i, j in np.ndindex(v.shape):  # a zero alpha asks nothing of its task: no term, shown as "-"
+                ax.text(j, i, f"{v[i, j]:.2f}" if args.alphas_a[i] and args.alphas_b[j] else "-", ha="center",
+                        va="center", fontsize=7, color="white" if v[i, j] < vmax / 2 else "black")
+            ax.set_xticks(range(len(args.alphas_b)), [f"{x:g}" for x in args.alphas_b])
+            ax.set_yticks(range(len(args.alphas_a)), [f"{x:g}" for x in args.alphas_a])
+            ax.set_xlabel(f"alpha {args.minimize}"), ax.set_ylabel(f"alpha {args.maximize}")
+            ax.set_title(f"{name}, {kind} pairs", fontsize=9)
+    if im is not None:
+        fig.colorbar(im, ax=axes.ravel().tolist(), label="disentanglement error xi (0-2)")
+    savefig(fig, path)
+
+
+def plot_cca(args, cca_res, path):
+    """cca.png: the canonical spectrum of shift a vs shift b against its null (95th percentile), before and after
+    partialling out the inputs, one panel per method."""
+    names = list(cca_res) or ["(none)"]
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for key, style in (("shift_vs_shift", "-"), ("shift_vs_shift_residual", "--")):
+            d = cca_res.get(name, {}).get(key)
+            if d:
+                i = np.arange(1, len(d["spectrum"]) + 1)
+                tag = "inputs partialled out" if "residual" in key else "raw"
+                ax.plot(i, d["spectrum"], style, marker="o", color=COLORS.get(name), label=tag)
+                ax.plot(i, d["null95"], style, color="gray", label=f"{tag}: null 95th pct")
+        ax.set_ylim(0, 1.05)
+        _finish(ax, "canonical index", "canonical correlation", f"{name}: shift {args.maximize} vs {args.minimize}")
+    savefig(fig, path)
+
+
+
+def plot_curves(rows, path):
+    """A training run's curves.png: loss and reward accuracy per step, train and held-out."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, key in zip(axes, ("loss", "rewards/accuracies")):
+        for prefix, style in (("", "-"), ("eval/", "o-")):
+            pts = [(r["step"], r[prefix + key]) for r in rows if prefix + key in r]
+            if pts:
+                ax.plot(*zip(*pts), style, label=("eval " if prefix else "train ") + key, alpha=0.8)
+        ax.set_xlabel("step"), ax.set_title(key), ax.legend()
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+    plt.close(fig)
