@@ -31,70 +31,6 @@ from runs import atomic_write, run_cli
 FORWARD_AD_ATTENTION = ("eager",)  # fused SDPA / flash kernels have no forward-mode derivative
 
 
-def check_attention(model):
-    """Forward-mode AD cannot go through fused attention kernels; fail before the first jvp does."""
-    impl = getattr(model.config, "_attn_implementation", None)
-    if impl not in FORWARD_AD_ATTENTION:
-        raise ValueError(f"model uses attn_implementation={impl!r}, which torch.func.jvp cannot differentiate; "
-                         f"load it with attn_implementation=\"eager\" (linearize.load_model does)")
-
-
-def load_model(name_or_path, device="cpu", dtype=torch.float32):
-    """AutoModelForCausalLM with eager attention, in eval mode (dropout off), no KV cache."""
-    from transformers import AutoModelForCausalLM
-    try:
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, attn_implementation="eager", dtype=dtype)
-    except (OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"--base {name_or_path}: cannot load a causal LM ({first}); pass a folder made by "
-                         f"base_model.py or a hub id that is in the local cache") from None
-    model.config.use_cache = False
-    return model.to(device).eval()
-
-
-def load_tokenizer(name_or_path):
-    from transformers import AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(name_or_path)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return tok
-
-
-def freeze(model):
-    """theta0 stays theta0: eval mode (dropout off), no KV cache, no gradients. Returns the model."""
-    model.eval()
-    model.config.use_cache = False
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
-
-
-def select_parameters(model, linearize=None):
-    """Names of the parameters that move: those matching the regex `linearize` (None = all), tied weights once."""
-    names = [n for n, _ in model.named_parameters()]
-    try:
-        pattern = re.compile(linearize) if linearize else None
-    except re.error as e:
-        raise ValueError(f"--linearize {linearize!r}: not a valid regex ({e}); fix the pattern") from None
-    chosen = [n for n in names if pattern is None or pattern.search(n)]
-    if not chosen:
-        raise ValueError(f"--linearize {linearize!r} matches no parameter name (names look like "
-                         f"{', '.join(names[:3])}); fix the regex")
-    return chosen
-
-
-def fingerprint(model):
-    """sha256 of parameter names, shapes and values (tied weights once).
-
-    Values are hashed after rounding to bf16, so the same checkpoint loaded in fp32 or bf16 has one
-    fingerprint, while any real change of the weights gives another."""
-    h = hashlib.sha256()
-    for name, p in sorted(model.named_parameters(), key=lambda kv: kv[0]):
-        h.update(f"{name}:{tuple(p.shape)};".encode())
-        h.update(p.detach().to(torch.bfloat16).cpu().contiguous().view(torch.int16).numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 class LinearizedModel(torch.nn.Module):
     """f_lin(x; theta0 + tau) = f(x; theta0) + J f(x; theta0) . tau over any causal LM.
 
@@ -191,6 +127,71 @@ class _Scored(torch.nn.Module):
 
     def forward(self, keep, **inputs):
         return scored_logits(self.lm, keep=keep, **inputs)
+
+
+# ----------------------------------------------------------------------------- loading, freezing, selecting
+def check_attention(model):
+    """Forward-mode AD cannot go through fused attention kernels; fail before the first jvp does."""
+    impl = getattr(model.config, "_attn_implementation", None)
+    if impl not in FORWARD_AD_ATTENTION:
+        raise ValueError(f"model uses attn_implementation={impl!r}, which torch.func.jvp cannot differentiate; "
+                         f"load it with attn_implementation=\"eager\" (linearize.load_model does)")
+
+
+def load_model(name_or_path, device="cpu", dtype=torch.float32):
+    """AutoModelForCausalLM with eager attention, in eval mode (dropout off), no KV cache."""
+    from transformers import AutoModelForCausalLM
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, attn_implementation="eager", dtype=dtype)
+    except (OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"--base {name_or_path}: cannot load a causal LM ({first}); pass a folder made by "
+                         f"base_model.py or a hub id that is in the local cache") from None
+    model.config.use_cache = False
+    return model.to(device).eval()
+
+
+def load_tokenizer(name_or_path):
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(name_or_path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def freeze(model):
+    """theta0 stays theta0: eval mode (dropout off), no KV cache, no gradients. Returns the model."""
+    model.eval()
+    model.config.use_cache = False
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def select_parameters(model, linearize=None):
+    """Names of the parameters that move: those matching the regex `linearize` (None = all), tied weights once."""
+    names = [n for n, _ in model.named_parameters()]
+    try:
+        pattern = re.compile(linearize) if linearize else None
+    except re.error as e:
+        raise ValueError(f"--linearize {linearize!r}: not a valid regex ({e}); fix the pattern") from None
+    chosen = [n for n in names if pattern is None or pattern.search(n)]
+    if not chosen:
+        raise ValueError(f"--linearize {linearize!r} matches no parameter name (names look like "
+                         f"{', '.join(names[:3])}); fix the regex")
+    return chosen
+
+
+def fingerprint(model):
+    """sha256 of parameter names, shapes and values (tied weights once).
+
+    Values are hashed after rounding to bf16, so the same checkpoint loaded in fp32 or bf16 has one
+    fingerprint, while any real change of the weights gives another."""
+    h = hashlib.sha256()
+    for name, p in sorted(model.named_parameters(), key=lambda kv: kv[0]):
+        h.update(f"{name}:{tuple(p.shape)};".encode())
+        h.update(p.detach().to(torch.bfloat16).cpu().contiguous().view(torch.int16).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 class TaskVector:
