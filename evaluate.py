@@ -400,7 +400,7 @@ def main(argv=None):
     args = parse_args(argv)
     a, b = args.maximize, args.minimize
     check_out(args.out, "--out")
-    if not Path(args.base).exists():
+    if args.base != "smollm2" and not Path(args.base).exists():  # smollm2: linearize.load_model converts it
         raise ValueError(f"--base {args.base}: no base model there; run base_model.py --out {args.base} or pass --base")
     if not Path(args.runs).is_dir():
         raise ValueError(f"--runs {args.runs}: no such folder; train runs first (make demo) or pass --runs")

@@ -141,6 +141,7 @@ def check_attention(model):
 def load_model(name_or_path, device="cpu", dtype=torch.float32):
     """AutoModelForCausalLM with eager attention, in eval mode (dropout off), no KV cache."""
     from transformers import AutoModelForCausalLM
+    name_or_path = resolve_base(name_or_path)
     try:
         model = AutoModelForCausalLM.from_pretrained(name_or_path, attn_implementation="eager", dtype=dtype)
     except (OSError, ValueError) as e:
@@ -151,9 +152,17 @@ def load_model(name_or_path, device="cpu", dtype=torch.float32):
     return model.to(device).eval()
 
 
+def resolve_base(name_or_path):
+    """'smollm2' -> its cached HF folder (base_model.resolve_base converts it once); anything else unchanged."""
+    if str(name_or_path) != "smollm2":
+        return name_or_path
+    import base_model  # lazily: base_model imports compose, which imports this file
+    return base_model.resolve_base(name_or_path)
+
+
 def load_tokenizer(name_or_path):
     from transformers import AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(name_or_path)
+    tok = AutoTokenizer.from_pretrained(resolve_base(name_or_path))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
