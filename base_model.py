@@ -284,7 +284,8 @@ def resolve_base(name_or_path):
     if SMOLLM2_DIR.exists() and (not SMOLLM2_DIR.is_dir() or any(SMOLLM2_DIR.iterdir())):
         raise ValueError(f"--base {SMOLLM2}: {SMOLLM2_DIR} exists and was not made by --base {SMOLLM2} (no "
                          "smollm2_source.json); move it away and rerun (nothing was changed)")
-    print(f"base_model.py: converting {folder / SMOLLM2_GGUF} to {SMOLLM2_DIR} (once, about a minute)", file=sys.stderr)
+    print(f"base_model.py: converting {folder / SMOLLM2_GGUF} to {SMOLLM2_DIR} (once: about 30 s on 2 CPU cores, "
+          "0.5 GB on disk)", file=sys.stderr)
     convert_gguf(folder, SMOLLM2_GGUF, SMOLLM2_DIR)
     return str(SMOLLM2_DIR)
 
