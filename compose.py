@@ -205,35 +205,83 @@ def linearization_gap(model, tau, batch, alphas=(0.5, 1.0, 2.0), batch_size=16, 
 
 
 @torch.no_grad()
-def kl_scale(tau_or_taus, direction, target, batch, lin=None, model=None, rtol=1e-3, batch_size=16, pad_id=0):
+def kl_scale(tau_or_taus, direction, target, batch, lin=None, model=None, rtol=1e-3, batch_size=16, pad_id=0,
+             s0=None):
     """s > 0 such that the per-token KL(pi_alpha || pi_0) at alphas = s * direction (K,) equals `target`.
 
     pair_sweep's KL over `batch` (a collated pair batch, or tokenized pairs in chunks), linearized (lin=: K jvps,
-    then a weighted sum per trial s) or nonlinear (model=: one forward per trial s). Bisection on log s: doubling
-    or halving from s = 1 until the target is bracketed, then halving log(hi / lo) until |KL(s) / target - 1| <=
-    rtol (default 1e-3: KL grows about like s^2, so s is within about rtol / 2 of the exact scale); 10-20 steps."""
+    then a weighted sum per trial s) or nonlinear (model=: the base once, then one forward per trial s).
+
+    The search is a safeguarded secant in log-log space. Near s = 0, KL(s) ~ c s^2, and log KL stays close to
+    linear in log s, so a Newton step on log KL = log c + slope * log s is, from s_0 = s0 (default 1),
+
+        s_{n+1} = s_n * (target / KL(s_n)) ** (1 / slope_n),
+        slope_0 = 2,   slope_n = (log KL(s_n) - log KL(s_{n-1})) / (log s_n - log s_{n-1})  clipped to [0.5, 4].
+
+    Every evaluation narrows a bracket lo < s < hi (KL(lo) < target <= KL(hi)); a step that leaves it is replaced
+    by sqrt(lo * hi), a bisection step on log s. It stops when |KL(s) / target - 1| <= rtol (default 1e-3: KL grows
+    about like s^2, so s is within about rtol / 2 of the exact scale): 3-5 evaluations from s = 1.
+
+    Many directions on the same pairs: direction (M, K) with target (M,) (or one target for all) returns a list of
+    M scales. The shared work, f0 and the K jvps (linear) or the base forward (nonlinear), is done once per pair
+    batch; each direction then runs its own search. A single direction returns a float. s0: the start, one or (M,)
+    (clipped to [2^-30, 2^30]). ValueError when a target cannot be reached with s in [2^-30, 2^30] (naming the
+    first such direction)."""
     if (lin is None) == (model is None):
         raise ValueError("kl_scale: pass exactly one of lin= (linearized) or model= (nonlinear)")
     taus = [tau_or_taus] if isinstance(tau_or_taus, TaskVector) else list(tau_or_taus)
-    d = _alphas(torch.as_tensor(direction, dtype=torch.float32).reshape(-1), len(taus))
-    if not (math.isfinite(target) and target > 0) or not bool(d.ne(0).any()):
-        raise ValueError(f"kl_scale: needs a target KL > 0 (got {target}) and a nonzero direction (got {d.tolist()})")
+    d = torch.as_tensor(direction, dtype=torch.float32)
+    many = d.dim() == 2
+    ds = _alphas(d if many else d.reshape(-1), len(taus)).reshape(-1, len(taus))  # (M, K); M = 1 for one direction
+
+    def per_direction(x, what):  # a scalar or M numbers -> M floats
+        x = [float(v) for v in torch.as_tensor(x, dtype=torch.float64).reshape(-1)]
+        if len(x) not in (1, len(ds)):
+            raise ValueError(f"kl_scale: {len(ds)} directions but {len(x)} {what}s; give one or one per direction")
+        return x * len(ds) if len(x) == 1 else x
+    targets, starts = per_direction(target, "target"), per_direction(1.0 if s0 is None else s0, "s0")
+    for t, dm, s in zip(targets, ds, starts):
+        if not (math.isfinite(t) and t > 0) or not bool(dm.ne(0).any()):
+            raise ValueError(f"kl_scale: needs a target KL > 0 (got {t}) and a nonzero direction (got {dm.tolist()})")
+        if not (math.isfinite(s) and s > 0):
+            raise ValueError(f"kl_scale: s0 must be a finite number > 0 (got {s})")
+    if not len(ds):
+        return []
     work = apply_vectors(model, taus, [0.0] * len(taus)) if model is not None else None
-    parts = []  # per batch: (alphas -> logits (N, V), the base's log_softmax (N, V))
+    parts = []  # per batch: (alphas -> logits (N, V), the base's log_softmax (N, V)); shared by every direction
     for bt in _batches(batch, batch_size, pad_id):
         f0, logits_at = _linear_at(lin, bt, taus) if lin is not None else _nonlinear_at(model, taus, work, bt)
         parts.append((logits_at, torch.log_softmax(_up(f0), dim=-1)))
     n_tokens = sum(len(ref_logp) for _, ref_logp in parts)
-    kl_at = lambda s: sum(float(token_kl(logits_at(s * d), ref_logp).sum()) for logits_at, ref_logp in parts) / n_tokens
-    s, lo, hi = 1.0, 0.0, math.inf
-    while 2.0 ** -30 <= s <= 2.0 ** 30 and hi / max(lo, 1e-300) > 1 + 1e-12:
-        kl = kl_at(s)
-        if abs(kl / target - 1) <= rtol:
-            return s
-        lo, hi = (s, hi) if kl < target else (lo, s)
-        s = 2 * s if hi == math.inf else s / 2 if lo == 0 else math.sqrt(lo * hi)
-    raise ValueError(f"kl_scale: no s in [2^-30, 2^30] gives a per-token KL of {target:g} (last {kl:.3g} at s = "
-                     f"{s:.3g}); the direction barely moves the model or cannot reach it: pick another target")
+    kl_at = lambda a: sum(float(token_kl(logits_at(a), ref_logp).sum()) for logits_at, ref_logp in parts) / n_tokens
+    log = lambda x: math.nan if math.isnan(x) else math.log(x) if x > 0 else -math.inf  # KL ~ 0: a maximal step
+    scales = []
+    for m, (dm, target, s) in enumerate(zip(ds, targets, starts)):
+        s = min(max(s, 2.0 ** -30), 2.0 ** 30)  # a start only: moved into the search range
+        lo, hi, prev = 0.0, math.inf, None  # the bracket; prev = (log s, log KL) of the previous evaluation
+        for _ in range(100):  # a safety net: every evaluation shrinks the bracket, but not always by much
+            kl = kl_at(s * dm)
+            if abs(kl / target - 1) <= rtol:
+                break
+            lo, hi = (s, hi) if kl < target else (lo, s)  # a nan KL (overflow) counts as too far
+            slope = 2.0  # KL ~ c s^2: the first step, and whenever the secant has no finite end
+            if prev is not None and math.isfinite(log(kl)) and math.isfinite(prev[1]):
+                slope = min(max((log(kl) - prev[1]) / (math.log(s) - prev[0]), 0.5), 4.0)
+            prev = (math.log(s), log(kl))
+            step = (math.log(target) - log(kl)) / slope  # log(s_{n+1} / s_n); +-inf where KL is 0 or inf
+            s_next = s * math.exp(max(-7.0, min(7.0, step))) if not math.isnan(step) else math.nan  # <= ~1000x
+            if not lo < s_next < hi:  # left the bracket (or nan): bisect log s; one-sided, keep doubling or halving
+                s_next = math.sqrt(lo * hi) if lo > 0 and hi < math.inf else 2.0 * lo if hi == math.inf else hi / 2
+            s = s_next
+            if not 2.0 ** -30 <= s <= 2.0 ** 30 or hi / max(lo, 1e-300) <= 1 + 1e-12:
+                break  # out of range, or a bracket too narrow to hold the target: KL jumps over it
+        if not abs(kl / target - 1) <= rtol:
+            which = f"direction {m} ({dm.tolist()}): " if many else ""
+            raise ValueError(f"kl_scale: {which}no s in [2^-30, 2^30] gives a per-token KL of {target:g} (last "
+                             f"{kl:.3g} at s = {s:.3g}); the direction barely moves the model or cannot reach it: "
+                             f"pick another target")
+        scales.append(s)
+    return scales if many else scales[0]
 
 
 # -------------------------------------------------------------------------------------------- generation
@@ -302,8 +350,9 @@ def _pick(logits, u, greedy, temperature, top_p):
 def _uniforms(keys, seed, steps):
     """(rows, steps) uniforms; row r's stream depends only on (seed, keys[r]): prompt i, sample j draws the same
     numbers in every method, at every alpha point and in every batch layout."""
-    return torch.stack([torch.rand(steps, generator=torch.Generator().manual_seed(seed * 1_000_003 + int(k)))
-                        for k in keys])
+    streams = {k: torch.rand(steps, generator=torch.Generator().manual_seed(seed * 1_000_003 + int(k)))
+               for k in dict.fromkeys(keys)}  # one generator per distinct key: a sweep repeats each key per point
+    return torch.stack([streams[k] for k in keys])
 
 
 def _decode(step, prompt_ids, pad_id, eos_id, max_new_tokens, pick, max_positions):

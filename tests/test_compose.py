@@ -152,6 +152,10 @@ def test_common_random_numbers(setup):
     # other keys are other streams; the same key twice is the same text
     twice = compose.generate(tok, [PROMPTS[0]] * 4, model=model, keys=[0, 0, 1, 2], **kw)
     assert twice[0] == twice[1] == base[0] and len(set(twice[1:])) > 1
+    # the uniforms themselves: one stream per key (drawn once per distinct key), the same as a fresh generator
+    u = compose._uniforms([3, 5, 3], seed=7, steps=4)
+    fresh = torch.rand(4, generator=torch.Generator().manual_seed(7 * 1_000_003 + 5))
+    assert torch.equal(u[0], u[2]) and torch.equal(u[1], fresh) and not torch.equal(u[0], u[1])
 
 
 def tokenized_pairs(n=10, vocab=300, seed=0):
@@ -332,6 +336,7 @@ def test_kl_scale_hits_the_target(setup, mode):
     direction, target = torch.tensor([1.0, -0.5]), 0.02
     kw = dict(lin=lin) if mode == "linear" else dict(model=model)
     s = compose.kl_scale(taus, direction, target, pairs, batch_size=4, **kw)
+    assert isinstance(s, float)  # one direction: a float, as always
     logits = linear_logits if mode == "linear" else nonlinear_logits
     kl = float(direct_kl(pairs, logits(lin if mode == "linear" else model, taus, s * direction))[0])
     assert abs(kl / target - 1) <= 1e-3 + 1e-5, (s, kl)
@@ -343,3 +348,42 @@ def test_kl_scale_hits_the_target(setup, mode):
         compose.kl_scale(taus, direction, 0.0, pairs, **kw)
     with pytest.raises(ValueError, match="nonzero direction"):
         compose.kl_scale(taus, [0.0, 0.0], target, pairs, **kw)
+
+
+@pytest.mark.parametrize("mode", ["linear", "nonlinear"])
+def test_kl_scale_many_directions_share_the_batch(setup, mode, monkeypatch):
+    """direction (M, K), target (M,): M scales equal to the one-at-a-time calls, each on its own target (checked
+    directly), from one pass of the shared work per pair batch (f0 and the jvps, or the base forward) and a few KL
+    evaluations per direction (the log-log secant; bisection takes 10-20); an unreachable target names its direction."""
+    tok, model, lin, taus = setup
+    pairs = tokenized_pairs(n=6)  # two batches of 4 and 2 pairs
+    kw = (dict(lin=lin) if mode == "linear" else dict(model=model)) | {"batch_size": 4}
+    dirs, targets = torch.tensor([[1.0, -0.5], [0.0, 1.0], [0.3, 0.7]]), [0.02, 0.05, 0.01]
+    calls = {"_linear_at": 0, "_nonlinear_at": 0, "token_kl": 0}  # the shared work per batch; KL evaluations
+
+    def counted(name, f):
+        def call(*args):
+            calls[name] += 1
+            return f(*args)
+        return call
+    for name in calls:
+        monkeypatch.setattr(compose, name, counted(name, getattr(compose, name)))
+    many = compose.kl_scale(taus, dirs, targets, pairs, **kw)
+    assert isinstance(many, list) and len(many) == 3
+    evals = calls["token_kl"] / 2  # one token_kl per batch and trial
+    assert calls["_linear_at"] + calls["_nonlinear_at"] == 2 and evals <= 6 * len(dirs), calls  # <= 6 trials each
+    logits = linear_logits if mode == "linear" else nonlinear_logits
+    for d, target, s in zip(dirs, targets, many):
+        assert s == pytest.approx(compose.kl_scale(taus, d, target, pairs, **kw), rel=1e-3)
+        kl = float(direct_kl(pairs, logits(lin if mode == "linear" else model, taus, s * d))[0])
+        assert abs(kl / target - 1) <= 1e-3 + 1e-5, (d, s, kl)
+    # started at the answers (s0=): one evaluation each returns them unchanged; one target shared by every direction
+    calls["token_kl"] = 0
+    assert compose.kl_scale(taus, dirs, targets, pairs, s0=many, **kw) == many and calls["token_kl"] == 2 * len(dirs)
+    assert compose.kl_scale(taus, dirs[[0, 0]], targets[0], pairs, s0=many[0], **kw) == [many[0]] * 2
+    with pytest.raises(ValueError, match="3 directions but 2 targets"):
+        compose.kl_scale(taus, dirs, [0.02, 0.05], pairs, **kw)
+    if mode == "linear":  # KL saturates as s grows (softmax -> argmax), far below 1000 nats per token
+        with pytest.raises(ValueError, match=r"direction 1 \(\[0.0, 1.0\]\): no s in \[2\^-30, 2\^30\] gives a "
+                                             r"per-token KL of 1000"):
+            compose.kl_scale(taus, dirs, [0.02, 1e3, 0.01], pairs, **kw)
