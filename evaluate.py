@@ -238,7 +238,8 @@ def evaluate_seed(args, seed, runs, timings, notes):
     "cosines", "cca", "kl_target"}. seed None: no --seeds given (the runs of seed 0)."""
     a, b = args.maximize, args.minimize
     with timed(timings, "load"):
-        model, tok = linearize.load_model(args.base), linearize.load_tokenizer(args.base)
+        base = runs.get("base", args.base)  # study.py gives each seed its own base
+        model, tok = linearize.load_model(base), linearize.load_tokenizer(base)
         prompts, sets, cca_rows = held_out(args, tok, notes)
         ctx = {"tok": tok, "prompts": prompts, "sets": sets, "chunks": dict(batch_size=args.pair_batch_size,
                                                                              pad_id=tok.pad_token_id),
@@ -273,24 +274,32 @@ def evaluate_seed(args, seed, runs, timings, notes):
                      "no equal-budget comparison")
 
     # every KL below, kl_scale's included, is the per-token KL on the same pairs: sets["all"]; matched to 1 %
-    scale = lambda taus, d, kl, lin, nl: compose.kl_scale(taus, d, float(kl), sets["all"]["pairs"], lin=lin, model=nl,
-                                                          rtol=KL_RTOL, **ctx["chunks"])
+    scale = lambda taus, ds, kls, lin, nl, s0=None: compose.kl_scale(
+        taus, np.asarray(ds, dtype=float), kls, sets["all"]["pairs"], lin=lin, model=nl, rtol=KL_RTOL, s0=s0,
+        **ctx["chunks"])  # many directions (M, 2) on the same pairs: the jvps (or the base forward) once per method
     with timed(timings, "calibrate (KL)"):
         if args.calibrate == "kl":
             kl1 = {name: compose.pair_sweep(sets["all"]["pairs"], taus, np.eye(2), lin=lin, model=None if lin else
                                             model, **ctx["chunks"])["kl"].double().numpy()
                    for name, (_, taus, lin) in todo.items()}
-            out["kl_target"] = args.kl_target or float(np.median(np.concatenate(list(kl1.values()))))
+            own = [kl for name, kl in kl1.items() if args.kl_target in (None, METHODS[name][0])]  # whose KLs set it
+            out["kl_target"] = (args.kl_target if isinstance(args.kl_target, float) else
+                                float(np.median(np.concatenate(own))) if own else None)
+            if out["kl_target"] is None:
+                raise ValueError(f"--kl-target {args.kl_target}: no {args.kl_target} vectors to take the budget from")
         for name, (kind, taus, lin) in todo.items():
             nl = None if lin else model
-            scales = ([scale([tau], [1.0], out["kl_target"], lin, nl) for tau in taus]
+            # each vector alone: directions (1, 0) and (0, 1) (alpha 0 leaves the other out bit for bit), started at
+            # s0 = sqrt(target / KL(1)), where KL ~ c s^2 puts the answer
+            scales = (scale(taus, np.eye(2), out["kl_target"], lin, nl,
+                            s0=[math.sqrt(out["kl_target"] / kl) if kl > 0 else 1.0 for kl in kl1[name]])
                       if args.calibrate == "kl" else [1.0, 1.0])
             for obj, tau, s, kl in zip((a, b), taus, scales, kl1[name] if args.calibrate == "kl" else (None, None)):
                 out["vectors"][f"{name}/{obj}"] = {"norm": tau.norm(), "scale": s, "kl_at_1_raw": kl}
             taus[:] = [s * tau for s, tau in zip(scales, taus)]
             try:
-                eq = [scale(taus, d, kl, lin, nl) for d, kl in zip(directions, scal_kl)]
-            except ValueError as e:  # a KL this method cannot reach along that direction: no equal-budget points
+                eq = scale(taus, directions, scal_kl, lin, nl) if directions else []
+            except ValueError as e:  # a KL this method cannot reach along some direction: no equal-budget points
                 eq = []
                 notes.append(f"{name}: no equal-budget points (seed {seed}): {e}")
             todo[name] = (kind, taus, lin, eq)
@@ -332,6 +341,11 @@ def numbers(text):
     return values
 
 
+def kl_target(text):
+    """argparse type of --kl-target: a positive per-token KL, or a training mode whose vectors set the budget."""
+    return text if text in ("standard", "tangent") else positive(float)(text)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", default="runs", help="folder of training runs (any names; found by their config.json)")
@@ -347,8 +361,9 @@ def parse_args(argv=None):
     p.add_argument("--control", type=numbers, default="-1.5,1.5,7", help="1-D sweeps per vector: lo,hi,steps")
     p.add_argument("--calibrate", choices=["none", "kl"], default="none",
                    help="kl: rescale every vector so that alpha = 1 alone spends --kl-target (per-token KL)")
-    p.add_argument("--kl-target", type=positive(float), default=None,
-                   help="with --calibrate kl: the KL budget of alpha = 1 (default: median over the vectors' own)")
+    p.add_argument("--kl-target", type=kl_target, default=None,
+                   help="with --calibrate kl: the KL budget of alpha = 1: a number, or standard | tangent (the median "
+                        "of that mode's vectors' own); default: the median over all the vectors' own")
     p.add_argument("--scorer", type=scorer_spec, default="toy", help="toy | length | hf:<reward-model>, comma-joined (later override)")
     p.add_argument("--bounds", type=numbers, default=None, help="lo,hi of both axes for HV (default toy: 0,4; else from the data)")
     p.add_argument("--n-prompts", type=positive(int), default=64, help="held-out prompts (study: >= 128)")
@@ -405,7 +420,13 @@ def main(argv=None):
     if not Path(args.runs).is_dir():
         raise ValueError(f"--runs {args.runs}: no such folder; train runs first (make demo) or pass --runs")
     found = find_runs(args.runs)  # a corrupt config.json stops here, before any work
-    runs_of = {s: select_runs(found, 0 if s is None else s, a, b, args.runs) for s in (args.seeds or [None])}
+    run(args, {s: select_runs(found, 0 if s is None else s, a, b, args.runs) for s in (args.seeds or [None])})
+
+
+def run(args, runs_of):
+    """The experiment on chosen runs: runs_of = {seed: select_runs(...)}, each optionally with its own "base"
+    folder (study.py: a seed varies the base too) -> args.out. main() is this after the flags and the run search."""
+    a, b = args.maximize, args.minimize
     args.extra_attrs = list(toyworld.ATTRIBUTES) if args.data == "toy" else [a, b]
     args.scorer_fn = Scorer(args.scorer, a, args.device, minimize=b)
     fixed = args.bounds is not None or args.scorer == "toy"
