@@ -338,7 +338,6 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.d_model % args.n_head:
         ap.error(f"--n-head {args.n_head} must divide --d-model {args.d_model}")
-    torch.set_num_threads(2)
     t0 = time.time()
     r = train_base(args.out, args.steps, args.batch_size, args.lr, args.seed, args.arch, args.n_prompts,
                    args.force, args.eval_prompts, n_layer=args.n_layer, d_model=args.d_model, n_head=args.n_head,
