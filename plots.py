@@ -165,3 +165,74 @@ def plot_curves(rows, path):
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- the study's figures (study.py)
+REGIME_MARKERS = {"matched": "o", "rich": "s", "wide": "^"}
+
+
+def plot_study_hv(rows, path):
+    """study-hv.png: the paired HV difference TS-DPO - B with its 95% CI against the preference data's
+    correlation; the matched regime is a line over correlations, rich and wide are single points at theirs.
+    rows: [{"cell", "regime", "r", "vs", "quantity", "diff", "lo", "hi"}]."""
+    vs_all = sorted({r["vs"] for r in rows})
+    fig, axes = plt.subplots(1, len(vs_all), figsize=(6 * len(vs_all), 4.5), squeeze=False)
+    for ax, vs in zip(axes[0], vs_all):
+        for k, (q, ls) in enumerate((("hv", "-"), ("hv_eq", ":"))):
+            for regime, mk in REGIME_MARKERS.items():
+                pts = sorted((r["r"], r["diff"], r["lo"], r["hi"]) for r in rows
+                             if r["vs"] == vs and r["quantity"] == q and r["regime"] == regime)
+                if pts:
+                    x, d, lo, hi = map(np.array, zip(*pts))
+                    x = x + 0.01 * (k * 2 - 1) + 0.02 * list(REGIME_MARKERS).index(regime)  # side by side
+                    ax.errorbar(x, d, yerr=[d - lo, hi - d], marker=mk, ls=ls if len(pts) > 1 else "none",
+                                capsize=3, label=f"{regime}, {'full grid' if q == 'hv' else 'equal budget'}")
+        ax.axhline(0, color="black", lw=0.8)
+        _finish(ax, "helpfulness-verbosity correlation of the preference data", f"HV: TS-DPO - {vs} (95% CI)")
+    savefig(fig, path)
+
+
+def plot_study_control(curves, path):
+    """study-control.png: a vector's own attribute along its 1-D sweep against sign(alpha) x KL, per regime
+    (first seed). curves: {cell: {method: {obj: (alphas, kl, mean score)}}}."""
+    objs = sorted({o for c in curves.values() for m in c.values() for o in m})
+    fig, axes = plt.subplots(len(objs), len(curves), figsize=(4 * len(curves), 3.4 * len(objs)), squeeze=False)
+    for j, (cell, methods) in enumerate(curves.items()):
+        for i, obj in enumerate(objs):
+            ax = axes[i, j]
+            for name, per in methods.items():
+                if obj in per:
+                    al, kl, y = map(np.asarray, per[obj])
+                    ax.plot(np.sign(al) * kl, y, "o-", color=COLORS.get(name), label=name, ms=4)
+            _finish(ax, "sign(alpha) x per-token KL", f"{obj} along its alpha", f"{cell}: {obj}")
+    savefig(fig, path)
+
+
+def plot_study_bars(values, ylabel, path, line=None):
+    """A grouped bar chart with error bars: values = {group: {series: (value, err)}} (ξ per regime, gaps per arm)."""
+    groups = list(values)
+    series = list(dict.fromkeys(s for g in values.values() for s in g))
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(groups) * max(1, len(series)) / 2), 4.2))
+    w = 0.8 / max(1, len(series))
+    for k, s in enumerate(series):
+        v = [values[g].get(s, (np.nan, 0))[0] for g in groups]
+        e = [values[g].get(s, (np.nan, 0))[1] for g in groups]
+        ax.bar(np.arange(len(groups)) + k * w - 0.4 + w / 2, v, w, yerr=e, capsize=3, label=s,
+               color=COLORS.get(s.split(" / ")[0]), alpha=1.0 if k % 2 == 0 else 0.6)
+    if line is not None:
+        ax.axhline(line, color="black", ls="--", lw=0.8)
+    ax.set_xticks(range(len(groups)), groups, fontsize=8)
+    _finish(ax, "", ylabel)
+    savefig(fig, path)
+
+
+def plot_study_cca(spectra, path):
+    """study-cca.png: the canonical spectrum of the two vectors' hidden-state shifts against its permutation
+    null, per regime and method (first seed). spectra: {cell: {method: {"spectrum", "null95"}}}."""
+    fig, axes = plt.subplots(1, len(spectra), figsize=(4 * len(spectra), 3.6), squeeze=False)
+    for ax, (cell, methods) in zip(axes[0], spectra.items()):
+        for name, r in methods.items():
+            ax.plot(r["spectrum"], "o-", color=COLORS.get(name), label=name, ms=4)
+            ax.plot(r["null95"], ":", color=COLORS.get(name), label=f"{name}: null 95th pct")
+        _finish(ax, "canonical component", "canonical correlation", cell)
+    savefig(fig, path)
