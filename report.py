@@ -349,7 +349,7 @@ VERSUS = ("DPO task arithmetic", "scalarized DPO")
 def claim_verdict(c):
     """A claim that TS-DPO is better on c: "holds" if the CI lies on the better side of 0, "fails" if on the
     worse side, "not detectable" if it covers 0 (never from a sign)."""
-    if not (math.isfinite(c["lo"]) and math.isfinite(c["hi"])):
+    if not all(math.isfinite(c.get(k, math.nan)) for k in ("diff", "lo", "hi")):  # e.g. a constant Spearman
         return "not measured"
     good, bad = (c["lo"] > 0, c["hi"] < 0) if c["better"] == "higher" else (c["hi"] < 0, c["lo"] > 0)
     return "holds" if good else "fails" if bad else "not detectable"
@@ -423,6 +423,15 @@ def write_study(scale, S, out, report_dir, picked, arms, cells, seconds, wall, f
         for name in ("TS-DPO", "DPO task arithmetic"):
             m = summ[cell]["methods"].get(name, {})
             xi_bars.setdefault(cell, {})[name] = (m.get("xi_ctrl", np.nan), m.get("xi_ctrl_se", 0.0))
+    # --- the bases
+    L += ["", "## The bases", "", "SFT on the default world's train-split prompts (base_model.py); scores of samples "
+          "(temperature 1, top-p 0.95) on held-out prompts, mean ± se.", "",
+          f"| base | parameters | SFT steps | train s | well-formed | {a} | {b} |", "|---|---|---|---|---|---|---|"]
+    for d in sorted((out / "bases").iterdir()):
+        cfg, sc = read_json(d / "train_config.json"), read_json(d / "base_scores.json")
+        L.append(f"| {d.name} | {cfg['n_params'] / 1e6:.2f}M | {cfg['steps']} | {cfg['train_seconds']:.0f} | "
+                 f"{sc['well_formed']:.3f} | {sc[a]['mean']:.2f} ± {sc[a]['se']:.2f} | "
+                 f"{sc[b]['mean']:.2f} ± {sc[b]['se']:.2f} |")
     # --- learning rates
     L += ["", "## Learning rates: every arm", "",
           f"Both objectives x {len(seeds)} seeds per arm, {S['steps']} steps, r = 0.75, the 0.94M base. Criterion, the "

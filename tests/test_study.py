@@ -20,7 +20,8 @@ def test_default_correlation_is_the_worlds():
     ("lower", -0.2, -0.01, "holds"), ("lower", 0.01, 0.2, "fails"), ("lower", -0.1, 0.1, "not detectable"),
     ("higher", float("nan"), float("nan"), "not measured")])
 def test_claim_verdict_reads_the_ci(better, lo, hi, want):
-    assert report.claim_verdict({"better": better, "lo": lo, "hi": hi}) == want
+    assert report.claim_verdict({"better": better, "diff": (lo + hi) / 2, "lo": lo, "hi": hi}) == want
+    assert report.claim_verdict({"better": better, "diff": float("nan"), "lo": 0.1, "hi": 0.2}) == "not measured"
 
 
 def _fake_run(d, acc, loss, seconds=1.0):
