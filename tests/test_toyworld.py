@@ -213,3 +213,27 @@ def test_command_line(capsys):
     rows = tw.make_rows(2, seed=-1, correlation=-0.4)
     out = capsys.readouterr().out
     assert out.count("helpfulness=") == len(rows) and f"{tw.label_correlation(rows):.3f}" in out
+
+
+def test_natural_text_is_ordinary_english_and_scores_the_same():
+    assert tw.natural("hi , what should i know about cats ?") == "Hi, what should I know about cats?"
+    assert tw.natural(" i can not help with that . cats sleep for most of the day .") == \
+        " I can not help with that. Cats sleep for most of the day."
+    assert tw.natural("quick question : tell me about cats .") == "Quick question: tell me about cats."
+    plain, nat = tw.make_rows(60, seed=3), tw.make_rows(60, seed=3, text="natural")
+    assert len(plain) == len(nat)
+    for p, n in zip(plain, nat):
+        labels = {a: p[a] for a in tw.ATTRIBUTES}
+        assert {a: n[a] for a in tw.ATTRIBUTES} == labels  # the same draws, the same labels
+        assert tw.score(n["prompt"], n["response"]) == labels  # the oracle reads the natural form
+        assert n["response"].startswith(" ") and n["response"][1].isupper() and n["prompt"][0].isupper()
+        assert not any(f" {c}" in n["prompt"] + n["response"] for c in ".,?:")
+    with pytest.raises(ValueError, match="text="):
+        tw.make_rows(2, text="fancy")
+
+
+def test_toyworld_cli_prints_natural_text(capsys):
+    tw.main(["--n", "2", "--text", "natural"])
+    out = capsys.readouterr().out
+    assert " ." not in out and " ," not in out
+    assert any(line.startswith("[") and line[1].isupper() for line in out.splitlines())
