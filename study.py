@@ -42,6 +42,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from metrics import mean_se
 from runs import check_out, read_config, read_json, run_cli, write_json
 
 A, B = "helpfulness", "verbosity"
@@ -134,15 +135,10 @@ def plan(S, out, picked):
     for cell in sorted(grid, key=lambda c: c != "wide"):  # the longest chain first: wide runs, then its evaluation
         spec = grid[cell]
         needs = {f"base/{spec['size']}-s{s}" for s in S["seeds"]} | {"pick"}
-        for s in S["seeds"]:
-            for mode, lr, steps, ts in (("tangent", "picked", S["steps"], objectives),
-                                        ("standard", *((("picked", S["steps"]) if spec["standard"] == "picked"
-                                                        else spec["standard"])), objectives + weightings)):
-                for t in ts:
-                    if cell == "rich" and mode == "tangent":  # matched's tangent vectors
-                        needs.add(train("small", DEFAULT_R, mode, lr, steps, t, s, ["pick"]))
-                    else:
-                        needs.add(train(spec["size"], spec["r"], mode, lr, steps, t, s, ["pick"]))
+        std = ("picked", S["steps"]) if spec["standard"] == "picked" else spec["standard"]
+        for s in S["seeds"]:  # rich has matched's base and r: its tangent runs ARE matched's (one task, one folder)
+            needs |= {train(spec["size"], spec["r"], "tangent", "picked", S["steps"], o, s, ["pick"]) for o in objectives}
+            needs |= {train(spec["size"], spec["r"], "standard", *std, t, s, ["pick"]) for t in objectives + weightings}
         tasks[f"eval/{cell}"] = (sorted(needs), "eval", lambda cell=cell, spec=spec: dict(
             S=S, out=str(out), cell=cell, spec=spec, picked=dict(picked)))
     return tasks
@@ -163,12 +159,10 @@ def lr_arms(S, out):
         for lr in S["lrs"][mode]:
             last = [last_eval(run_dir(out, "small", DEFAULT_R, mode, lr, S["steps"], o, s))
                     for o in targets(S)[0] for s in S["seeds"]]
-            acc = [e["eval/rewards/accuracies"] for e in last]
-            arms.append({"mode": mode, "lr": lr, "acc": sum(acc) / len(acc), "n": len(acc),
-                         "acc_se": (sum((x - sum(acc) / len(acc)) ** 2 for x in acc) / max(len(acc) - 1, 1)
-                                    / len(acc)) ** 0.5,
-                         "loss": sum(e["eval/loss"] for e in last) / len(last),
-                         "margin": sum(e["eval/rewards/margins"] for e in last) / len(last),
+            acc, acc_se, n = mean_se([e["eval/rewards/accuracies"] for e in last])
+            arms.append({"mode": mode, "lr": lr, "acc": acc, "acc_se": acc_se, "n": n,
+                         "loss": mean_se([e["eval/loss"] for e in last])[0],
+                         "margin": mean_se([e["eval/rewards/margins"] for e in last])[0],
                          "seconds": sum(e["seconds"] for e in last)})
     return arms
 
