@@ -84,23 +84,23 @@ def build_model(vocab_size, arch="gpt2", n_layer=4, d_model=128, n_head=4, n_pos
     return AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").float()
 
 
-def sft_rows(n_prompts, data_seed=0, correlation=None):
-    """The SFT rows: toyworld.make_rows(n_prompts, seed=data_seed, correlation) on the prompts that data.py puts
-    in the TRAIN split of the preference data (split seed data_seed): no validation or test prompt, and none of
-    their responses, is ever seen by the base."""
-    rows = data.choose_split(toyworld.make_rows(n_prompts, seed=data_seed, correlation=correlation), "train",
-                             seed=data_seed)
+def sft_rows(n_prompts, data_seed=0, correlation=None, text="plain"):
+    """The SFT rows: toyworld.make_rows(n_prompts, seed=data_seed, correlation, text) on the prompts that data.py
+    puts in the TRAIN split of the preference data (split seed data_seed; --data toy, or toy:natural for
+    text="natural"): no validation or test prompt, and none of their responses, is ever seen by the base."""
+    rows = data.choose_split(toyworld.make_rows(n_prompts, seed=data_seed, correlation=correlation, text=text),
+                             "train", seed=data_seed)
     if not rows:
         raise ValueError(f"base_model.py: none of the {n_prompts} toy prompts is in the train split; raise --n-prompts")
     return rows
 
 
-def held_out_prompts(n, seed, data_seed=0):
+def held_out_prompts(n, seed, data_seed=0, text="plain"):
     """n toy prompts (drawn with replacement, deterministic in seed) that sft_rows never trains on: those in the
     preference data's validation and test splits."""
     m = 5 * n
     while True:  # make_prompts(m, seed) extends make_prompts(m', seed) for m > m': the first n kept are fixed
-        drawn = toyworld.make_prompts(m, seed=seed)
+        drawn = [toyworld.natural(p) if text == "natural" else p for p in toyworld.make_prompts(m, seed=seed)]
         train = {r["prompt"] for r in data.split_by_prompt([{"prompt": p} for p in drawn], seed=data_seed)[0]}
         kept = [p for p in drawn if p not in train]
         if len(kept) >= n:
@@ -157,7 +157,7 @@ def oracle_report(prompts, responses):
 # ----------------------------------------------------------------------------- SFT, then the score report
 def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_prompts=3000, force=False,
                eval_prompts=200, vocab_size=1024, n_layer=4, d_model=128, n_head=4, max_new_tokens=80,
-               warmup=100, show_progress=True, data_seed=0, correlation=None):
+               warmup=100, show_progress=True, data_seed=0, correlation=None, text="plain"):
     """Train tokenizer + model, evaluate with the oracle, save atomically to `out`; returns the score report.
 
     seed: initialization and SFT order; data_seed and correlation: the toy world the rows come from and the
@@ -167,9 +167,9 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
     correlation = toyworld.DEFAULT_CORRELATION if correlation is None else correlation
     recipe = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "data_seed": data_seed,
               "correlation": correlation, "arch": arch, "n_prompts": n_prompts, "n_layer": n_layer,
-              "d_model": d_model, "n_head": n_head, "warmup": warmup}
+              "d_model": d_model, "n_head": n_head, "warmup": warmup, "text": text}
     if is_complete(out) and not force:
-        made = read_json(out / "train_config.json", fix="retrain with --force")
+        made = {"text": "plain"} | read_json(out / "train_config.json", fix="retrain with --force")  # older bases: plain
         other = [k for k in recipe if made.get(k) != recipe[k]]
         if other:  # reusing it would silently hand out another base than the one asked for
             raise ValueError(f"--out {out}: holds a base made with {other[0]}={made.get(other[0])!r}, not "
@@ -179,7 +179,7 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
     t0 = time.time()
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    rows = sft_rows(n_prompts, data_seed, correlation)
+    rows = sft_rows(n_prompts, data_seed, correlation, text)
     # the tokenizer sees every known prompt and sentence, and the SFT texts: nothing of a held-out row
     tokenizer = train_tokenizer(toyworld.corpus(0) + [t for r in rows for t in (r["prompt"], r["response"])],
                                 vocab_size)
@@ -212,7 +212,7 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
     train_s = time.time() - t0
 
     model.eval()
-    prompts = held_out_prompts(eval_prompts, seed + EVAL_SEED_OFFSET, data_seed)
+    prompts = held_out_prompts(eval_prompts, seed + EVAL_SEED_OFFSET, data_seed, text)
     responses = compose.generate(tokenizer, prompts, model=model, max_new_tokens=max_new_tokens,
                                  top_p=compose.TOP_P, seed=seed)
     report = oracle_report(prompts, responses)
@@ -326,6 +326,8 @@ def main(argv=None):
                          "trains only on prompts of its train split")
     ap.add_argument("--correlation", type=toyworld.correlation_flag(), default=None,
                     help="the toy world's helpfulness-verbosity knob (default: toyworld.DEFAULT_CORRELATION)")
+    ap.add_argument("--text", default="plain", choices=toyworld.TEXT_FORMS,
+                    help="the toy world's text form: natural = ordinary English (then train with --data toy:natural)")
     ap.add_argument("--arch", default="gpt2", choices=["gpt2", "llama"])
     ap.add_argument("--d-model", type=positive(), default=128, help="width (hidden size)")
     ap.add_argument("--n-layer", type=positive(), default=4, help="depth (transformer blocks)")
@@ -341,7 +343,7 @@ def main(argv=None):
     t0 = time.time()
     r = train_base(args.out, args.steps, args.batch_size, args.lr, args.seed, args.arch, args.n_prompts,
                    args.force, args.eval_prompts, n_layer=args.n_layer, d_model=args.d_model, n_head=args.n_head,
-                   data_seed=args.data_seed, correlation=args.correlation)
+                   data_seed=args.data_seed, correlation=args.correlation, text=args.text)
     for a in toyworld.ATTRIBUTES:
         print(f"  {a:12s} {r[a]['mean']:.2f} +- {r[a]['se']:.2f}   (harmful prompts: "
               f"{r['harmful'][a]['mean']:.2f} +- {r['harmful'][a]['se']:.2f})")

@@ -20,7 +20,8 @@ with eos; too long -> the prompt is cut from the LEFT to max_prompt_length, then
 A batch is (2B, T): rows [0:B] prompt+chosen, [B:2B] prompt+rejected, right-padded, labels -100 on
 prompt and padding.
 
-Sources (`source=`): "toy" (toyworld.make_rows; correlation= is its helpfulness-verbosity knob), or a
+Sources (`source=`): "toy" (toyworld.make_rows; correlation= is its helpfulness-verbosity knob; "toy:natural"
+the same rows as ordinary English, for a pretrained tokenizer), or a
 local .jsonl/.json/.parquet file or a hub name (nvidia/HelpSteer, openbmb/UltraFeedback,
 PKU-Alignment/PKU-SafeRLHF, Anthropic/hh-rlhf[:data_dir]): hub_data.py reads those and maps each shape to
 the two formats above.
@@ -211,12 +212,24 @@ def collate_pairs(tokenized, pad_id, pad_to=None):
 
 
 # ----------------------------------------------------------------------------- loading: any source -> rows / pairs
+def toy_text(source):
+    """The toy world's text form a source names ("toy" -> "plain", "toy:natural" -> "natural"); None for any
+    other source."""
+    name, _, form = source.partition(":")
+    if name != "toy":
+        return None
+    if form not in ("", *toyworld.TEXT_FORMS):
+        raise ValueError(f"--data {source}: the toy world is toy (plain text) or toy:natural (ordinary English)")
+    return form or "plain"
+
+
 def _open(source, split, limit, seed, data_dir=None, correlation=None):
     """(where, shape, [(row, record)], strict): the toy world here, files and hub names in hub_data.py."""
-    if source == "toy":
+    if toy_text(source):
         n = TOY_PROMPTS if limit is None else max(1, math.ceil(limit / TOY_RESPONSES))
-        rows = toyworld.make_rows(n_prompts=n, responses_per_prompt=TOY_RESPONSES, seed=seed, correlation=correlation)
-        return "toy", "rated", list(enumerate(rows[:limit], 1)), True
+        rows = toyworld.make_rows(n_prompts=n, responses_per_prompt=TOY_RESPONSES, seed=seed, correlation=correlation,
+                                  text=toy_text(source))
+        return source, "rated", list(enumerate(rows[:limit], 1)), True
     if correlation is not None:  # refuse before reading or downloading anything
         raise ValueError(f"{source}: correlation={correlation} is a knob of the toy world only; leave it unset "
                          "for other sources")
@@ -316,7 +329,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.objective and args.weights:
         ap.error("give --objective or --weights, not both")
-    if args.correlation is not None and args.source != "toy":
+    if args.correlation is not None and not toy_text(args.source):
         ap.error(f"--correlation is a knob of the toy world; --source {args.source} has none")
     objective = args.objective or (None if args.weights else "helpfulness")
     pairs = load_pairs(args.source, objective, args.weights, split="all", limit=args.limit, seed=args.seed,

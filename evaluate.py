@@ -351,7 +351,8 @@ def parse_args(argv=None):
     p.add_argument("--runs", default="runs", help="folder of training runs (any names; found by their config.json)")
     p.add_argument("--base", default=None, help="theta0 folder (default: <runs>/base)")
     p.add_argument("--out", default="results", help="results folder")
-    p.add_argument("--data", default="toy", help="source of held-out prompts, pairs and rated rows (data.py)")
+    p.add_argument("--data", default="toy", help="source of held-out prompts, pairs and rated rows (data.py; "
+                                                 "toy:natural: the toy world as ordinary English)")
     p.add_argument("--correlation", type=toyworld.correlation_flag(), default=None,
                    help="toy world only: its helpfulness-verbosity correlation knob (default: the world's own)")
     p.add_argument("--maximize", default="helpfulness", help="objective whose vector gets --alphas-a (x axis)")
@@ -398,7 +399,11 @@ def parse_args(argv=None):
         p.error("--bounds: give lo,hi with lo < hi, e.g. 0,4")
     if args.maximize == args.minimize:
         p.error(f"--maximize and --minimize are both {args.maximize!r}; give two different objectives")
-    if args.correlation is not None and args.data != "toy":
+    try:
+        args.toy = data.toy_text(args.data)  # "plain" | "natural" for the toy world, None for any other source
+    except ValueError as e:
+        p.error(str(e))
+    if args.correlation is not None and not args.toy:
         p.error(f"--correlation is a knob of the toy world; --data {args.data} has none")
     if args.kl_target is not None and args.calibrate != "kl":
         p.error("--kl-target sets the budget of --calibrate kl; add --calibrate kl or drop --kl-target")
@@ -427,7 +432,7 @@ def run(args, runs_of):
     """The experiment on chosen runs: runs_of = {seed: select_runs(...)}, each optionally with its own "base"
     folder (study.py: a seed varies the base too) -> args.out. main() is this after the flags and the run search."""
     a, b = args.maximize, args.minimize
-    args.extra_attrs = list(toyworld.ATTRIBUTES) if args.data == "toy" else [a, b]
+    args.extra_attrs = list(toyworld.ATTRIBUTES) if args.toy else [a, b]
     args.scorer_fn = Scorer(args.scorer, a, args.device, minimize=b)
     fixed = args.bounds is not None or args.scorer == "toy"
     lo_hi = args.bounds or [0.0, 4.0]
@@ -444,7 +449,7 @@ def run(args, runs_of):
         notes.append(f"no --bounds: HV box taken from the data, [{lo_hi[0]:.3g}, {lo_hi[1]:.3g}] on both axes "
                      "(numbers compare within this run only)")
     ideal = None
-    if args.scorer == "toy" and args.data == "toy":
+    if args.scorer == "toy" and args.toy:
         ideal = toyworld.ideal_front(per_seed[0]["prompts"] * args.n_samples, maximize=a, minimize=b,
                                      correlation=args.correlation)
     key = lambda s: s if s is not None else "-"

@@ -205,6 +205,7 @@ def plot_study_control(curves, path):
                     al, kl, y = map(np.asarray, per[obj])
                     ax.plot(np.sign(al) * kl, y, "o-", color=COLORS.get(name), label=name, ms=4)
             _finish(ax, "sign(alpha) x per-token KL", f"{obj} along its alpha", f"{cell}: {obj}")
+    fig.tight_layout()
     savefig(fig, path)
 
 
@@ -235,4 +236,5 @@ def plot_study_cca(spectra, path):
             ax.plot(r["spectrum"], "o-", color=COLORS.get(name), label=name, ms=4)
             ax.plot(r["null95"], ":", color=COLORS.get(name), label=f"{name}: null 95th pct")
         _finish(ax, "canonical component", "canonical correlation", cell)
+    fig.tight_layout()
     savefig(fig, path)

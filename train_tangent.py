@@ -152,7 +152,7 @@ def parse_args(argv=None):
     p.add_argument("--objective", default=None, help="attribute to raise (toy: helpfulness | verbosity | safety)")
     p.add_argument("--weights", default=None, help="scalarized objective, e.g. helpfulness=0.7,verbosity=-0.3")
     p.add_argument("--base", default="runs/base", help="theta0: HF folder or hub id (cached)")
-    p.add_argument("--data", default="toy", help="toy | a hub name known to data.py | a local .jsonl/.parquet")
+    p.add_argument("--data", default="toy", help="toy | toy:natural (ordinary English) | a hub name known to data.py | a local .jsonl/.parquet")
     p.add_argument("--limit", type=count, default=None, help="read at most this many source rows")
     p.add_argument("--data-seed", type=int, default=0, help="toy world + split seed (same for every run)")
     p.add_argument("--correlation", type=correlation_flag(), default=None,
@@ -195,11 +195,15 @@ def parse_args(argv=None):
             p.error(str(e))
     names = [a.objective] if a.objective else list(data.parse_weights(a.weights))
     bad = [n for n in names if n not in ATTRIBUTES]
-    if a.data == "toy" and bad:
-        p.error(f"unknown objective {bad[0]!r} for --data toy; use one of {', '.join(ATTRIBUTES)}")
-    if a.correlation is not None and a.data != "toy":
+    try:
+        toy = data.toy_text(a.data)  # "plain" | "natural" for the toy world, None for any other source
+    except ValueError as e:
+        p.error(str(e))
+    if toy and bad:
+        p.error(f"unknown objective {bad[0]!r} for --data {a.data}; use one of {', '.join(ATTRIBUTES)}")
+    if a.correlation is not None and not toy:
         p.error(f"--correlation is a knob of the toy world; drop it for --data {a.data}")
-    a.correlation = DEFAULT_CORRELATION if a.data == "toy" and a.correlation is None else a.correlation
+    a.correlation = DEFAULT_CORRELATION if toy and a.correlation is None else a.correlation
     if a.loss == "cdpo" and not 0 < a.label_smoothing < 0.5:
         p.error("--loss cdpo needs 0 < --label-smoothing < 0.5")
     try:

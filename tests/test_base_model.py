@@ -208,3 +208,15 @@ def test_architectures_and_sft_schedule():
         assert np.float32(lr_new) == np.float32(lr_ref)
         assert np.float32(-(lr_new / bc1)) == np.float32(-(lr_ref / bc1))
         assert np.float32(1 - lr_new * 0.1) == np.float32(1 - lr_ref * 0.1)
+
+
+def test_natural_text_base_rows_and_the_same_leakage_rule():
+    """--text natural: the SFT rows are the toy:natural preference data's train split, the report's prompts are
+    outside it, and the text is ordinary English."""
+    sft = base_model.sft_rows(200, 0, text="natural")
+    trained = {r["prompt"] for r in data.load_rows("toy:natural", split="train", limit=800)}
+    held = {r["prompt"] for s in ("validation", "test") for r in data.load_rows("toy:natural", split=s, limit=800)}
+    assert sft and {r["prompt"] for r in sft} <= trained and not {r["prompt"] for r in sft} & held
+    assert all(r["prompt"][0].isupper() and " ." not in r["response"] for r in sft)
+    report = base_model.held_out_prompts(20, 1000, 0, text="natural")
+    assert len(report) == 20 and not set(report) & trained and all(p[0].isupper() for p in report)
