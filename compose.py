@@ -204,6 +204,31 @@ def linearization_gap(model, tau, batch, alphas=(0.5, 1.0, 2.0), batch_size=16, 
     return {alpha: math.sqrt(num[alpha] / den[alpha]) if den[alpha] > 0 else math.nan for alpha in alphas}
 
 
+def _secant_log(kl_of, target, s, rtol):
+    """kl_scale's root search for one direction (its docstring has the equations) -> (s, KL(s)), the last trial;
+    the caller checks |KL / target - 1| <= rtol."""
+    log = lambda x: math.nan if math.isnan(x) else math.log(x) if x > 0 else -math.inf  # KL ~ 0: a maximal step
+    s = min(max(s, 2.0 ** -30), 2.0 ** 30)  # a start only: moved into the search range
+    lo, hi, prev = 0.0, math.inf, None  # the bracket; prev = (log s, log KL) of the previous evaluation
+    for _ in range(100):  # a safety net: every evaluation shrinks the bracket, but not always by much
+        kl = kl_of(s)
+        if abs(kl / target - 1) <= rtol:
+            break
+        lo, hi = (s, hi) if kl < target else (lo, s)  # a nan KL (overflow) counts as too far
+        slope = 2.0  # KL ~ c s^2: the first step, and whenever the secant has no finite end
+        if prev is not None and math.isfinite(log(kl)) and math.isfinite(prev[1]):
+            slope = min(max((log(kl) - prev[1]) / (math.log(s) - prev[0]), 0.5), 4.0)
+        prev = (math.log(s), log(kl))
+        step = (math.log(target) - log(kl)) / slope  # log(s_{n+1} / s_n); +-inf where KL is 0 or inf
+        s_next = s * math.exp(max(-7.0, min(7.0, step))) if not math.isnan(step) else math.nan  # <= ~1000x
+        if not lo < s_next < hi:  # left the bracket (or nan): bisect log s; one-sided, keep doubling or halving
+            s_next = math.sqrt(lo * hi) if lo > 0 and hi < math.inf else 2.0 * lo if hi == math.inf else hi / 2
+        s = s_next
+        if not 2.0 ** -30 <= s <= 2.0 ** 30 or hi / max(lo, 1e-300) <= 1 + 1e-12:
+            break  # out of range, or a bracket too narrow to hold the target: KL jumps over it
+    return s, kl
+
+
 @torch.no_grad()
 def kl_scale(tau_or_taus, direction, target, batch, lin=None, model=None, rtol=1e-3, batch_size=16, pad_id=0,
              s0=None):
@@ -254,30 +279,12 @@ def kl_scale(tau_or_taus, direction, target, batch, lin=None, model=None, rtol=1
         parts.append((logits_at, torch.log_softmax(_up(f0), dim=-1)))
     n_tokens = sum(len(ref_logp) for _, ref_logp in parts)
     kl_at = lambda a: sum(float(token_kl(logits_at(a), ref_logp).sum()) for logits_at, ref_logp in parts) / n_tokens
-    log = lambda x: math.nan if math.isnan(x) else math.log(x) if x > 0 else -math.inf  # KL ~ 0: a maximal step
     scales = []
-    for m, (dm, target, s) in enumerate(zip(ds, targets, starts)):
-        s = min(max(s, 2.0 ** -30), 2.0 ** 30)  # a start only: moved into the search range
-        lo, hi, prev = 0.0, math.inf, None  # the bracket; prev = (log s, log KL) of the previous evaluation
-        for _ in range(100):  # a safety net: every evaluation shrinks the bracket, but not always by much
-            kl = kl_at(s * dm)
-            if abs(kl / target - 1) <= rtol:
-                break
-            lo, hi = (s, hi) if kl < target else (lo, s)  # a nan KL (overflow) counts as too far
-            slope = 2.0  # KL ~ c s^2: the first step, and whenever the secant has no finite end
-            if prev is not None and math.isfinite(log(kl)) and math.isfinite(prev[1]):
-                slope = min(max((log(kl) - prev[1]) / (math.log(s) - prev[0]), 0.5), 4.0)
-            prev = (math.log(s), log(kl))
-            step = (math.log(target) - log(kl)) / slope  # log(s_{n+1} / s_n); +-inf where KL is 0 or inf
-            s_next = s * math.exp(max(-7.0, min(7.0, step))) if not math.isnan(step) else math.nan  # <= ~1000x
-            if not lo < s_next < hi:  # left the bracket (or nan): bisect log s; one-sided, keep doubling or halving
-                s_next = math.sqrt(lo * hi) if lo > 0 and hi < math.inf else 2.0 * lo if hi == math.inf else hi / 2
-            s = s_next
-            if not 2.0 ** -30 <= s <= 2.0 ** 30 or hi / max(lo, 1e-300) <= 1 + 1e-12:
-                break  # out of range, or a bracket too narrow to hold the target: KL jumps over it
-        if not abs(kl / target - 1) <= rtol:
+    for m, (dm, t, s) in enumerate(zip(ds, targets, starts)):
+        s, kl = _secant_log(lambda x, dm=dm: kl_at(x * dm), t, s, rtol)
+        if not abs(kl / t - 1) <= rtol:
             which = f"direction {m} ({dm.tolist()}): " if many else ""
-            raise ValueError(f"kl_scale: {which}no s in [2^-30, 2^30] gives a per-token KL of {target:g} (last "
+            raise ValueError(f"kl_scale: {which}no s in [2^-30, 2^30] gives a per-token KL of {t:g} (last "
                              f"{kl:.3g} at s = {s:.3g}); the direction barely moves the model or cannot reach it: "
                              f"pick another target")
         scales.append(s)
