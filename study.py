@@ -50,13 +50,13 @@ from runs import atomic_write, check_out, read_config, read_json, run_cli, write
 
 A, B = "helpfulness", "verbosity"
 SCALES = {  # every size of the same grid; a cell list, flags and seeds per scale
-    "full": dict(  # measured: 70 min from a fresh clone on 2 cores (docs/study.md states the run's own time)
+    "full": dict(  # 70 min measured at 48 prompts and pairs with gelu_new bases; now 40 (docs/study.md: its own time)
         seeds=(0, 1, 2), correlations=(0.0, 0.5, 0.9), weights=(0.0, 0.5),
         small=dict(steps=1500), wide=dict(d_model=256, n_layer=5, n_head=8, steps=600),
         base_flags=[], train_flags=["--eval-every", "120", "--save-every", "120"], steps=120,
         lrs={"tangent": (1e-4, 2e-4, 4e-4), "standard": (5e-5, 1e-4, 2e-4)},
         rich=dict(lr=4e-4, steps=120),  # measured: gap 0.59 at alpha = 1 on the demo base (5e-5: 0.09)
-        eval_flags=["--n-prompts", "48", "--n-samples", "1", "--n-pairs", "48", "--n-cca", "96"]),
+        eval_flags=["--n-prompts", "40", "--n-samples", "1", "--n-pairs", "40", "--n-cca", "96"]),
     "quick": dict(
         seeds=(0, 1), correlations=(0.0, 0.9), weights=(0.0, 0.5),
         small=dict(steps=300), wide=dict(d_model=192, n_layer=4, n_head=6, steps=150),

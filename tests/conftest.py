@@ -30,8 +30,8 @@ def build_tokenizer(texts=SENTENCES, vocab_size=300):
     return base_model.train_tokenizer(texts, vocab_size)
 
 
-def make_tiny_model(kind="gpt2", vocab_size=300, seed=0, n_layer=2, d=32):
-    """A random causal LM of the given family with eager attention, float32, eval mode."""
+def make_tiny_model(kind="gpt2", vocab_size=300, seed=0, n_layer=2, d=32, **config):
+    """A random causal LM of the given family with eager attention, float32, eval mode; `config` overrides."""
     from transformers import AutoModelForCausalLM, GPT2Config, GPTNeoXConfig, LlamaConfig
 
     torch.manual_seed(seed)
@@ -47,6 +47,7 @@ def make_tiny_model(kind="gpt2", vocab_size=300, seed=0, n_layer=2, d=32):
     else:
         raise ValueError(kind)
     cfg.pad_token_id = cfg.eos_token_id = cfg.bos_token_id = 0
+    cfg.update(config)
     model = AutoModelForCausalLM.from_config(cfg, attn_implementation="eager")
     return model.float().eval()
 

@@ -49,8 +49,9 @@ def scalar_loss(f_lin, w):
     return (f_lin * w).sum() + (f_lin ** 2).mean()
 
 
-def test_gradient_matches_central_finite_differences():
-    model = make_tiny_model("gpt2").double()
+@pytest.mark.parametrize("act", ["gelu_new", "gelu_pytorch_tanh"])  # the fused one is what base_model.py builds
+def test_gradient_matches_central_finite_differences(act):
+    model = make_tiny_model("gpt2", activation_function=act).double()
     ids, mask = batch(model)
     lin = LinearizedModel(model)
     tau0 = random_tau(lin, scale=0.05).to(torch.float64)
