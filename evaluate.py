@@ -420,8 +420,9 @@ def main(argv=None):
     args = parse_args(argv)
     a, b = args.maximize, args.minimize
     check_out(args.out, "--out")
-    if args.base != "smollm2" and not Path(args.base).exists():  # smollm2: linearize.load_model converts it
-        raise ValueError(f"--base {args.base}: no base model there; run base_model.py --out {args.base} or pass --base")
+    if not linearize.base_available(args.base):
+        raise ValueError(f"--base {args.base}: no base model there, nor a hub id in the local cache; run base_model.py "
+                         f"--out {args.base} or pass --base")
     if not Path(args.runs).is_dir():
         raise ValueError(f"--runs {args.runs}: no such folder; train runs first (make demo) or pass --runs")
     found = find_runs(args.runs)  # a corrupt config.json stops here, before any work

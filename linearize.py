@@ -138,26 +138,38 @@ def check_attention(model):
                          f"load it with attn_implementation=\"eager\" (linearize.load_model does)")
 
 
-def load_model(name_or_path, device="cpu", dtype=torch.float32):
-    """AutoModelForCausalLM with eager attention, in eval mode (dropout off), no KV cache."""
+def load_model(name_or_path, device="cpu", dtype=torch.float32, flag="--base"):
+    """AutoModelForCausalLM with eager attention, in eval mode (dropout off), no KV cache. flag: what errors call it."""
     from transformers import AutoModelForCausalLM
-    name_or_path = resolve_base(name_or_path)
+    name_or_path = resolve_base(name_or_path, flag)
     try:
         model = AutoModelForCausalLM.from_pretrained(name_or_path, attn_implementation="eager", dtype=dtype)
     except (OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"--base {name_or_path}: cannot load a causal LM ({first}); pass a folder made by "
+        raise ValueError(f"{flag} {name_or_path}: cannot load a causal LM ({first}); pass a folder made by "
                          f"base_model.py or a hub id that is in the local cache") from None
     model.config.use_cache = False
     return model.to(device).eval()
 
 
-def resolve_base(name_or_path):
+def resolve_base(name_or_path, flag="--base"):
     """'smollm2' -> its cached HF folder (base_model.resolve_base converts it once); anything else unchanged."""
     if str(name_or_path) != "smollm2":
         return name_or_path
     import base_model  # lazily: base_model imports compose, which imports this file
-    return base_model.resolve_base(name_or_path)
+    return base_model.resolve_base(name_or_path, flag)
+
+
+def base_available(name_or_path):
+    """True when load_model can open --base offline: a folder, smollm2 (converted on first use), or a hub id whose
+    config.json is in the local Hugging Face cache."""
+    if str(name_or_path) == "smollm2" or os.path.exists(name_or_path):
+        return True
+    from huggingface_hub import try_to_load_from_cache
+    try:
+        return isinstance(try_to_load_from_cache(str(name_or_path), "config.json"), str)
+    except ValueError:  # not even a valid repo id
+        return False
 
 
 def load_tokenizer(name_or_path):
@@ -177,16 +189,16 @@ def freeze(model):
     return model
 
 
-def select_parameters(model, linearize=None):
+def select_parameters(model, linearize=None, flag="--linearize"):
     """Names of the parameters that move: those matching the regex `linearize` (None = all), tied weights once."""
     names = [n for n, _ in model.named_parameters()]
     try:
         pattern = re.compile(linearize) if linearize else None
     except re.error as e:
-        raise ValueError(f"--linearize {linearize!r}: not a valid regex ({e}); fix the pattern") from None
+        raise ValueError(f"{flag} {linearize!r}: not a valid regex ({e}); fix the pattern") from None
     chosen = [n for n in names if pattern is None or pattern.search(n)]
     if not chosen:
-        raise ValueError(f"--linearize {linearize!r} matches no parameter name (names look like "
+        raise ValueError(f"{flag} {linearize!r} matches no parameter name (names look like "
                          f"{', '.join(names[:3])}); fix the regex")
     return chosen
 

@@ -33,10 +33,11 @@ from pathlib import Path
 
 import torch
 
-# files only we write: a base (train_config.json), an export (compose.json), results, a bench, a study; a training run is
+# files only we write: a base (train_config.json), an export (compose.json), results, a bench, a study, a real-LM
+# walkthrough (real.json); a training run is
 # recognised by its config.json's base_fingerprint (every Hugging Face model folder has a config.json too)
 OUR_FILES = ("train_config.json", "compose.json", "summary.json", "sweep.jsonl", "bench.json", "study.json",
-             "task_vector.safetensors", "checkpoint.pt", "metrics.jsonl")
+             "real.json", "task_vector.safetensors", "checkpoint.pt", "metrics.jsonl")
 
 # ----------------------------------------------------------------------------- atomic writes
 def atomic_write(path, write):
@@ -120,6 +121,13 @@ def default_out(mode, objective=None, weights=None, root="runs"):
     """The folder train_tangent.py uses when --out is not given: ts-<obj>, dpo-<obj>, (ts-)scal-<weights>."""
     name = objective or "scal-" + weights.replace("=", "").replace(",", "_")
     return os.path.join(root, ("ts-" if mode == "tangent" else "dpo-" if objective else "") + name)
+
+
+def newer_than(path, inputs):
+    """True when `path` exists and was written after every file in `inputs` (a result its inputs did not change
+    since): how study.py and real.py reuse an evaluation, and real.py its examples."""
+    path = Path(path)
+    return path.exists() and all(path.stat().st_mtime > Path(f).stat().st_mtime for f in inputs)
 
 
 def read_config(run_dir):

@@ -46,7 +46,7 @@ from tqdm import tqdm
 from metrics import mean_se
 from plots import plot_study_bars, plot_study_cca, plot_study_control, plot_study_hv
 from report import _f, claim_verdict
-from runs import atomic_write, check_out, read_config, read_json, run_cli, write_json
+from runs import atomic_write, check_out, newer_than, read_config, read_json, run_cli, write_json
 
 A, B = "helpfulness", "verbosity"
 SCALES = {  # every size of the same grid; a cell list, flags and seeds per scale
@@ -200,8 +200,7 @@ def evaluate_cell(S, out, cell, spec, picked):
     import evaluate
     res = Path(out) / "results" / cell
     folders = {s: cell_runs(S, out, cell, spec, s, picked) for s in S["seeds"]}
-    newest = max((d / "config.json").stat().st_mtime for ds in folders.values() for d in ds)
-    if (res / "summary.json").exists() and (res / "summary.json").stat().st_mtime > newest:
+    if newer_than(res / "summary.json", [d / "config.json" for ds in folders.values() for d in ds]):
         print(f"study.py: {res} is newer than its runs, reused")
         return
     args = evaluate.parse_args([*EVAL_FLAGS, *S["eval_flags"], "--out", str(res), "--runs", str(Path(out) / "runs"),

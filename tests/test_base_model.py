@@ -220,3 +220,42 @@ def test_natural_text_base_rows_and_the_same_leakage_rule():
     assert all(r["prompt"][0].isupper() and " ." not in r["response"] for r in sft)
     report = base_model.held_out_prompts(20, 1000, 0, text="natural")
     assert len(report) == 20 and not set(report) & trained and all(p[0].isupper() for p in report)
+
+
+TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+            "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+
+
+def test_sft_from_a_pretrained_model_moves_only_trainable_and_keeps_its_template(base, tmp_path):
+    """--init: the pretrained folder's tokenizer (chat template included) and weights; --trainable: only the matched
+    tensors move; the SFT rows are prompted through the template (as data.py and compose.generate prompt)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    pre = tmp_path / "pretrained"  # stands in for SmolLM2: any HF folder with a chat template
+    AutoModelForCausalLM.from_pretrained(base[0]).save_pretrained(pre)
+    tok = AutoTokenizer.from_pretrained(base[0])
+    tok.chat_template = TEMPLATE
+    tok.save_pretrained(pre)
+    kw = {k: v for k, v in KW.items() if k not in ("vocab_size", "n_layer", "d_model", "n_head")}
+    report = base_model.train_base(tmp_path / "sft", **kw, init=str(pre), trainable=r"h\.0\.mlp\.", text="natural",
+                                   lr=1e-2)
+    before = AutoModelForCausalLM.from_pretrained(pre).state_dict()
+    after = AutoModelForCausalLM.from_pretrained(tmp_path / "sft").state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved and all(k.startswith("transformer.h.0.mlp.") for k in moved), moved
+    made = json.loads((tmp_path / "sft" / "train_config.json").read_text())
+    assert made["init"] == str(pre) and made["trainable"] == r"h\.0\.mlp\." and "n_layer" not in made
+    assert made["n_trained"] < made["n_params"] and 0 <= report["well_formed"] <= 1
+    saved = AutoTokenizer.from_pretrained(tmp_path / "sft")
+    assert saved.chat_template == TEMPLATE
+    x, y = base_model.sft_example(saved, "How are cats?", " Cats are fine.")
+    n_prompt = y.count(-100)
+    assert saved.decode(x[:n_prompt]) == "<|user|>How are cats?\n<|assistant|>"
+    assert x[n_prompt:] == y[n_prompt:] and y[-1] == saved.eos_token_id
+
+    assert base_model.train_base(tmp_path / "sft", **kw, init=str(pre), trainable=r"h\.0\.mlp\.", text="natural",
+                                 lr=1e-2) == report  # reused
+    with pytest.raises(ValueError, match=r"trainable=.*pass --force"):
+        base_model.train_base(tmp_path / "sft", **kw, init=str(pre), trainable=None, text="natural", lr=1e-2)
+    with pytest.raises(ValueError, match=r"--trainable 'nope' matches no parameter"):
+        base_model.train_base(tmp_path / "sft2", **kw, init=str(pre), trainable="nope")

@@ -246,3 +246,18 @@ def test_scored_logits_match_full_logits_and_gradients(kind):
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
     torch.testing.assert_close(lin.base_logits(ids, mask, keep=keep), full[0], rtol=1e-5, atol=1e-6)
+
+
+def test_base_available_knows_folders_smollm2_and_cached_hub_ids(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from linearize import base_available
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    snap = tmp_path / "hub" / "models--org--tiny" / "snapshots" / "abc123"
+    snap.mkdir(parents=True)
+    (snap / "config.json").write_text("{}")
+    (tmp_path / "hub" / "models--org--tiny" / "refs").mkdir()
+    (tmp_path / "hub" / "models--org--tiny" / "refs" / "main").write_text("abc123")
+    assert base_available("org/tiny") and base_available("smollm2") and base_available(str(tmp_path))
+    assert not base_available("org/other") and not base_available(str(tmp_path / "nope"))
+    assert not base_available("not a // repo id")

