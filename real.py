@@ -42,7 +42,7 @@ A, B = "helpfulness", "verbosity"
 TOP2 = r"model\.layers\.(28|29)\."  # SmolLM2's top 2 of 30 blocks (see the docstring for why)
 SCALES = {
     "cpu": dict(
-        sft=dict(steps=200, batch_size=16, lr=6e-4, warmup=10, eval_prompts=100, max_new_tokens=64,
+        sft=dict(steps=240, batch_size=16, lr=1e-3, warmup=10, eval_prompts=100, max_new_tokens=64,
                  trainable=r"model\.layers\.2[6-9]\.|model\.norm\."),
         train=["--steps", "60", "--batch-size", "8", "--eval-every", "60", "--eval-pairs", "64", "--save-every", "60"],
         lr={"tangent": 1e-4, "standard": 1e-4}, linearize=TOP2,
