@@ -24,7 +24,7 @@ default world; only the preference data's r changes), and matched's tangent vect
 Work runs in --workers processes of one thread each (two tiny models side by side beat one on two threads). A
 finished base, run or evaluation is reused, so a rerun continues where a stopped one left off.
 
-    python study.py                  # the full grid: make study (70 min measured on 2 cores, budget 60)
+    python study.py                  # the full grid: make study (56 min from a fresh clone on 2 cores, budget 60)
     python study.py --quick          # the same grid at a few-minute size
     python study.py --tiny --out /tmp/s    # seconds, meaningless numbers: what the test suite runs
 Outputs: --out (default runs/study[-quick|-tiny]): bases/, runs/, results/<cell>/ (evaluate.py's folders),
@@ -50,7 +50,7 @@ from runs import atomic_write, check_out, newer_than, read_config, read_json, ru
 
 A, B = "helpfulness", "verbosity"
 SCALES = {  # every size of the same grid; a cell list, flags and seeds per scale
-    "full": dict(  # 70 min measured at 48 prompts and pairs with gelu_new bases; now 40 (docs/study.md: its own time)
+    "full": dict(  # 56 min from a fresh clone on 2 cores (70 min with gelu_new bases and 48 prompts and pairs)
         seeds=(0, 1, 2), correlations=(0.0, 0.5, 0.9), weights=(0.0, 0.5),
         small=dict(steps=1500), wide=dict(d_model=256, n_layer=5, n_head=8, steps=600),
         base_flags=[], train_flags=["--eval-every", "120", "--save-every", "120"], steps=120,
