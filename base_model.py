@@ -212,8 +212,6 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
     train_s = time.time() - t0
 
     model.eval()
-    for p in model.parameters():
-        p.requires_grad_(True)
     prompts = held_out_prompts(eval_prompts, seed + EVAL_SEED_OFFSET, data_seed, text)
     responses = compose.generate(tokenizer, prompts, model=model, max_new_tokens=max_new_tokens,
                                  top_p=compose.TOP_P, seed=seed)
