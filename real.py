@@ -28,8 +28,6 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
-
 import base_model
 import compose
 import evaluate
@@ -37,6 +35,7 @@ import train_tangent
 from linearize import base_available, resolve_base
 from report import _f, claim_verdict
 from runs import atomic_write, check_out, newer_than, read_config, read_json, run_cli, write_json
+from study import STUDY_CLAIMS, VERSUS, _mean  # the study's claims, in its order, and its None-skipping mean
 
 A, B = "helpfulness", "verbosity"
 TOP2 = r"model\.layers\.(28|29)\."  # SmolLM2's top 2 of 30 blocks (see the docstring for why)
@@ -153,7 +152,6 @@ def write_real(out, rep, seeds, linearize, walls):
     # --- verdicts
     L += ["", "## Verdicts", "", "| claim | quantity | TS-DPO − DPO task arithmetic [95% CI] | verdict | "
           "TS-DPO − scalarized DPO [95% CI] | verdict |", "|---|---|---|---|---|---|"]
-    from study import STUDY_CLAIMS, VERSUS
     for claim, key, label in STUDY_CLAIMS:
         row = [claim, label.format(a=A, b=B)]
         for vs in VERSUS:
@@ -176,14 +174,13 @@ def write_real(out, rep, seeds, linearize, walls):
           "| method | objective | KL at 1 as trained | scale | gap at 0.5 / 1 / 2 | cos(TS, DPO) |",
           "|---|---|---|---|---|---|"]
     per = list(summ["per_seed"].values())
-    mean = lambda xs: float(np.mean([x for x in xs if x is not None])) if any(x is not None for x in xs) else float("nan")
     for name in ("TS-DPO", "DPO task arithmetic"):
         for o in (A, B):
             v = [p["vectors"].get(f"{name}/{o}", {}) for p in per]
-            g = [_f(mean([u.get("gap", {}).get(x) for u in v])) for x in ("0.5", "1", "2")]
-            cos = mean([p["cosines"].get(f"{o}: TS-DPO vs DPO task arithmetic") for p in per])
-            L.append(f"| {name} | {o} | {mean([u.get('kl_at_1_raw') for u in v]):.4f} | "
-                     f"{mean([u.get('scale') for u in v]):.2f} | {' / '.join(g)} | {cos:.2f} |")
+            g = [_f(_mean([u.get("gap", {}).get(x) for u in v])) for x in ("0.5", "1", "2")]
+            cos = _mean([p["cosines"].get(f"{o}: TS-DPO vs DPO task arithmetic") for p in per])
+            L.append(f"| {name} | {o} | {_mean([u.get('kl_at_1_raw') for u in v]):.4f} | "
+                     f"{_mean([u.get('scale') for u in v]):.2f} | {' / '.join(g)} | {cos:.2f} |")
     # --- examples
     ex = read_json(out / "examples.json")
     L += ["", "## Examples: alpha on the verbosity vector (helpfulness 0), greedy", "",

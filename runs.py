@@ -34,8 +34,8 @@ from pathlib import Path
 import torch
 
 # files only we write: a base (train_config.json), an export (compose.json), results, a bench, a study, a real-LM
-# walkthrough (real.json); a training run is
-# recognised by its config.json's base_fingerprint (every Hugging Face model folder has a config.json too)
+# walkthrough (real.json); a training run is recognised by its config.json's base_fingerprint (every Hugging Face
+# model folder has a config.json too)
 OUR_FILES = ("train_config.json", "compose.json", "summary.json", "sweep.jsonl", "bench.json", "study.json",
              "real.json", "task_vector.safetensors", "checkpoint.pt", "metrics.jsonl")
 
