@@ -40,12 +40,12 @@ from study import STUDY_CLAIMS, VERSUS, _mean  # the study's claims, in its orde
 A, B = "helpfulness", "verbosity"
 TOP2 = r"model\.layers\.(28|29)\."  # SmolLM2's top 2 of 30 blocks (see the docstring for why)
 SCALES = {
-    "cpu": dict(  # make real: 46.4 min from a fresh clone on 2 cores, 84 s over the 45-minute budget (docs/real.md)
+    "cpu": dict(  # sized for 45 minutes on 2 cores from a fresh clone: 24 pairs and 64 in training took 46.4 min
         sft=dict(steps=400, batch_size=16, lr=1e-3, warmup=10, eval_prompts=100, max_new_tokens=64,
                  trainable=r"model\.layers\.2[6-9]\.|model\.norm\."),  # 240 steps: 0.87 well-formed, short of 0.9
-        train=["--steps", "40", "--batch-size", "8", "--eval-every", "40", "--eval-pairs", "64", "--save-every", "40"],
+        train=["--steps", "40", "--batch-size", "8", "--eval-every", "40", "--eval-pairs", "16", "--save-every", "40"],
         lr={"tangent": 1e-4, "standard": 1e-4}, linearize=TOP2,
-        eval=["--n-prompts", "16", "--n-pairs", "24", "--n-cca", "32", "--alphas-a", "0,1", "--alphas-b=-1,0",
+        eval=["--n-prompts", "16", "--n-pairs", "16", "--n-cca", "32", "--alphas-a", "0,1", "--alphas-b=-1,0",
               "--control=-1,1,3", "--max-new-tokens", "64", "--pair-batch-size", "16", "--batch-size", "128"],
         examples=dict(prompts=3, max_new_tokens=64)),
     "tiny": dict(
