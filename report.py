@@ -288,8 +288,9 @@ def summary_markdown(args, per_seed, methods, comparisons, extras, rows, notes, 
           "- xi(a1, a2) = sum over tasks with a_t != 0 of the preference-sign disagreement rate on its held-out pairs "
           "between the single-vector and the composed model; the mean is over cells where both alphas are nonzero. "
           "Controlled pairs have equal labels on the other attribute: a flip there is not a genuine trade-off.",
-          "- Spearman / max jump: the vector's own attribute along its 1-D sweep (scalarized DPO: along w, over fewer "
-          f"points: shown, not compared). A malformed response is the worst on both axes ({a} 0, {b} the top).",
+          "- Spearman / max jump: the vector's own attribute along its 1-D sweep (scalarized DPO: along w, over its "
+          "fewer points; its Spearman is compared with the composed methods' along alpha, its max jump only shown). A "
+          f"malformed response is the worst on both axes ({a} 0, {b} the top).",
           "- Equal budget: per scalarized run (w_a, w_b), the point s (w_a, w_b) of each composed method whose KL "
           "equals that run's (compose.kl_scale). KL: per-token KL(pi_alpha || pi_0) over the response tokens of "
           "the held-out pairs of both objectives (compose.pair_sweep). The base has no pair accuracy (zero margins)."]
