@@ -15,7 +15,7 @@ made with the same --data-seed (train_tangent --data-seed, default 0): no valida
 response to one, is ever trained on. The tokenizer sees every known prompt and sentence plus the SFT texts.
 --seed moves only the initialization and the SFT order. The lr schedule is runs.warmup_cosine (linear warmup,
 cosine to 10% of the peak); the score report samples held-out (validation + test) prompts with
-compose.generate at the project's one sampling default (temperature 1, top-p compose.TOP_P) and scores them
+generate.generate at the project's one sampling default (temperature 1, top-p generate.TOP_P) and scores them
 with the toy oracle.
 
 Run:
@@ -47,8 +47,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, PreTrainedTokenizerFast
 
-import compose
 import data
+import generate
 import toyworld
 from dpo_loss import scored_positions
 from linearize import load_model, load_tokenizer, scored_logits, select_parameters
@@ -118,7 +118,7 @@ def held_out_prompts(n, seed, data_seed=0, text="plain"):
 
 def sft_example(tokenizer, prompt, response):
     """(input_ids, labels): labels = -100 on the prompt (in the chat template if the tokenizer has one, as data.py
-    and compose.generate put it), the ids on the response and its eos."""
+    and generate.generate put it), the ids on the response and its eos."""
     p = tokenizer(data.format_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"]
     r = tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     return p + r, [-100] * len(p) + r
@@ -213,10 +213,10 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
 
     model.eval()
     prompts = held_out_prompts(eval_prompts, seed + EVAL_SEED_OFFSET, data_seed, text)
-    responses = compose.generate(tokenizer, prompts, model=model, max_new_tokens=max_new_tokens,
-                                 top_p=compose.TOP_P, seed=seed)
+    responses = generate.generate(tokenizer, prompts, model=model, max_new_tokens=max_new_tokens,
+                                 top_p=generate.TOP_P, seed=seed)
     report = oracle_report(prompts, responses)
-    report["generation"] = {"sampler": "compose.generate", "temperature": 1.0, "top_p": compose.TOP_P,
+    report["generation"] = {"sampler": "generate.generate", "temperature": 1.0, "top_p": generate.TOP_P,
                             "max_new_tokens": max_new_tokens, "seed": seed, "eval_seed": seed + EVAL_SEED_OFFSET,
                             "eval_prompts": "held_out_prompts(n, eval_seed, data_seed): validation + test prompts",
                             "final_train_loss": loss}

@@ -38,8 +38,9 @@ import warnings
 import torch
 
 import data
-from compose import generate, generate_sweep, sweep_logps
+from compose import sweep_logps
 from dpo_loss import preference_loss, scored_positions, sequence_logps
+from generate import generate, generate_sweep
 from linearize import (LinearizedModel, TaskVector, freeze, load_model, load_tokenizer, scored_logits,
                        select_parameters)
 from runs import in_range, positive, read_json, run_cli, write_json

@@ -10,9 +10,7 @@ The linearity trick: in the linearized model the logits are LINEAR in alpha. Per
 every g_k = J tau_k once; after that each alpha point costs one weighted sum and a log-softmax, not a
 forward; logits exist only where a response token is scored, (N, V). `sweep_logps` and `pair_sweep` use
 this for implicit-reward sweeps over held-out pairs, with the per-token KL(pi_alpha || pi_0) of every point
-from the same logits. Generation batches all alpha points too: rows = (prompt, alpha point), each decoding
-step runs K jvps for the whole batch (a KV cache carries the primal keys/values and their tangents, so a
-step costs K one-token jvps) and each row mixes the shared g_k with its own alphas.
+from the same logits. Generation uses it too (generate.py: rows = (prompt, alpha point), K jvps per step).
 
 How far an alpha goes: `kl_scale` finds the s at which s * direction spends a given KL budget, and
 `linearization_gap` measures ||f(theta0 + alpha tau) - f_lin|| / ||f(theta0 + alpha tau) - f0||.
@@ -27,14 +25,14 @@ import os
 import re
 
 import torch
-from torch.utils._pytree import tree_map
 from tqdm import tqdm
 
 import toyworld
-from data import collate_pairs, format_prompt
+from data import collate_pairs
 from dpo_loss import scored_positions, sequence_logps
-from linearize import (LinearizedModel, TaskVector, apply_vectors, fingerprint, load_model, load_tokenizer,
-                       scored_logits)
+from generate import TOP_P, generate
+from linearize import (LinearizedModel, TaskVector, apply_vectors, as_alphas, combine, fingerprint, load_model,
+                       load_tokenizer, scored_logits)
 from metrics import standard_error
 from runs import atomic_folder, in_range, positive, run_cli, write_json
 
@@ -51,32 +49,7 @@ def linearize_for(model, vectors):
     return LinearizedModel(model, "^(" + "|".join(re.escape(n) for n in names) + ")$" if names else None)
 
 
-def _alphas(alphas, k, rows=None):
-    """alphas as a float tensor, (K,) or (rows, K); one clear line when the count does not match."""
-    a = torch.as_tensor(alphas if alphas is not None else [0.0] * k, dtype=torch.float32)
-    if a.dim() == 0 or a.shape[-1] != k:
-        raise ValueError(f"{k} task vectors but alphas of shape {tuple(a.shape)}; give one alpha per vector")
-    if rows is not None and a.dim() == 1:
-        a = a.expand(rows, k)
-    return a
-
-
-TOP_P = 0.95  # the project's sampling default (every sampler, every script): nucleus sampling cuts the garbled tail
-
-
 # ----------------------------------------------------------------------------------- the linearity trick
-def combine(f0, gs, alphas):
-    """f0 + sum_k alpha_k g_k. f0 and each g_k: (B, ...); alphas: (K,) shared or (B, K) one row per example."""
-    a = _alphas(alphas, len(gs)).to(f0.device, f0.dtype)
-    out = f0
-    for k, g in enumerate(gs):  # alpha = 0 leaves f0 bit for bit (so margins and KL at alpha = 0 are exactly 0)
-        if a.dim() == 2:
-            out = out + a[:, k].view(-1, *[1] * (f0.dim() - 1)) * g
-        else:
-            out = torch.add(out, g, alpha=float(a[k]))  # one fused pass over (N, V) per vector: a sweep's inner loop
-    return out
-
-
 _up = lambda x: x.to(torch.promote_types(x.dtype, torch.float32))  # >= fp32: a small J tau rounds away in bf16
 
 
@@ -120,7 +93,7 @@ def _point_stats(f0, logits_at, labels, a, average=False, kl=True):
 def sweep_logps(lin, batch, taus, alphas, average=False):
     """Sequence log-probs at P alpha points (P, K) from K jvps: (ref_logps (2B,), logps (P, 2B)); each point costs
     a weighted sum and a log-softmax over the N scored tokens (N, V), not a forward over the padded (2B, T)."""
-    a = _alphas(alphas, len(taus)).reshape(-1, len(taus))
+    a = as_alphas(alphas, len(taus)).reshape(-1, len(taus))
     ref, logps, _ = _point_stats(*_linear_at(lin, batch, taus), batch["labels"], a, average, kl=False)
     return ref, logps
 
@@ -128,7 +101,7 @@ def sweep_logps(lin, batch, taus, alphas, average=False):
 @torch.no_grad()
 def sweep_logps_nonlinear(model, batch, vectors, alphas, average=False):
     """The same outputs in the nonlinear model: one forward per alpha point (the reference once)."""
-    a = _alphas(alphas, len(vectors)).reshape(-1, len(vectors))
+    a = as_alphas(alphas, len(vectors)).reshape(-1, len(vectors))
     work = apply_vectors(model, vectors, [0.0] * len(vectors))
     ref, logps, _ = _point_stats(*_nonlinear_at(model, vectors, work, batch), batch["labels"], a, average, kl=False)
     return ref, logps
@@ -156,7 +129,7 @@ def pair_sweep(tokenized_pairs, taus, alphas, beta=0.1, lin=None, model=None, ba
     if (lin is None) == (model is None):
         raise ValueError("pair_sweep: pass exactly one of lin= (linearized) or model= (nonlinear)")
     taus = list(taus)
-    a = _alphas(alphas, len(taus)).reshape(-1, len(taus))
+    a = as_alphas(alphas, len(taus)).reshape(-1, len(taus))
     work = apply_vectors(model, taus, [0.0] * len(taus)) if model is not None else None
     margins, rows = [], []  # per chunk: (P, b); per sequence (KL summed over its tokens (P, 2b), tokens (2b,))
     for bt in tqdm(_batches(tokenized_pairs, batch_size, pad_id), desc="pair sweep", leave=False):
@@ -257,7 +230,7 @@ def kl_scale(tau_or_taus, direction, target, batch, lin=None, model=None, rtol=1
     taus = [tau_or_taus] if isinstance(tau_or_taus, TaskVector) else list(tau_or_taus)
     d = torch.as_tensor(direction, dtype=torch.float32)
     many = d.dim() == 2
-    ds = _alphas(d if many else d.reshape(-1), len(taus)).reshape(-1, len(taus))  # (M, K); M = 1 for one direction
+    ds = as_alphas(d if many else d.reshape(-1), len(taus)).reshape(-1, len(taus))  # (M, K); M = 1 for one direction
 
     def per_direction(x, what):  # a scalar or M numbers -> M floats
         x = [float(v) for v in torch.as_tensor(x, dtype=torch.float64).reshape(-1)]
@@ -289,158 +262,6 @@ def kl_scale(tau_or_taus, direction, target, batch, lin=None, model=None, rtol=1
                              f"pick another target")
         scales.append(s)
     return scales if many else scales[0]
-
-
-# -------------------------------------------------------------------------------------------- generation
-def _prompt_ids(tokenizer, prompts):
-    """Token ids exactly as in training: the (chat-formatted) prompt, add_special_tokens=False."""
-    ids = [tokenizer(format_prompt(tokenizer, p), add_special_tokens=False)["input_ids"] for p in prompts]
-    return [x or [tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id]
-            for x in ids]
-
-
-def _nonlinear_step(model):
-    """(ids, mask, pos, cache, rows) -> (last-position logits (b, V), cache) for the plain model."""
-    from transformers import DynamicCache
-
-    def step(ids, mask, pos, cache, rows):
-        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=DynamicCache(cache or None),
-                    use_cache=True, logits_to_keep=1)
-        return out.logits[:, -1], tuple((layer.keys, layer.values) for layer in out.cache.layers)
-    return step
-
-
-def _linear_step(lin, taus, alphas):
-    """The linearized model with a KV cache: state = (primal cache, [tangent cache per tau_k]).
-
-    The cache is an input and an output of the jvp'd function, so its tangent (d keys/values along tau_k)
-    flows through every step: the result equals the jvp of a full-sequence forward (tests check it)."""
-    from transformers import DynamicCache
-
-    def f(theta, cache, ids, mask, pos):
-        out = lin.call(theta, input_ids=ids, attention_mask=mask, position_ids=pos, cache=DynamicCache(cache or None),
-                       use_cache=True, logits_to_keep=1)
-        return out.logits[:, -1], tuple((layer.keys, layer.values) for layer in out.cache.layers)
-
-    def step(ids, mask, pos, state, rows):
-        cache0, cache_t = state if state is not None else ((), [()] * len(taus))
-        if not taus:
-            f0, cache0 = f(lin.theta0, cache0, ids, mask, pos)
-            return f0, (cache0, [])
-        fn = lambda theta, cache: f(theta, cache, ids, mask, pos)
-        gs, new_t = [], []
-        for tau, ct in zip(taus, cache_t):
-            (f0, new0), (g, nt) = lin.jvp_of(fn, tau, cache0, state_tangents=(ct,))
-            gs.append(g)
-            new_t.append(nt)
-        return combine(f0, gs, alphas[rows]), (new0, new_t)
-    return step
-
-
-def _pick(logits, u, greedy, temperature, top_p):
-    """Next token per row: argmax, or the inverse CDF at u (B,) of the top-p nucleus of softmax(logits / T).
-
-    The CDF runs over the vocabulary in its fixed order, so two nearby distributions (two alpha points, two
-    methods) fed the same u give the same token unless a boundary moved past u: common random numbers."""
-    if greedy:
-        return logits.argmax(-1)
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
-    if top_p < 1.0:
-        p, idx = probs.sort(-1, descending=True)
-        p = p.masked_fill(p.cumsum(-1) - p > top_p, 0.0)  # keeps the smallest prefix with mass >= top_p
-        probs = torch.zeros_like(probs).scatter_(-1, idx, p)
-    cdf = probs.cumsum(-1)
-    token = torch.searchsorted(cdf, (u.to(cdf) * cdf[:, -1]).unsqueeze(-1), right=True).squeeze(-1)
-    return token.clamp(max=probs.shape[-1] - 1)
-
-
-def _uniforms(keys, seed, steps):
-    """(rows, steps) uniforms; row r's stream depends only on (seed, keys[r]): prompt i, sample j draws the same
-    numbers in every method, at every alpha point and in every batch layout."""
-    streams = {k: torch.rand(steps, generator=torch.Generator().manual_seed(seed * 1_000_003 + int(k)))
-               for k in dict.fromkeys(keys)}  # one generator per distinct key: a sweep repeats each key per point
-    return torch.stack([streams[k] for k in keys])
-
-
-def _decode(step, prompt_ids, pad_id, eos_id, max_new_tokens, pick, max_positions):
-    """Left-padded batched decoding; rows that emit eos leave the batch. Returns new token lists per row.
-
-    pick(logits (b, V), rows (b,), t) -> next tokens (b,)."""
-    n, T = len(prompt_ids), max(len(x) for x in prompt_ids)
-    ids = torch.full((n, T), pad_id, dtype=torch.long)
-    mask = torch.zeros((n, T), dtype=torch.long)
-    for i, x in enumerate(prompt_ids):
-        ids[i, T - len(x):], mask[i, T - len(x):] = torch.tensor(x), 1
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)  # explicit positions: a padded row equals the unpadded one
-    out, rows, state = [[] for _ in range(n)], torch.arange(n), None
-    steps = min(max_new_tokens, max_positions - T + 1) if max_positions else max_new_tokens
-    for t in range(steps):
-        logits, state = step(ids, mask, pos, state, rows)
-        tok = pick(logits, rows, t)
-        for r, x in zip(rows.tolist(), tok.tolist()):
-            if x != eos_id:
-                out[r].append(x)
-        keep = tok != eos_id
-        if t == steps - 1 or not keep.any():
-            break
-        rows, tok, mask, state = rows[keep], tok[keep], mask[keep], tree_map(lambda c: c[keep], state)
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        ids, pos = tok[:, None], mask.sum(-1, keepdim=True) - 1
-    return out
-
-
-@torch.no_grad()
-def generate(tokenizer, prompts, model=None, lin=None, taus=(), alphas=None, max_new_tokens=64, temperature=1.0,
-             top_p=TOP_P, greedy=False, seed=0, batch_size=64, keys=None):
-    """Responses (decoded, prompt removed, cut at eos) for each prompt.
-
-    Linearized when `lin` is given: row i uses alphas[i] ((N, K), or (K,) for all rows). Nonlinear when
-    `model` is given (a plain forward, e.g. an apply_vectors copy). keys (N,) name each row's random stream
-    (default: its index); rows with the same key draw the same numbers (common random numbers)."""
-    if (lin is None) == (model is None):
-        raise ValueError("generate: pass exactly one of lin= (linearized) or model= (nonlinear)")
-    base = lin.model if lin is not None else model
-    if lin is not None:
-        a = _alphas(alphas, len(taus), rows=len(prompts))
-        if a.shape[0] != len(prompts):
-            raise ValueError(f"{len(prompts)} prompts but {a.shape[0]} alpha rows; give one row of alphas per prompt")
-    eos_id = tokenizer.eos_token_id
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
-    cfg = base.config
-    max_positions = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
-    greedy = greedy or temperature <= 0
-    keys = list(range(len(prompts))) if keys is None else list(keys)
-    if len(keys) != len(prompts):
-        raise ValueError(f"{len(prompts)} prompts but {len(keys)} random-stream keys; give one key per prompt")
-    ids = _prompt_ids(tokenizer, prompts)
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths together: less padding
-    responses = [None] * len(ids)
-    for s in tqdm(range(0, len(order), batch_size), desc="generate", leave=False, disable=len(order) <= batch_size):
-        chunk = order[s:s + batch_size]
-        u = None if greedy else _uniforms([keys[i] for i in chunk], seed, max_new_tokens)
-        pick = lambda logits, rows, t: _pick(logits, None if u is None else u[rows, t], greedy, temperature, top_p)
-        step = _linear_step(lin, list(taus), a[chunk]) if lin is not None else _nonlinear_step(model)
-        new = _decode(step, [ids[i] for i in chunk], pad_id, eos_id, max_new_tokens, pick, max_positions)
-        for i, toks in zip(chunk, new):
-            responses[i] = tokenizer.decode(toks, skip_special_tokens=True)
-    return responses
-
-
-def generate_sweep(tokenizer, prompts, alpha_points, lin=None, model=None, taus=(), **gen_kwargs):
-    """P lists of len(prompts) responses, one per alpha point (P, K).
-
-    Linear: all P x N rows (each prompt once per alpha point) in one batched generate. Nonlinear: one
-    apply_vectors copy per alpha point. Either way prompt i draws from the same random stream at every point."""
-    a = _alphas(alpha_points, len(taus))
-    a = a.unsqueeze(0) if a.dim() == 1 else a
-    n = len(prompts)
-    if lin is not None:
-        keys = gen_kwargs.pop("keys", None) or list(range(n))
-        flat = generate(tokenizer, list(prompts) * len(a), lin=lin, taus=taus, alphas=a.repeat_interleave(n, 0),
-                        keys=list(keys) * len(a), **gen_kwargs)
-        return [flat[p * n:(p + 1) * n] for p in range(len(a))]
-    return [generate(tokenizer, prompts, model=apply_vectors(model, list(taus), ap.tolist()), **gen_kwargs)
-            for ap in tqdm(a, desc="generate sweep (nonlinear)", leave=False)]
 
 
 # ------------------------------------------------------------------------------------------------ export

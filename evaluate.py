@@ -14,7 +14,7 @@ the same KL (--kl-target, default the median over the composed vectors of their 
 
 Measured at every point (metrics: metrics.py; statistics and verdicts: report.py):
   scores  per prompt i, the mean over samples j of score(x_i, y_ij), y_ij ~ pi_alpha(.|x_i) drawn from the stream
-          of key i + n_prompts * j (compose.generate keys=): every method and point draws the same numbers (common
+          of key i + n_prompts * j (generate.generate keys=): every method and point draws the same numbers (common
           random numbers), so alpha = 0 reproduces the base. Malformed text is the worst on both axes (scoring.py).
   KL      per-token KL(pi_alpha || pi_0) over the response tokens of the held-out pairs (compose.pair_sweep).
   pairs   implicit margins beta [(log pi - log pi_0)(y_c|x) - (log pi - log pi_0)(y_r|x)] on each objective's
@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 import compose
 import data
+import generate
 import linearize
 import toyworld
 from metrics import cca, cca_null, principal_angles, residualize, row_cosine
@@ -213,7 +214,7 @@ def measure(args, ctx, taus, points, timings, lin=None, model=None, pairs=True):
     prompts, n, S = ctx["prompts"], len(ctx["prompts"]), args.n_samples
     keys = [i + n * j for j in range(S) for i in range(n)]  # prompt i, sample j: the same stream everywhere
     with timed(timings, "generate"):
-        responses = compose.generate_sweep(ctx["tok"], prompts * S, [list(map(float, p)) for p in points], lin=lin,
+        responses = generate.generate_sweep(ctx["tok"], prompts * S, [list(map(float, p)) for p in points], lin=lin,
                                            model=model, taus=taus, keys=keys, max_new_tokens=args.max_new_tokens,
                                            temperature=1.0, top_p=args.top_p, seed=args.gen_seed,
                                            batch_size=args.batch_size)
@@ -370,8 +371,8 @@ def parse_args(argv=None):
     p.add_argument("--n-prompts", type=positive(int), default=64, help="held-out prompts (study: >= 128)")
     p.add_argument("--n-samples", type=positive(int), default=1, help="samples per prompt and point (study: 2)")
     p.add_argument("--max-new-tokens", type=positive(int), default=80, help="enough for the toy world's longest answer (70 tokens)")
-    p.add_argument("--top-p", type=in_range(0, 1, float, lo_open=True), default=compose.TOP_P,
-                   help="nucleus sampling, in (0, 1] (default compose.TOP_P, the project's sampling default)")
+    p.add_argument("--top-p", type=in_range(0, 1, float, lo_open=True), default=generate.TOP_P,
+                   help="nucleus sampling, in (0, 1] (default generate.TOP_P, the project's sampling default)")
     p.add_argument("--n-pairs", type=positive(int), default=64, help="held-out pairs per objective and set (all, controlled)")
     p.add_argument("--n-cca", type=in_range(3, math.inf, int), default=128, help="held-out rated rows for CCA (>= 3)")
     p.add_argument("--cca-k", type=positive(int), default=8, help="principal components per side before CCA")

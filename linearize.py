@@ -338,6 +338,30 @@ def apply_vectors(model, vectors, alphas, into=None):
     return out
 
 
+def as_alphas(alphas, k, rows=None):
+    """alphas as a float tensor, (K,) or (rows, K); one clear line when the count does not match."""
+    a = torch.as_tensor(alphas if alphas is not None else [0.0] * k, dtype=torch.float32)
+    if a.dim() == 0 or a.shape[-1] != k:
+        raise ValueError(f"{k} task vectors but alphas of shape {tuple(a.shape)}; give one alpha per vector")
+    if rows is not None and a.dim() == 1:
+        a = a.expand(rows, k)
+    return a
+
+
+def combine(f0, gs, alphas):
+    """The linearized model at theta0 + sum_k alpha_k tau_k: f0 + sum_k alpha_k g_k, from g_k = J tau_k (jvp_many) once
+    for any alphas (apply_vectors is the nonlinear twin). f0 and each g_k: (B, ...); alphas: (K,) shared or (B, K)
+    one row per example."""
+    a = as_alphas(alphas, len(gs)).to(f0.device, f0.dtype)
+    out = f0
+    for k, g in enumerate(gs):  # alpha = 0 leaves f0 bit for bit (so margins and KL at alpha = 0 are exactly 0)
+        if a.dim() == 2:
+            out = out + a[:, k].view(-1, *[1] * (f0.dim() - 1)) * g
+        else:
+            out = torch.add(out, g, alpha=float(a[k]))  # one fused pass over (N, V) per vector: a sweep's inner loop
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--base", default="runs/base", help="HF folder or hub id of theta0")

@@ -31,6 +31,7 @@ from pathlib import Path
 import base_model
 import compose
 import evaluate
+import generate
 import train_tangent
 from linearize import base_available, resolve_base
 from report import _f, claim_verdict
@@ -117,9 +118,9 @@ def examples(S, out, seed):
         lin, gen = compose.linearize_for(model, taus), dict(greedy=True, max_new_tokens=S["examples"]["max_new_tokens"])
         for alpha in EXAMPLE_ALPHAS:
             if name == "TS-DPO":
-                said = compose.generate(tok, prompts, lin=lin, taus=taus, alphas=[0.0, alpha], **gen)
+                said = generate.generate(tok, prompts, lin=lin, taus=taus, alphas=[0.0, alpha], **gen)
             else:
-                said = compose.generate(tok, prompts, model=apply_vectors(model, taus, [0.0, alpha]), **gen)
+                said = generate.generate(tok, prompts, model=apply_vectors(model, taus, [0.0, alpha]), **gen)
             rows += [{"method": name, "alpha": alpha, "prompt": p, "response": r, "words": len(r.split())}
                      for p, r in zip(prompts, said)]
     write_json(path, rows)
@@ -143,7 +144,7 @@ def write_real(out, rep, seeds, linearize, walls):
          f"`--init {cfg['init']}`: {cfg['n_params'] / 1e6:.1f}M parameters; SFT on {cfg['sft_rows']} toy rows in natural "
          f"English through its chat template, {cfg['steps']} steps x {cfg['batch_size']} at lr {cfg['lr']:g}, "
          f"training `{cfg['trainable']}` ({cfg['n_trained'] / 1e6:.1f}M parameters), {cfg['train_seconds']:.0f} s. "
-         f"Scores of {sc['n']} sampled answers (temperature 1, top-p {compose.TOP_P}) to held-out prompts:", "",
+         f"Scores of {sc['n']} sampled answers (temperature 1, top-p {generate.TOP_P}) to held-out prompts:", "",
          "| well-formed | " + " | ".join(base_model.toyworld.ATTRIBUTES) + " |",
          "|---|" + "---|" * len(base_model.toyworld.ATTRIBUTES),
          f"| {sc['well_formed']:.3f} | " + " | ".join(f"{sc[x]['mean']:.2f} ± {sc[x]['se']:.2f}"

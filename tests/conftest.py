@@ -52,6 +52,17 @@ def make_tiny_model(kind="gpt2", vocab_size=300, seed=0, n_layer=2, d=32, **conf
     return model.float().eval()
 
 
+ALPHAS = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.5, -1.0], [-2.0, 0.3]])  # alpha points (P, K) of two vectors
+PROMPTS = ["how do i care for a cat ?", "tell me", "the moon goes around the earth once a month . how"]
+
+
+def random_taus(lin, k=2, scale=0.05, seed=1):
+    """k random task vectors over what `lin` linearizes."""
+    from linearize import TaskVector
+    g = torch.Generator().manual_seed(seed)
+    return [TaskVector({n: scale * torch.randn(p.shape, generator=g) for n, p in lin.theta0.items()}) for _ in range(k)]
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
     return build_tokenizer()
@@ -75,3 +86,12 @@ def tiny_llama():
 @pytest.fixture
 def tiny_neox():
     return make_tiny_model("neox")
+
+
+@pytest.fixture
+def composed(tiny_tokenizer):
+    """(tokenizer, tiny GPT-2, its LinearizedModel, two random task vectors): what compose and generate act on."""
+    from linearize import LinearizedModel
+    model = make_tiny_model("gpt2", len(tiny_tokenizer))
+    lin = LinearizedModel(model)
+    return tiny_tokenizer, model, lin, random_taus(lin)

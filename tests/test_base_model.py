@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import base_model
-import compose
 import data
+import generate
 import runs
 import toyworld
 
@@ -55,9 +55,9 @@ def test_reloaded_base_is_the_trained_one(base):
     # the reloaded model and tokenizer sample exactly the responses the report was made from: every weight,
     # every merge and the sampler round-trip (one changed logit would change the nucleus draws)
     g = report["generation"]
-    assert g["top_p"] == compose.TOP_P and g["max_new_tokens"] == KW["max_new_tokens"]
+    assert g["top_p"] == generate.TOP_P and g["max_new_tokens"] == KW["max_new_tokens"]
     prompts = base_model.held_out_prompts(KW["eval_prompts"], g["eval_seed"])
-    again = compose.generate(tok, prompts, model=model, max_new_tokens=g["max_new_tokens"], top_p=g["top_p"],
+    again = generate.generate(tok, prompts, model=model, max_new_tokens=g["max_new_tokens"], top_p=g["top_p"],
                              seed=g["seed"])
     assert [{"prompt": p, "response": r} for p, r in zip(prompts, again)][:5] == report["examples"]
     same = lambda d: json.dumps(d, sort_keys=True)  # nan (no harmful prompt drawn) equals itself in JSON
@@ -228,7 +228,7 @@ TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% en
 
 def test_sft_from_a_pretrained_model_moves_only_trainable_and_keeps_its_template(base, tmp_path):
     """--init: the pretrained folder's tokenizer (chat template included) and weights; --trainable: only the matched
-    tensors move; the SFT rows are prompted through the template (as data.py and compose.generate prompt)."""
+    tensors move; the SFT rows are prompted through the template (as data.py and generate.generate prompt)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     pre = tmp_path / "pretrained"  # stands in for SmolLM2: any HF folder with a chat template

@@ -1,21 +1,13 @@
-"""compose.py against independent computations: fresh per-alpha linearized forwards, full-sequence jvps,
-one-at-a-time generation, apply_vectors' model."""
+"""compose.py against independent computations: fresh per-alpha linearized forwards, apply_vectors' model, a
+direct KL, the gap's two limits."""
 import pytest
 import torch
-from conftest import make_tiny_model
+from conftest import ALPHAS, make_tiny_model, random_taus
 
 import compose
 from dpo_loss import sequence_logps
-from linearize import LinearizedModel, TaskVector, apply_vectors, fingerprint
+from linearize import LinearizedModel, TaskVector, apply_vectors, combine, fingerprint
 from runs import run_cli
-
-ALPHAS = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.5, -1.0], [-2.0, 0.3]])
-PROMPTS = ["how do i care for a cat ?", "tell me", "the moon goes around the earth once a month . how"]
-
-
-def random_taus(lin, k=2, scale=0.05, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    return [TaskVector({n: scale * torch.randn(p.shape, generator=g) for n, p in lin.theta0.items()}) for _ in range(k)]
 
 
 def hand_batch(vocab, b=3, seed=0):
@@ -32,130 +24,23 @@ def hand_batch(vocab, b=3, seed=0):
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-@pytest.fixture
-def setup(tiny_tokenizer):
-    model = make_tiny_model("gpt2", len(tiny_tokenizer))
-    lin = LinearizedModel(model)
-    return tiny_tokenizer, model, lin, random_taus(lin)
-
-
-def test_linearity_trick_equals_fresh_linearized_forward(setup):
-    tok, model, lin, taus = setup
+def test_linearity_trick_equals_fresh_linearized_forward(composed):
+    tok, model, lin, taus = composed
     batch = hand_batch(len(tok))
     ref, logps = compose.sweep_logps(lin, batch, taus, ALPHAS)
     f0, gs = lin.jvp_many(batch["input_ids"], batch["attention_mask"], taus)
     for p, a in enumerate(ALPHAS.tolist()):
         tau = sum(ak * t for ak, t in zip(a, taus))
         base, f_lin = lin(batch["input_ids"], batch["attention_mask"], tau=tau)
-        torch.testing.assert_close(compose.combine(f0, gs, torch.tensor(a)), f_lin.detach(), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(combine(f0, gs, torch.tensor(a)), f_lin.detach(), atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(logps[p], sequence_logps(f_lin.detach(), batch["labels"]), atol=1e-4, rtol=1e-5)
         torch.testing.assert_close(ref, sequence_logps(base, batch["labels"]))
     # per-row alphas (B, K) equal the shared-alpha combination row by row
     rows = ALPHAS[[1, 2, 3, 0, 1, 2]]
-    mixed = compose.combine(f0, gs, rows)
+    mixed = combine(f0, gs, rows)
     for i in range(len(rows)):
-        torch.testing.assert_close(mixed[i], compose.combine(f0, gs, rows[i])[i])
+        torch.testing.assert_close(mixed[i], combine(f0, gs, rows[i])[i])
     assert torch.equal(logps[0], ref)  # alpha = 0 is the base, bit for bit
-
-
-@pytest.mark.parametrize("kind", ["gpt2", "llama", "neox"])
-def test_cached_linear_decoding_equals_full_sequence_jvp(kind):
-    """The KV-cached jvp step (tangents carried through the cache) equals jvp_many over the whole sequence."""
-    model = make_tiny_model(kind)
-    lin = LinearizedModel(model)
-    taus = random_taus(lin)
-    alphas = torch.tensor([[1.0, -0.5], [-2.0, 1.0]])
-    ids = torch.randint(1, 300, (2, 9))
-    mask = torch.ones_like(ids)
-    mask[1, :3], ids[1, :3] = 0, 0  # left padding
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    f0, gs = lin.jvp_many(ids[:, :7], mask[:, :7], taus, position_ids=pos[:, :7])
-    want = compose.combine(f0, gs, alphas)
-    step = compose._linear_step(lin, taus, alphas)
-    logits, state = step(ids[:, :5], mask[:, :5], pos[:, :5], None, torch.arange(2))
-    torch.testing.assert_close(logits, want[:, 4], atol=1e-5, rtol=1e-5)
-    for t in range(5, 7):
-        logits, state = step(ids[:, t:t + 1], mask[:, :t + 1], pos[:, t:t + 1], state, torch.arange(2))
-        torch.testing.assert_close(logits, want[:, t], atol=1e-5, rtol=1e-5)
-
-
-def test_batched_alpha_generation_equals_per_alpha_and_eos_drops_rows(setup):
-    """All alpha points in one batch equal each (prompt, alpha) decoded alone, token for token (greedy)."""
-    tok, model, lin, taus = setup
-    alphas = ALPHAS[[0, 2, 3]]
-    ids = compose._prompt_ids(tok, PROMPTS)
-    greedy = lambda logits, rows, t: logits.argmax(-1)
-    rows = [(i, p) for p in range(len(alphas)) for i in range(len(PROMPTS))]
-    alone = [compose._decode(compose._linear_step(lin, taus, alphas[[p]]), [ids[i]], 0, -1, 6, greedy, 128)[0]
-             for i, p in rows]
-    sweep = compose.generate_sweep(tok, PROMPTS, alphas, lin=lin, taus=taus, greedy=True, max_new_tokens=6)
-    assert [s for sw in sweep for s in sw] == [tok.decode(x) for x in alone]
-    assert sweep[0] == compose.generate(tok, PROMPTS, model=model, greedy=True, max_new_tokens=6)  # alpha 0 = base
-    assert sweep[1] != sweep[2]  # the vectors do change the text
-    # an 'eos' that rows emit at different steps: rows leave the batch (with their tangent caches) early
-    eos = int(torch.bincount(torch.tensor(sum(alone, []))).argmax())
-    cut = [x[:x.index(eos)] if eos in x else x for x in alone]
-    assert len({len(c) for c in cut}) > 1
-    batched = compose._decode(compose._linear_step(lin, taus, alphas[[p for _, p in rows]]),
-                              [ids[i] for i, _ in rows], 0, eos, 6, greedy, 128)
-    assert batched == cut
-
-
-class EosAfter(torch.nn.Module):
-    """Wraps a causal LM: eos becomes the argmax once the position reaches `at` (tests stopping)."""
-
-    def __init__(self, model, eos, at):
-        super().__init__()
-        self.model, self.eos, self.at, self.config = model, eos, at, model.config
-
-    def forward(self, position_ids=None, **kw):
-        out = self.model(position_ids=position_ids, **kw)
-        out.logits[..., self.eos] += 1e4 * (position_ids[:, -1:] >= self.at).float()
-        return out
-
-
-def test_generation_stops_at_eos_respects_max_new_tokens_and_padding(tiny_tokenizer):
-    tok = tiny_tokenizer
-    model = make_tiny_model("llama", len(tok))
-    ids = compose._prompt_ids(tok, PROMPTS)
-    greedy = lambda logits, rows, t: logits.argmax(-1)
-    free = [compose._decode(compose._nonlinear_step(model), [x], tok.pad_token_id, tok.eos_token_id, 7, greedy, 128)[0]
-            for x in ids]
-    assert [len(x) for x in free] == [7] * len(PROMPTS)  # max_new_tokens respected
-    at = 12  # eos is forced at position 12: rows stop after 12 - len(prompt) + 1 tokens (or max_new_tokens)
-    stop = compose._decode(compose._nonlinear_step(EosAfter(model, tok.eos_token_id, at)), ids, tok.pad_token_id,
-                           tok.eos_token_id, 7, greedy, 128)
-    for x, f, s in zip(ids, free, stop):
-        assert s == f[:max(0, min(7, at - len(x) + 1))]
-    # batched (left padded, rows dropping out) equals one at a time, as text through the public API
-    batched = compose.generate(tok, PROMPTS, model=model, greedy=True, max_new_tokens=7)
-    assert batched == [compose.generate(tok, [p], model=model, greedy=True, max_new_tokens=7)[0] for p in PROMPTS]
-    assert batched == [tok.decode(f) for f in free]
-    # sampling is seeded and top-p of a tiny mass is greedy
-    s1 = compose.generate(tok, PROMPTS, model=model, max_new_tokens=7, seed=3, top_p=0.9)
-    assert s1 == compose.generate(tok, PROMPTS, model=model, max_new_tokens=7, seed=3, top_p=0.9)
-    assert compose.generate(tok, PROMPTS, model=model, max_new_tokens=7, top_p=1e-6) == batched
-
-
-def test_common_random_numbers(setup):
-    """Prompt i draws the same numbers everywhere: in any batch layout, at every alpha point, linear or nonlinear.
-    So alpha = 0 in the linearized sweep samples exactly what the base samples, and a repeated key repeats a text."""
-    tok, model, lin, taus = setup
-    kw = dict(max_new_tokens=6, seed=7, top_p=0.95)
-    base = compose.generate(tok, PROMPTS, model=model, **kw)
-    assert base == [compose.generate(tok, [p], model=model, keys=[i], **kw)[0] for i, p in enumerate(PROMPTS)]
-    assert base == compose.generate(tok, PROMPTS, model=model, batch_size=1, **kw)
-    sweep = compose.generate_sweep(tok, PROMPTS, ALPHAS[[0, 2]], lin=lin, taus=taus, **kw)
-    assert sweep[0] == base  # the linear sweep's alpha = 0 rows, batched with other alphas, = the base alone
-    nonlinear = compose.generate_sweep(tok, PROMPTS, ALPHAS[[0, 2]], model=model, taus=taus, **kw)
-    assert nonlinear[0] == base
-    # other keys are other streams; the same key twice is the same text
-    twice = compose.generate(tok, [PROMPTS[0]] * 4, model=model, keys=[0, 0, 1, 2], **kw)
-    assert twice[0] == twice[1] == base[0] and len(set(twice[1:])) > 1
-    # the uniforms themselves: one stream per key (drawn once per distinct key), the same as a fresh generator
-    u = compose._uniforms([3, 5, 3], seed=7, steps=4)
-    fresh = torch.rand(4, generator=torch.Generator().manual_seed(7 * 1_000_003 + 5))
-    assert torch.equal(u[0], u[2]) and torch.equal(u[1], fresh) and not torch.equal(u[0], u[1])
 
 
 def tokenized_pairs(n=10, vocab=300, seed=0):
@@ -164,8 +49,8 @@ def tokenized_pairs(n=10, vocab=300, seed=0):
     return [{"prompt_ids": r(2 + i % 3), "chosen_ids": r(3 + i % 4), "rejected_ids": r(2 + i % 5)} for i in range(n)]
 
 
-def test_pair_sweep_margins(setup):
-    tok, model, lin, taus = setup
+def test_pair_sweep_margins(composed):
+    tok, model, lin, taus = composed
     pairs = tokenized_pairs()
     res = compose.pair_sweep(pairs, taus, ALPHAS, beta=0.1, lin=lin, batch_size=4)
     assert res["margins"].shape == (len(ALPHAS), len(pairs)) and res["n"] == len(pairs)
@@ -222,7 +107,7 @@ def test_load_export_and_refusals(base_dir, tmp_path, capsys):
     with pytest.raises(ValueError, match="one alpha per vector"):
         compose.export(str(base), paths, [1.0], str(tmp_path / "out"))
     with pytest.raises(ValueError, match="one alpha per vector"):
-        compose.combine(torch.zeros(2, 3, 4), [torch.zeros(2, 3, 4)] * 2, torch.tensor([1.0, 2.0, 3.0]))
+        combine(torch.zeros(2, 3, 4), [torch.zeros(2, 3, 4)] * 2, torch.tensor([1.0, 2.0, 3.0]))
     out = compose.export(str(base), paths, [1.0, -0.5], str(tmp_path / "out"))
     out = compose.export(str(base), paths, [1.0, -0.5], out)  # overwriting an export is fine too
     loaded = AutoModelForCausalLM.from_pretrained(out, attn_implementation="eager").eval()
@@ -275,10 +160,10 @@ def nonlinear_logits(model, taus, alphas):
 
 
 @pytest.mark.parametrize("mode", ["linear", "nonlinear"])
-def test_pair_sweep_kl_matches_a_direct_computation(setup, mode):
+def test_pair_sweep_kl_matches_a_direct_computation(composed, mode):
     """kl, kl_se and kl_seq (over chunks of 4 pairs) against fresh full forwards of all pairs at theta0 + alpha tau and
     torch.log_softmax; KL = 0 exactly at alpha = 0."""
-    tok, model, lin, taus = setup
+    tok, model, lin, taus = composed
     pairs = tokenized_pairs(n=7)
     kw = dict(lin=lin) if mode == "linear" else dict(model=model)
     res = compose.pair_sweep(pairs, taus, ALPHAS[[0, 2, 3]], batch_size=4, **kw)
@@ -329,9 +214,9 @@ def test_linearization_gap_shrinks_linearly_and_vanishes_where_f_is_linear():
 
 
 @pytest.mark.parametrize("mode", ["linear", "nonlinear"])
-def test_kl_scale_hits_the_target(setup, mode):
+def test_kl_scale_hits_the_target(composed, mode):
     """The returned s gives the target per-token KL within rtol, checked by a direct computation at s * direction."""
-    tok, model, lin, taus = setup
+    tok, model, lin, taus = composed
     pairs = tokenized_pairs(n=6)
     direction, target = torch.tensor([1.0, -0.5]), 0.02
     kw = dict(lin=lin) if mode == "linear" else dict(model=model)
@@ -351,11 +236,11 @@ def test_kl_scale_hits_the_target(setup, mode):
 
 
 @pytest.mark.parametrize("mode", ["linear", "nonlinear"])
-def test_kl_scale_many_directions_share_the_batch(setup, mode, monkeypatch):
+def test_kl_scale_many_directions_share_the_batch(composed, mode, monkeypatch):
     """direction (M, K), target (M,): M scales equal to the one-at-a-time calls, each on its own target (checked
     directly), from one pass of the shared work per pair batch (f0 and the jvps, or the base forward) and a few KL
     evaluations per direction (the log-log secant; bisection takes 10-20); an unreachable target names its direction."""
-    tok, model, lin, taus = setup
+    tok, model, lin, taus = composed
     pairs = tokenized_pairs(n=6)  # two batches of 4 and 2 pairs
     kw = (dict(lin=lin) if mode == "linear" else dict(model=model)) | {"batch_size": 4}
     dirs, targets = torch.tensor([[1.0, -0.5], [0.0, 1.0], [0.3, 0.7]]), [0.02, 0.05, 0.01]

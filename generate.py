@@ -1,0 +1,171 @@
+"""Sampling from theta0 + sum_k alpha_k tau_k, linearized or nonlinear: the one sampler of every script.
+
+Linearized (TS-DPO): rows = (prompt, alpha point) decode together. Each step runs K jvps for the whole batch (a KV
+cache carries the primal keys/values and their tangents, so a step costs K one-token jvps) and each row mixes the
+shared g_k = J tau_k with its own alphas (linearize.combine). Nonlinear: a plain forward of an apply_vectors copy.
+
+Sampling is temperature plus top-p by the inverse CDF at one uniform per row and step. A row's stream depends only
+on (seed, key), so prompt i draws the same numbers in every method, at every alpha point and in every batch layout:
+common random numbers. Two nearby models then give the same token unless a boundary moved past u.
+
+    python compose.py --base runs/base --vectors runs/ts-helpfulness runs/ts-verbosity --alphas 1.0 -0.5  # samples
+"""
+import torch
+from torch.utils._pytree import tree_map
+from tqdm import tqdm
+
+from data import format_prompt
+from linearize import apply_vectors, as_alphas, combine
+
+TOP_P = 0.95  # the project's sampling default (every sampler, every script): nucleus sampling cuts the garbled tail
+
+
+def _prompt_ids(tokenizer, prompts):
+    """Token ids exactly as in training: the (chat-formatted) prompt, add_special_tokens=False."""
+    ids = [tokenizer(format_prompt(tokenizer, p), add_special_tokens=False)["input_ids"] for p in prompts]
+    return [x or [tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id]
+            for x in ids]
+
+
+def _nonlinear_step(model):
+    """(ids, mask, pos, cache, rows) -> (last-position logits (b, V), cache) for the plain model."""
+    from transformers import DynamicCache
+
+    def step(ids, mask, pos, cache, rows):
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=DynamicCache(cache or None),
+                    use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1], tuple((layer.keys, layer.values) for layer in out.cache.layers)
+    return step
+
+
+def _linear_step(lin, taus, alphas):
+    """The linearized model with a KV cache: state = (primal cache, [tangent cache per tau_k]).
+
+    The cache is an input and an output of the jvp'd function, so its tangent (d keys/values along tau_k)
+    flows through every step: the result equals the jvp of a full-sequence forward (tests check it)."""
+    from transformers import DynamicCache
+
+    def f(theta, cache, ids, mask, pos):
+        out = lin.call(theta, input_ids=ids, attention_mask=mask, position_ids=pos, cache=DynamicCache(cache or None),
+                       use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1], tuple((layer.keys, layer.values) for layer in out.cache.layers)
+
+    def step(ids, mask, pos, state, rows):
+        cache0, cache_t = state if state is not None else ((), [()] * len(taus))
+        if not taus:
+            f0, cache0 = f(lin.theta0, cache0, ids, mask, pos)
+            return f0, (cache0, [])
+        fn = lambda theta, cache: f(theta, cache, ids, mask, pos)
+        gs, new_t = [], []
+        for tau, ct in zip(taus, cache_t):
+            (f0, new0), (g, nt) = lin.jvp_of(fn, tau, cache0, state_tangents=(ct,))
+            gs.append(g)
+            new_t.append(nt)
+        return combine(f0, gs, alphas[rows]), (new0, new_t)
+    return step
+
+
+def _pick(logits, u, greedy, temperature, top_p):
+    """Next token per row: argmax, or the inverse CDF at u (B,) of the top-p nucleus of softmax(logits / T).
+
+    The CDF runs over the vocabulary in its fixed order, so two nearby distributions (two alpha points, two
+    methods) fed the same u give the same token unless a boundary moved past u: common random numbers."""
+    if greedy:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        p, idx = probs.sort(-1, descending=True)
+        p = p.masked_fill(p.cumsum(-1) - p > top_p, 0.0)  # keeps the smallest prefix with mass >= top_p
+        probs = torch.zeros_like(probs).scatter_(-1, idx, p)
+    cdf = probs.cumsum(-1)
+    token = torch.searchsorted(cdf, (u.to(cdf) * cdf[:, -1]).unsqueeze(-1), right=True).squeeze(-1)
+    return token.clamp(max=probs.shape[-1] - 1)
+
+
+def _uniforms(keys, seed, steps):
+    """(rows, steps) uniforms; row r's stream depends only on (seed, keys[r]): prompt i, sample j draws the same
+    numbers in every method, at every alpha point and in every batch layout."""
+    streams = {k: torch.rand(steps, generator=torch.Generator().manual_seed(seed * 1_000_003 + int(k)))
+               for k in dict.fromkeys(keys)}  # one generator per distinct key: a sweep repeats each key per point
+    return torch.stack([streams[k] for k in keys])
+
+
+def _decode(step, prompt_ids, pad_id, eos_id, max_new_tokens, pick, max_positions):
+    """Left-padded batched decoding; rows that emit eos leave the batch. Returns new token lists per row.
+
+    pick(logits (b, V), rows (b,), t) -> next tokens (b,)."""
+    n, T = len(prompt_ids), max(len(x) for x in prompt_ids)
+    ids = torch.full((n, T), pad_id, dtype=torch.long)
+    mask = torch.zeros((n, T), dtype=torch.long)
+    for i, x in enumerate(prompt_ids):
+        ids[i, T - len(x):], mask[i, T - len(x):] = torch.tensor(x), 1
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)  # explicit positions: a padded row equals the unpadded one
+    out, rows, state = [[] for _ in range(n)], torch.arange(n), None
+    steps = min(max_new_tokens, max_positions - T + 1) if max_positions else max_new_tokens
+    for t in range(steps):
+        logits, state = step(ids, mask, pos, state, rows)
+        tok = pick(logits, rows, t)
+        for r, x in zip(rows.tolist(), tok.tolist()):
+            if x != eos_id:
+                out[r].append(x)
+        keep = tok != eos_id
+        if t == steps - 1 or not keep.any():
+            break
+        rows, tok, mask, state = rows[keep], tok[keep], mask[keep], tree_map(lambda c: c[keep], state)
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        ids, pos = tok[:, None], mask.sum(-1, keepdim=True) - 1
+    return out
+
+
+@torch.no_grad()
+def generate(tokenizer, prompts, model=None, lin=None, taus=(), alphas=None, max_new_tokens=64, temperature=1.0,
+             top_p=TOP_P, greedy=False, seed=0, batch_size=64, keys=None):
+    """Responses (decoded, prompt removed, cut at eos) for each prompt.
+
+    Linearized when `lin` is given: row i uses alphas[i] ((N, K), or (K,) for all rows). Nonlinear when
+    `model` is given (a plain forward, e.g. an apply_vectors copy). keys (N,) name each row's random stream
+    (default: its index); rows with the same key draw the same numbers (common random numbers)."""
+    if (lin is None) == (model is None):
+        raise ValueError("generate: pass exactly one of lin= (linearized) or model= (nonlinear)")
+    base = lin.model if lin is not None else model
+    if lin is not None:
+        a = as_alphas(alphas, len(taus), rows=len(prompts))
+        if a.shape[0] != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {a.shape[0]} alpha rows; give one row of alphas per prompt")
+    eos_id = tokenizer.eos_token_id
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
+    cfg = base.config
+    max_positions = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+    greedy = greedy or temperature <= 0
+    keys = list(range(len(prompts))) if keys is None else list(keys)
+    if len(keys) != len(prompts):
+        raise ValueError(f"{len(prompts)} prompts but {len(keys)} random-stream keys; give one key per prompt")
+    ids = _prompt_ids(tokenizer, prompts)
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths together: less padding
+    responses = [None] * len(ids)
+    for s in tqdm(range(0, len(order), batch_size), desc="generate", leave=False, disable=len(order) <= batch_size):
+        chunk = order[s:s + batch_size]
+        u = None if greedy else _uniforms([keys[i] for i in chunk], seed, max_new_tokens)
+        pick = lambda logits, rows, t: _pick(logits, None if u is None else u[rows, t], greedy, temperature, top_p)
+        step = _linear_step(lin, list(taus), a[chunk]) if lin is not None else _nonlinear_step(model)
+        new = _decode(step, [ids[i] for i in chunk], pad_id, eos_id, max_new_tokens, pick, max_positions)
+        for i, toks in zip(chunk, new):
+            responses[i] = tokenizer.decode(toks, skip_special_tokens=True)
+    return responses
+
+
+def generate_sweep(tokenizer, prompts, alpha_points, lin=None, model=None, taus=(), **gen_kwargs):
+    """P lists of len(prompts) responses, one per alpha point (P, K).
+
+    Linear: all P x N rows (each prompt once per alpha point) in one batched generate. Nonlinear: one
+    apply_vectors copy per alpha point. Either way prompt i draws from the same random stream at every point."""
+    a = as_alphas(alpha_points, len(taus))
+    a = a.unsqueeze(0) if a.dim() == 1 else a
+    n = len(prompts)
+    if lin is not None:
+        keys = gen_kwargs.pop("keys", None) or list(range(n))
+        flat = generate(tokenizer, list(prompts) * len(a), lin=lin, taus=taus, alphas=a.repeat_interleave(n, 0),
+                        keys=list(keys) * len(a), **gen_kwargs)
+        return [flat[p * n:(p + 1) * n] for p in range(len(a))]
+    return [generate(tokenizer, prompts, model=apply_vectors(model, list(taus), ap.tolist()), **gen_kwargs)
+            for ap in tqdm(a, desc="generate sweep (nonlinear)", leave=False)]
