@@ -41,7 +41,7 @@ from study import STUDY_CLAIMS, VERSUS, _mean  # the study's claims, in its orde
 A, B = "helpfulness", "verbosity"
 TOP2 = r"model\.layers\.(28|29)\."  # SmolLM2's top 2 of 30 blocks (see the docstring for why)
 SCALES = {
-    "cpu": dict(  # sized for 45 minutes on 2 cores from a fresh clone: 24 pairs and 64 in training took 46.4 min
+    "cpu": dict(  # make real: 40.4 min from a fresh clone on 2 cores (with 24 pairs and 64 in training: 46.4, over 45)
         sft=dict(steps=400, batch_size=16, lr=1e-3, warmup=10, eval_prompts=100, max_new_tokens=64,
                  trainable=r"model\.layers\.2[6-9]\.|model\.norm\."),  # 240 steps: 0.87 well-formed, short of 0.9
         train=["--steps", "40", "--batch-size", "8", "--eval-every", "40", "--eval-pairs", "16", "--save-every", "40"],
