@@ -25,7 +25,7 @@ demo: venv
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 FORCE=$(FORCE) bash demo.sh
 
 # the regime study (study.py): trains and evaluates its grid x 3 seeds, writes docs/study.md and docs/study-*.png;
-# a rerun reuses what is finished. study-quick: the same grid at a few-minute size (report in runs/study-quick/report)
+# a rerun reuses what is finished. study-quick: the same grid, smaller, 12 min (report in runs/study-quick/report)
 study: venv
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) study.py
 

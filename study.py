@@ -25,7 +25,7 @@ Work runs in --workers processes of one thread each (two tiny models side by sid
 finished base, run or evaluation is reused, so a rerun continues where a stopped one left off.
 
     python study.py                  # the full grid: make study (56 min from a fresh clone on 2 cores, budget 60)
-    python study.py --quick          # the same grid at a few-minute size
+    python study.py --quick          # the same grid, smaller: 12 min on 2 cores
     python study.py --tiny --out /tmp/s    # seconds, meaningless numbers: what the test suite runs
 Outputs: --out (default runs/study[-quick|-tiny]): bases/, runs/, results/<cell>/ (evaluate.py's folders),
 logs/<task>.log, study.json; the report: --report (default docs for the full grid, else <out>/report):
@@ -432,7 +432,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", dest="scale", action="store_const", const="quick",
-                      help="the same grid at a few-minute size (2 seeds, fewer arms and steps)")
+                      help="the same grid, smaller (2 seeds, fewer arms and steps): 12 min on 2 cores")
     size.add_argument("--tiny", dest="scale", action="store_const", const="tiny",
                       help="seconds, meaningless numbers: the test suite's smoke run")
     p.add_argument("--out", default=None, help="study folder (default runs/study, runs/study-quick, runs/study-tiny)")
