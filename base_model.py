@@ -214,7 +214,7 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
     model.eval()
     prompts = held_out_prompts(eval_prompts, seed + EVAL_SEED_OFFSET, data_seed, text)
     responses = generate.generate(tokenizer, prompts, model=model, max_new_tokens=max_new_tokens,
-                                 top_p=generate.TOP_P, seed=seed)
+                                  top_p=generate.TOP_P, seed=seed)
     report = oracle_report(prompts, responses)
     report["generation"] = {"sampler": "generate.generate", "temperature": 1.0, "top_p": generate.TOP_P,
                             "max_new_tokens": max_new_tokens, "seed": seed, "eval_seed": seed + EVAL_SEED_OFFSET,

@@ -215,9 +215,9 @@ def measure(args, ctx, taus, points, timings, lin=None, model=None, pairs=True):
     keys = [i + n * j for j in range(S) for i in range(n)]  # prompt i, sample j: the same stream everywhere
     with timed(timings, "generate"):
         responses = generate.generate_sweep(ctx["tok"], prompts * S, [list(map(float, p)) for p in points], lin=lin,
-                                           model=model, taus=taus, keys=keys, max_new_tokens=args.max_new_tokens,
-                                           temperature=1.0, top_p=args.top_p, seed=args.gen_seed,
-                                           batch_size=args.batch_size)
+                                            model=model, taus=taus, keys=keys, max_new_tokens=args.max_new_tokens,
+                                            temperature=1.0, top_p=args.top_p, seed=args.gen_seed,
+                                            batch_size=args.batch_size)
     with timed(timings, "score"):
         scored = [args.scorer_fn(prompts * S, r) for r in responses]
         per_prompt = {x: np.array([[s.get(x, np.nan) for s in sc] for sc in scored]).reshape(len(points), S, n).mean(1)

@@ -47,7 +47,7 @@ def test_batched_alpha_generation_equals_per_alpha_and_eos_drops_rows(composed):
     cut = [x[:x.index(eos)] if eos in x else x for x in alone]
     assert len({len(c) for c in cut}) > 1
     batched = generate._decode(generate._linear_step(lin, taus, alphas[[p for _, p in rows]]),
-                              [ids[i] for i, _ in rows], 0, eos, 6, greedy, 128)
+                               [ids[i] for i, _ in rows], 0, eos, 6, greedy, 128)
     assert batched == cut
 
 
@@ -69,12 +69,12 @@ def test_generation_stops_at_eos_respects_max_new_tokens_and_padding(tiny_tokeni
     model = make_tiny_model("llama", len(tok))
     ids = generate._prompt_ids(tok, PROMPTS)
     greedy = lambda logits, rows, t: logits.argmax(-1)
-    free = [generate._decode(generate._nonlinear_step(model), [x], tok.pad_token_id, tok.eos_token_id, 7, greedy, 128)[0]
-            for x in ids]
+    step = generate._nonlinear_step(model)
+    free = [generate._decode(step, [x], tok.pad_token_id, tok.eos_token_id, 7, greedy, 128)[0] for x in ids]
     assert [len(x) for x in free] == [7] * len(PROMPTS)  # max_new_tokens respected
     at = 12  # eos is forced at position 12: rows stop after 12 - len(prompt) + 1 tokens (or max_new_tokens)
     stop = generate._decode(generate._nonlinear_step(EosAfter(model, tok.eos_token_id, at)), ids, tok.pad_token_id,
-                           tok.eos_token_id, 7, greedy, 128)
+                            tok.eos_token_id, 7, greedy, 128)
     for x, f, s in zip(ids, free, stop):
         assert s == f[:max(0, min(7, at - len(x) + 1))]
     # batched (left padded, rows dropping out) equals one at a time, as text through the public API
