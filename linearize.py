@@ -26,7 +26,9 @@ import re
 import torch
 from torch.func import functional_call, jvp
 
-from runs import atomic_write, run_cli
+from plumbing.cli import run_cli
+from plumbing.models import load_model
+from plumbing.run_folder import atomic_write
 
 FORWARD_AD_ATTENTION = ("eager",)  # fused SDPA / flash kernels have no forward-mode derivative
 
@@ -129,55 +131,13 @@ class _Scored(torch.nn.Module):
         return scored_logits(self.lm, keep=keep, **inputs)
 
 
-# ----------------------------------------------------------------------------- loading, freezing, selecting
+# ----------------------------------------------------------------------------- attention, freezing, selecting
 def check_attention(model):
     """Forward-mode AD cannot go through fused attention kernels; fail before the first jvp does."""
     impl = getattr(model.config, "_attn_implementation", None)
     if impl not in FORWARD_AD_ATTENTION:
         raise ValueError(f"model uses attn_implementation={impl!r}, which torch.func.jvp cannot differentiate; "
-                         f"load it with attn_implementation=\"eager\" (linearize.load_model does)")
-
-
-def load_model(name_or_path, device="cpu", dtype=torch.float32, flag="--base"):
-    """AutoModelForCausalLM with eager attention, in eval mode (dropout off), no KV cache. flag: what errors call it."""
-    from transformers import AutoModelForCausalLM
-    name_or_path = resolve_base(name_or_path, flag)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, attn_implementation="eager", dtype=dtype)
-    except (OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"{flag} {name_or_path}: cannot load a causal LM ({first}); pass a folder made by "
-                         f"base_model.py or a hub id that is in the local cache") from None
-    model.config.use_cache = False
-    return model.to(device).eval()
-
-
-def resolve_base(name_or_path, flag="--base"):
-    """'smollm2' -> its cached HF folder (base_model.resolve_base converts it once); anything else unchanged."""
-    if str(name_or_path) != "smollm2":
-        return name_or_path
-    import base_model  # lazily: base_model imports compose, which imports this file
-    return base_model.resolve_base(name_or_path, flag)
-
-
-def base_available(name_or_path):
-    """True when load_model can open --base offline: a folder, smollm2 (converted on first use), or a hub id whose
-    config.json is in the local Hugging Face cache."""
-    if str(name_or_path) == "smollm2" or os.path.exists(name_or_path):
-        return True
-    from huggingface_hub import try_to_load_from_cache
-    try:
-        return isinstance(try_to_load_from_cache(str(name_or_path), "config.json"), str)
-    except ValueError:  # not even a valid repo id
-        return False
-
-
-def load_tokenizer(name_or_path):
-    from transformers import AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(resolve_base(name_or_path))
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return tok
+                         f"load it with attn_implementation=\"eager\" (plumbing.models.load_model does)")
 
 
 def freeze(model):
@@ -286,8 +246,9 @@ class TaskVector:
         self.metadata = meta
 
     @classmethod
-    def load(cls, path, base_model=None, fingerprint_=None, device="cpu"):
-        """Load tau; refuse it if it was trained on another base than `base_model` (or `fingerprint_`)."""
+    def load(cls, path, base=None, fingerprint_=None, device="cpu"):
+        """Load tau; refuse it if it holds NaN or inf, or was trained on another base than the model `base` (or
+        `fingerprint_`)."""
         from safetensors import SafetensorError, safe_open
         if os.path.isdir(path):
             path = os.path.join(path, "task_vector.safetensors")
@@ -300,12 +261,16 @@ class TaskVector:
         except (SafetensorError, OSError) as e:
             raise ValueError(f"{path}: not a readable task vector ({' '.join(str(e).split())}); the file is corrupt or "
                              f"not a safetensors file: retrain it with train_tangent.py --force") from None
-        want = fingerprint(base_model) if base_model is not None else fingerprint_
+        bad = next((n for n, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()), None)
+        if bad is not None:
+            raise ValueError(f"{path}: tensor {bad} holds NaN or inf; the run diverged or the file is damaged: "
+                             f"retrain it (train_tangent.py --force, perhaps with a lower --lr)")
+        want = fingerprint(base) if base is not None else fingerprint_
         if want is not None and meta.get("base_fingerprint") != want:
             raise ValueError(f"{path}: vector was trained on base {meta.get('base_fingerprint')}, but this base is "
                              f"{want}; compose vectors only with the base they were trained from")
-        if base_model is not None:
-            params = dict(base_model.named_parameters())
+        if base is not None:
+            params = dict(base.named_parameters())
             for n, t in tensors.items():
                 if n not in params or params[n].shape != t.shape:
                     raise ValueError(f"{path}: tensor {n} {tuple(t.shape)} does not fit this base")
@@ -316,6 +281,12 @@ class TaskVector:
         """tau = theta - theta0 over the base's parameters (tied weights once): a standard fine-tune as a vector."""
         theta = dict(finetuned.named_parameters(remove_duplicate=False))
         return cls({n: (theta[n] - p).detach().clone() for n, p in base.named_parameters()})
+
+
+def linearize_for(model, vectors):
+    """A LinearizedModel that moves exactly the parameters the vectors touch (J tau ignores the rest)."""
+    names = sorted({n for tau in vectors for n in tau.names})
+    return LinearizedModel(model, "^(" + "|".join(re.escape(n) for n in names) + ")$" if names else None)
 
 
 def apply_vectors(model, vectors, alphas, into=None):

@@ -49,7 +49,7 @@ import random
 import re
 import statistics
 
-from runs import in_range, positive, run_cli
+from plumbing.cli import in_range, positive, run_cli
 
 ATTRIBUTES = ("helpfulness", "verbosity", "safety")
 VERBOSITY_THRESHOLDS = (9, 17, 25, 33)  # word count <= t[i] -> verbosity i; above all -> 4

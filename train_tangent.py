@@ -20,10 +20,10 @@ log-probs, as published (dpo_loss.length_normalized); the other losses use sums.
     torchrun --nproc_per_node=2 train_tangent.py --mode tangent --objective helpfulness   # DDP, gloo on CPU
     python train_tangent.py --base Qwen/Qwen2.5-0.5B --data nvidia/HelpSteer --device cuda --linearize "layers\\.2[0-3]\\."
 
-The algorithm is the loop in `train()` marked `# ALGO LOGIC:`; the plumbing is in named helpers below it. Logits
+The file reads policies -> `train()` (the loop marked `# ALGO LOGIC:`) -> named helpers -> flags. Logits
 exist only where a response token is scored (N, V), inside the jvp too. --batch-size is the GLOBAL batch (split
 over ranks, then --grad-accum), so every layout computes the same step; data order is a pure function of (seed,
-epoch), so --resume is bit-exact on CPU. --out is a run folder as runs.py describes it.
+epoch), so --resume is bit-exact on CPU. --out is a run folder as plumbing/run_folder.py describes it.
 """
 import argparse
 import contextlib
@@ -40,12 +40,13 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 import data
-import plots
 from dpo_loss import LOSSES, concatenated_logps, dpo_metrics, length_normalized, preference_loss, scored_positions
-from linearize import (LinearizedModel, TaskVector, fingerprint, freeze, load_model, load_tokenizer, scored_logits,
-                       select_parameters)
-from runs import (atomic_write, check_out, default_out, in_range, positive, read_json, resume, run_cli, run_info,
-                  save_checkpoint, warmup_cosine, write_json, write_jsonl)
+from linearize import LinearizedModel, TaskVector, fingerprint, freeze, scored_logits, select_parameters
+from plumbing.models import load_model, load_tokenizer
+from plumbing.checkpoints import resume, save_checkpoint, warmup_cosine
+from plumbing.cli import in_range, positive, run_cli
+from plumbing.run_folder import (atomic_write, check_out, default_out, plot_curves, read_json, run_info, write_json,
+                                 write_jsonl)
 from toyworld import ATTRIBUTES, DEFAULT_CORRELATION, correlation_flag
 
 # Tuned on the toy world so that alpha = 1 moves the oracle score by a similar amount in both modes while most
@@ -53,8 +54,8 @@ from toyworld import ATTRIBUTES, DEFAULT_CORRELATION, correlation_flag
 DEFAULT_LR = {"tangent": 2e-4, "standard": 5e-5}
 DEFAULT_STEPS = 120
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-FILES = {"cfg": "config.json", "tv": "task_vector.safetensors", "ck": "checkpoint.pt", "metrics": "metrics.jsonl",
-         "curves": "curves.png", "ref": "ref_logps.pt"}  # the run folder (runs.py)
+FILES = {"config": "config.json", "vector": "task_vector.safetensors", "checkpoint": "checkpoint.pt",
+         "metrics": "metrics.jsonl", "curves": "curves.png", "ref": "ref_logps.pt"}  # the run folder (plumbing/run_folder.py)
 
 
 # ----------------------------------------------------------------------------- the two policies
@@ -138,10 +139,235 @@ def batch_indices(n, global_batch, step, seed):
 
 
 def lr_lambda(schedule, warmup, steps):
-    """lr multiplier per step: 1) linear warmup, then 2) cosine to 10% of the peak (runs.warmup_cosine) or constant."""
+    """lr multiplier per step: 1) linear warmup, then 2) cosine to 10% of the peak (plumbing.checkpoints.warmup_cosine) or constant."""
     if schedule == "cosine":
         return lambda s: warmup_cosine(s, warmup, steps)
     return lambda s: (s + 1) / warmup if s < warmup else 1.0
+
+
+# ----------------------------------------------------------------------------- the algorithm
+def train(args, return_policy=False):
+    """One run into args.out; returns the run folder (and the policy when return_policy). Bad input: ValueError."""
+    # TRY NOT TO MODIFY: setup (DDP, inputs and their checks, optimizer, resume, config.json, reference cache)
+    rank, world, device = setup_ddp(args.device)
+    main, paths = rank == 0, {k: os.path.join(args.out, f) for k, f in FILES.items()}
+    if is_finished(args, paths, main):
+        return (args.out, None) if return_policy else args.out
+    pairs, val, tokenizer, policy, base_fp = load_inputs(args, device)  # every input check, no file written
+    tok_train, tok_val, collate = batching(args, tokenizer, pairs, val, device)
+    gbs, accum, average = args.batch_size, args.grad_accum, length_normalized(args.loss)
+    micro = gbs // (world * accum)
+    steps = args.steps if args.steps else math.ceil(args.epochs * len(pairs) / gbs) if args.epochs else DEFAULT_STEPS
+    trainable = [p for p in policy.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(args.schedule, args.warmup_steps, steps))
+    signature = {**{k: getattr(args, k) for k in ("mode", "objective", "weights", "seed", "batch_size", "lr", "beta",
+                                                  "loss", "linearize", "data", "limit", "max_length", "correlation")},
+                 "steps": steps, "base_fingerprint": base_fp}
+    start, rows = resume(paths["checkpoint"], paths["metrics"], signature, trainable, opt, sched, main) \
+        if args.resume else (0, [])
+    config = start_run(args, paths, steps=steps, world_size=world, n_train_pairs=len(pairs), n_eval_pairs=len(tok_val),
+                       base_fingerprint=base_fp) if main else None
+    ref_cache, ref_val = reference_cache(args, policy, pairs, tok_train, tok_val, collate, steps, paths["ref"], main,
+                                         world, base_fp, average) if args.precompute_ref else (None, None)
+    ddp = torch.nn.parallel.DistributedDataParallel(policy) if world > 1 else policy
+    fwd = torch.compile(ddp) if args.compile else ddp
+    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not main,
+               desc=f"{args.mode} {args.objective or args.weights}")
+    t_start, saved = time.time(), start or None
+    for step in bar:
+        # ALGO LOGIC: one optimizer step of (TS-)DPO on the global batch, one jvp per micro-batch
+        t0, stats, n_tokens = time.time(), [], 0
+        mine = batch_indices(len(pairs), gbs, step, args.seed)[rank * gbs // world:(rank + 1) * gbs // world]
+        for m in range(accum):
+            chunk = mine[m * micro:(m + 1) * micro]
+            batch = collate([tok_train(i) for i in chunk])  # (2B, T): prompt+chosen rows, then prompt+rejected
+            ref = None if ref_cache is None else ref_cache[chunk].to(device)
+            # DDP all-reduces gradients only on the last micro-batch of the step
+            with ddp.no_sync() if world > 1 and m < accum - 1 else contextlib.nullcontext():
+                # one jvp: f0 (reference) and f_lin = f0 + J tau -> four log-prob vectors, each (B,)
+                pi_c, pi_r, ref_c, ref_r = policy_logps(fwd, batch, ref, average)
+                losses, r_c, r_r = preference_loss(pi_c, pi_r, ref_c, ref_r, args.beta, args.loss,
+                                                   args.label_smoothing)
+                (losses.sum() * world / gbs).backward()  # DDP averages over ranks: the mean over the global batch
+            stats.append(torch.stack([losses.detach(), r_c, r_r, pi_c.detach(), pi_r.detach()]).float())
+            n_tokens += int(batch["attention_mask"].sum())
+        stats = gather(torch.cat(stats, 1), world)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, args.max_grad_norm))
+        lr = sched.get_last_lr()[0]
+        check_finite(stats, grad_norm, step, lr, paths["checkpoint"], saved)  # the NaN guard
+        opt.step(), sched.step(), opt.zero_grad(set_to_none=True)
+
+        # TRY NOT TO MODIFY: metrics, held-out evaluation and checkpoints
+        row = {"step": step + 1, **dpo_metrics(*stats), "grad_norm": grad_norm, "lr": lr,
+               "tokens_per_s": n_tokens * world / (time.time() - t0)}
+        if main:
+            log_step(args, rows, row, steps, bar, paths["metrics"],
+                     lambda: held_out_metrics(policy, tok_val, collate, args.beta, args.loss, args.label_smoothing,
+                                      args.eval_batch_size, average, ref_val))
+        if (step + 1) % args.save_every == 0 and step + 1 < steps:
+            if main:
+                save_checkpoint(paths["checkpoint"], step + 1, signature, trainable, opt, sched)
+            saved = step + 1
+    if main:
+        finish(args, policy, rows, paths, config, steps, base_fp, time.time() - t_start)
+    if world > 1:
+        dist.barrier()
+    return (args.out, policy) if return_policy else args.out
+
+
+# ----------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def held_out_metrics(policy, items, collate, beta, loss, smoothing, batch_size, average=False, ref=None):
+    """TRL metrics over held-out pairs, keys prefixed eval/. ref (N, 2): their cached log pi_0 (--precompute-ref)."""
+    out = []
+    for s in range(0, len(items), batch_size):
+        b = collate(items[s:s + batch_size])
+        r = None if ref is None else ref[s:s + batch_size].to(b["input_ids"].device)
+        pc, pr, rc, rr = policy_logps(policy, b, r, average)
+        out.append(torch.stack([*preference_loss(pc, pr, rc, rr, beta, loss, smoothing), pc, pr]).float())
+    return {"eval/" + k: v for k, v in dpo_metrics(*torch.cat(out, 1)).items()}
+
+
+@torch.no_grad()
+def reference_logps(model, items, collate, batch_size, average=False):
+    """log pi_0 of every pair (N, 2) [chosen, rejected] under the frozen reference: one pass, scored logits only."""
+    out = []
+    for s in range(0, len(items), batch_size):
+        b = collate(items[s:s + batch_size])
+        f0 = scored_logits(model, b["input_ids"], b["attention_mask"], scored_positions(b["labels"]))  # (N, V)
+        out.append(torch.stack(concatenated_logps(f0, b["labels"], len(b["input_ids"]) // 2, average), 1).float().cpu())
+    return torch.cat(out)
+
+
+# ----------------------------------------------------------------------------- plumbing: setup and inputs
+def setup_ddp(device_flag):
+    """(rank, world, device): one process, or one rank of torchrun (nccl on cuda, gloo on cpu)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device_flag == "cuda" else "gloo")
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    return rank, world, f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if device_flag == "cuda" else "cpu"
+
+
+def is_finished(args, paths, main):
+    """True when --out holds this finished run (reused unless --force); a folder that is not ours is refused."""
+    # check_out knows a run by its config.json: a corrupt one is said first, with the only way out
+    fix = f"delete {args.out} and train again, or pass another --out"
+    cfg = read_json(paths["config"], fix=fix) if os.path.exists(paths["config"]) else {}
+    check_out(args.out)
+    finished = bool(cfg.get("finished")) and os.path.exists(paths["vector"]) and not args.force
+    if finished and main:
+        print(f"train_tangent.py: {args.out} is finished, skipping (pass --force to retrain)")
+    return finished
+
+
+def load_inputs(args, device):
+    """(train pairs, held-out pairs, tokenizer, policy, base fingerprint), refusing what cannot make one step.
+
+    Only the policy keeps theta0: with --precompute-ref the frozen model can then be freed once the cache is built."""
+    pairs, val = (data.load_pairs(args.data, args.objective, args.weights, split, args.limit, args.data_seed,
+                                  correlation=args.correlation) for split in ("train", "validation"))
+    if len(pairs) < args.batch_size:
+        raise ValueError(f"--data {args.data}: the train split has {len(pairs)} pairs, fewer than one --batch-size "
+                         f"({args.batch_size}); lower --batch-size or give more data")
+    if not val:
+        raise ValueError(f"--data {args.data}: the validation split has no pairs; give more data (more prompts)")
+    model = load_model(args.base, device, DTYPES[args.dtype])
+    return pairs, val, load_tokenizer(args.base), make_policy(args.mode, model, args.linearize), fingerprint(model)
+
+
+def batching(args, tokenizer, pairs, val, device):
+    """tok_train(i) (memoized), the tokenized held-out subset, and collate(items) -> (2B, T) tensors on device."""
+    # tokenize lazily (memoized): a short run visits a few thousand of the tens of thousands of toy pairs
+    tok_train = functools.cache(lambda i: data.tokenize_pair(tokenizer, pairs[i], args.max_length))
+    random.Random(0).shuffle(val)  # a fixed, prompt-diverse held-out subset
+    tok_val = data.tokenize_pairs(tokenizer, val[:args.eval_pairs], args.max_length)
+    pad, pad_to = tokenizer.pad_token_id, args.max_length if args.compile else None  # fixed shapes: compile once
+    collate = lambda items: {k: v.to(device) for k, v in data.collate_pairs(items, pad, pad_to).items()}
+    return tok_train, tok_val, collate
+
+
+def start_run(args, paths, **facts):
+    """config.json with finished=false, once every input check passed; a stale task vector goes."""
+    os.makedirs(args.out, exist_ok=True)
+    base_cfg = os.path.join(args.base, "train_config.json")  # base_model.py's: the seed theta0 was trained with
+    seed = read_json(base_cfg).get("seed") if os.path.isfile(base_cfg) else None  # None: a base made elsewhere
+    config = {**vars(args), **facts, "base_seed": seed, **run_info(), "finished": False}
+    write_json(paths["config"], config)
+    if os.path.exists(paths["vector"]):  # --force: the old vector does not belong to this config
+        os.remove(paths["vector"])
+    return config
+
+
+def reference_cache(args, policy, pairs, tok_train, tok_val, collate, steps, path, main, world, base_fp, average):
+    """(train (N, 2), held-out (M, 2) on rank 0) log pi_0 [chosen, rejected]; then the reference model is freed.
+
+    The train rows live in ref_logps.pt (NaN = never visited, not computed); its key names everything the numbers
+    depend on, the log-prob kind included (averages for IPO). The held-out rows are recomputed at every start."""
+    key = {"fingerprint": base_fp, "max_length": args.max_length, "n": len(pairs), "data": args.data,
+           "objective": args.objective, "weights": args.weights, "limit": args.limit, "data_seed": args.data_seed,
+           "correlation": args.correlation, "logps": "average" if average else "sum"}
+    try:
+        cache = torch.load(path, weights_only=True) if os.path.exists(path) else {}
+    except Exception:  # truncated, not ours, pickled: a cache that cannot be read is recomputed
+        cache = {}
+    if not isinstance(cache, dict) or cache.get("key") != key:
+        cache = {"key": key, "logps": torch.full((len(pairs), 2), float("nan"))}
+    need = sorted({i for s in range(steps) for i in batch_indices(len(pairs), args.batch_size, s, args.seed)})
+    need = [i for i in need if torch.isnan(cache["logps"][i]).any()]
+    model = policy.ref[0]
+    if main and need:
+        cache["logps"][need] = reference_logps(model, [tok_train(i) for i in need], collate, args.eval_batch_size,
+                                               average)
+        atomic_write(path, lambda tmp: torch.save(cache, tmp))
+    held_out = reference_logps(model, tok_val, collate, args.eval_batch_size, average) if main else None
+    if world > 1:
+        dist.barrier()
+        cache = torch.load(path, weights_only=True)
+    policy.drop_reference()  # as TRL does: every reference number the run needs is cached now
+    return cache["logps"], held_out
+
+
+# ----------------------------------------------------------------------------- plumbing: during and after the loop
+def gather(stats, world):
+    """(5, B) per-pair stats of this rank -> (5, global B) of all ranks, so rank 0 logs the whole batch."""
+    if world == 1:
+        return stats
+    parts = [torch.empty_like(stats) for _ in range(world)]
+    dist.all_gather(parts, stats)
+    return torch.cat(parts, 1)
+
+
+def check_finite(stats, grad_norm, step, lr, ck_path, saved):
+    """The NaN guard: stop before a non-finite update reaches tau or a checkpoint."""
+    if torch.isfinite(stats[0]).all() and math.isfinite(grad_norm):
+        return
+    kept = f"the last good checkpoint is step {saved} in {ck_path}" if saved else "no checkpoint was written yet"
+    raise ValueError(f"non-finite loss/grad at step {step + 1} (lr {lr:g}); the run stopped, {kept}; "
+                     f"lower --lr or check the data")
+
+
+def log_step(args, rows, row, steps, bar, path, evaluate_now):
+    """Append the step's row (and a held-out row every --eval-every steps) to metrics.jsonl."""
+    rows.append(row)
+    bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['rewards/accuracies']:.2f}")
+    if row["step"] % args.eval_every == 0 or row["step"] == steps:
+        rows.append({"step": row["step"], **evaluate_now()})
+        bar.write(f"step {row['step']}: eval loss {rows[-1]['eval/loss']:.4f}, "
+                  f"acc {rows[-1]['eval/rewards/accuracies']:.3f}")
+    write_jsonl(path, rows)
+
+
+def finish(args, policy, rows, paths, config, steps, base_fp, seconds):
+    """tau (+ metadata) and the curves, then config.json says finished: the last file written."""
+    meta = {"mode": args.mode, "objective": args.objective or "", "weights": args.weights or "",
+            "beta": args.beta, "loss": args.loss, "label_smoothing": args.label_smoothing, "steps": steps,
+            "lr": args.lr, "linearize": args.linearize or "", "seed": args.seed, "data": args.data,
+            "base": args.base, "base_fingerprint": base_fp}
+    policy.task_vector().save(paths["vector"], meta)
+    plot_curves(rows, paths["curves"])
+    config.update(finished=True, train_seconds=round(seconds, 1))
+    write_json(paths["config"], config)
 
 
 # ----------------------------------------------------------------------------- flags
@@ -222,231 +448,6 @@ def parse_args(argv=None):
     a.lr = DEFAULT_LR[a.mode] if a.lr is None else a.lr
     a.out = a.out or default_out(a.mode, a.objective, a.weights)
     return a
-
-
-# ----------------------------------------------------------------------------- the algorithm
-def train(args, return_policy=False):
-    """One run into args.out; returns the run folder (and the policy when return_policy). Bad input: ValueError."""
-    # TRY NOT TO MODIFY: setup (DDP, inputs and their checks, optimizer, resume, config.json, reference cache)
-    rank, world, device = setup_ddp(args.device)
-    main, paths = rank == 0, {k: os.path.join(args.out, f) for k, f in FILES.items()}
-    if is_finished(args, paths, main):
-        return (args.out, None) if return_policy else args.out
-    pairs, val, tokenizer, policy, base_fp = load_inputs(args, device)  # every input check, no file written
-    tok_train, tok_val, collate = batching(args, tokenizer, pairs, val, device)
-    gbs, accum, average = args.batch_size, args.grad_accum, length_normalized(args.loss)
-    micro = gbs // (world * accum)
-    steps = args.steps if args.steps else math.ceil(args.epochs * len(pairs) / gbs) if args.epochs else DEFAULT_STEPS
-    trainable = [p for p in policy.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(args.schedule, args.warmup_steps, steps))
-    signature = {**{k: getattr(args, k) for k in ("mode", "objective", "weights", "seed", "batch_size", "lr", "beta",
-                                                  "loss", "linearize", "data", "limit", "max_length", "correlation")},
-                 "steps": steps, "base_fingerprint": base_fp}
-    start, rows = resume(paths["ck"], paths["metrics"], signature, trainable, opt, sched, main) \
-        if args.resume else (0, [])
-    config = start_run(args, paths, steps=steps, world_size=world, n_train_pairs=len(pairs), n_eval_pairs=len(tok_val),
-                       base_fingerprint=base_fp) if main else None
-    ref_cache, ref_val = reference_cache(args, policy, pairs, tok_train, tok_val, collate, steps, paths["ref"], main,
-                                         world, base_fp, average) if args.precompute_ref else (None, None)
-    ddp = torch.nn.parallel.DistributedDataParallel(policy) if world > 1 else policy
-    fwd = torch.compile(ddp) if args.compile else ddp
-    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not main,
-               desc=f"{args.mode} {args.objective or args.weights}")
-    t_start, saved = time.time(), start or None
-    for step in bar:
-        # ALGO LOGIC: one optimizer step of (TS-)DPO on the global batch, one jvp per micro-batch
-        t0, stats, n_tokens = time.time(), [], 0
-        mine = batch_indices(len(pairs), gbs, step, args.seed)[rank * gbs // world:(rank + 1) * gbs // world]
-        for m in range(accum):
-            chunk = mine[m * micro:(m + 1) * micro]
-            batch = collate([tok_train(i) for i in chunk])  # (2B, T): prompt+chosen rows, then prompt+rejected
-            ref = None if ref_cache is None else ref_cache[chunk].to(device)
-            # DDP all-reduces gradients only on the last micro-batch of the step
-            with ddp.no_sync() if world > 1 and m < accum - 1 else contextlib.nullcontext():
-                # one jvp: f0 (reference) and f_lin = f0 + J tau -> four log-prob vectors, each (B,)
-                pi_c, pi_r, ref_c, ref_r = policy_logps(fwd, batch, ref, average)
-                losses, r_c, r_r = preference_loss(pi_c, pi_r, ref_c, ref_r, args.beta, args.loss,
-                                                   args.label_smoothing)
-                (losses.sum() * world / gbs).backward()  # DDP averages over ranks: the mean over the global batch
-            stats.append(torch.stack([losses.detach(), r_c, r_r, pi_c.detach(), pi_r.detach()]).float())
-            n_tokens += int(batch["attention_mask"].sum())
-        stats = gather(torch.cat(stats, 1), world)
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, args.max_grad_norm))
-        lr = sched.get_last_lr()[0]
-        check_finite(stats, grad_norm, step, lr, paths["ck"], saved)  # the NaN guard
-        opt.step(), sched.step(), opt.zero_grad(set_to_none=True)
-
-        # TRY NOT TO MODIFY: metrics, held-out evaluation and checkpoints
-        row = {"step": step + 1, **dpo_metrics(*stats), "grad_norm": grad_norm, "lr": lr,
-               "tokens_per_s": n_tokens * world / (time.time() - t0)}
-        if main:
-            log_step(args, rows, row, steps, bar, paths["metrics"],
-                     lambda: evaluate(policy, tok_val, collate, args.beta, args.loss, args.label_smoothing,
-                                      args.eval_batch_size, average, ref_val))
-        if (step + 1) % args.save_every == 0 and step + 1 < steps:
-            if main:
-                save_checkpoint(paths["ck"], step + 1, signature, trainable, opt, sched)
-            saved = step + 1
-    if main:
-        finish(args, policy, rows, paths, config, steps, base_fp, time.time() - t_start)
-    if world > 1:
-        dist.barrier()
-    return (args.out, policy) if return_policy else args.out
-
-
-# ----------------------------------------------------------------------------- evaluation
-@torch.no_grad()
-def evaluate(policy, items, collate, beta, loss, smoothing, batch_size, average=False, ref=None):
-    """TRL metrics over held-out pairs, keys prefixed eval/. ref (N, 2): their cached log pi_0 (--precompute-ref)."""
-    out = []
-    for s in range(0, len(items), batch_size):
-        b = collate(items[s:s + batch_size])
-        r = None if ref is None else ref[s:s + batch_size].to(b["input_ids"].device)
-        pc, pr, rc, rr = policy_logps(policy, b, r, average)
-        out.append(torch.stack([*preference_loss(pc, pr, rc, rr, beta, loss, smoothing), pc, pr]).float())
-    return {"eval/" + k: v for k, v in dpo_metrics(*torch.cat(out, 1)).items()}
-
-
-@torch.no_grad()
-def reference_logps(model, items, collate, batch_size, average=False):
-    """log pi_0 of every pair (N, 2) [chosen, rejected] under the frozen reference: one pass, scored logits only."""
-    out = []
-    for s in range(0, len(items), batch_size):
-        b = collate(items[s:s + batch_size])
-        f0 = scored_logits(model, b["input_ids"], b["attention_mask"], scored_positions(b["labels"]))  # (N, V)
-        out.append(torch.stack(concatenated_logps(f0, b["labels"], len(b["input_ids"]) // 2, average), 1).float().cpu())
-    return torch.cat(out)
-
-
-# ----------------------------------------------------------------------------- plumbing: setup and inputs
-def setup_ddp(device_flag):
-    """(rank, world, device): one process, or one rank of torchrun (nccl on cuda, gloo on cpu)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device_flag == "cuda" else "gloo")
-    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
-    return rank, world, f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if device_flag == "cuda" else "cpu"
-
-
-def is_finished(args, paths, main):
-    """True when --out holds this finished run (reused unless --force); a folder that is not ours is refused."""
-    # runs.check_out knows a run by its config.json: a corrupt one is said first, with the only way out
-    fix = f"delete {args.out} and train again, or pass another --out"
-    cfg = read_json(paths["cfg"], fix=fix) if os.path.exists(paths["cfg"]) else {}
-    check_out(args.out)
-    finished = bool(cfg.get("finished")) and os.path.exists(paths["tv"]) and not args.force
-    if finished and main:
-        print(f"train_tangent.py: {args.out} is finished, skipping (pass --force to retrain)")
-    return finished
-
-
-def load_inputs(args, device):
-    """(train pairs, held-out pairs, tokenizer, policy, base fingerprint), refusing what cannot make one step.
-
-    Only the policy keeps theta0: with --precompute-ref the frozen model can then be freed once the cache is built."""
-    pairs, val = (data.load_pairs(args.data, args.objective, args.weights, split, args.limit, args.data_seed,
-                                  correlation=args.correlation) for split in ("train", "validation"))
-    if len(pairs) < args.batch_size:
-        raise ValueError(f"--data {args.data}: the train split has {len(pairs)} pairs, fewer than one --batch-size "
-                         f"({args.batch_size}); lower --batch-size or give more data")
-    if not val:
-        raise ValueError(f"--data {args.data}: the validation split has no pairs; give more data (more prompts)")
-    model = load_model(args.base, device, DTYPES[args.dtype])
-    return pairs, val, load_tokenizer(args.base), make_policy(args.mode, model, args.linearize), fingerprint(model)
-
-
-def batching(args, tokenizer, pairs, val, device):
-    """tok_train(i) (memoized), the tokenized held-out subset, and collate(items) -> (2B, T) tensors on device."""
-    # tokenize lazily (memoized): a short run visits a few thousand of the tens of thousands of toy pairs
-    tok_train = functools.cache(lambda i: data.tokenize_pair(tokenizer, pairs[i], args.max_length))
-    random.Random(0).shuffle(val)  # a fixed, prompt-diverse held-out subset
-    tok_val = data.tokenize_pairs(tokenizer, val[:args.eval_pairs], args.max_length)
-    pad, pad_to = tokenizer.pad_token_id, args.max_length if args.compile else None  # fixed shapes: compile once
-    collate = lambda items: {k: v.to(device) for k, v in data.collate_pairs(items, pad, pad_to).items()}
-    return tok_train, tok_val, collate
-
-
-def start_run(args, paths, **facts):
-    """config.json with finished=false, once every input check passed; a stale task vector goes."""
-    os.makedirs(args.out, exist_ok=True)
-    base_cfg = os.path.join(args.base, "train_config.json")  # base_model.py's: the seed theta0 was trained with
-    seed = read_json(base_cfg).get("seed") if os.path.isfile(base_cfg) else None  # None: a base made elsewhere
-    config = {**vars(args), **facts, "base_seed": seed, **run_info(), "finished": False}
-    write_json(paths["cfg"], config)
-    if os.path.exists(paths["tv"]):  # --force: the old vector does not belong to this config
-        os.remove(paths["tv"])
-    return config
-
-
-def reference_cache(args, policy, pairs, tok_train, tok_val, collate, steps, path, main, world, base_fp, average):
-    """(train (N, 2), held-out (M, 2) on rank 0) log pi_0 [chosen, rejected]; then the reference model is freed.
-
-    The train rows live in ref_logps.pt (NaN = never visited, not computed); its key names everything the numbers
-    depend on, the log-prob kind included (averages for IPO). The held-out rows are recomputed at every start."""
-    key = {"fingerprint": base_fp, "max_length": args.max_length, "n": len(pairs), "data": args.data,
-           "objective": args.objective, "weights": args.weights, "limit": args.limit, "data_seed": args.data_seed,
-           "correlation": args.correlation, "logps": "average" if average else "sum"}
-    try:
-        cache = torch.load(path, weights_only=True) if os.path.exists(path) else {}
-    except Exception:  # truncated, not ours, pickled: a cache that cannot be read is recomputed
-        cache = {}
-    if not isinstance(cache, dict) or cache.get("key") != key:
-        cache = {"key": key, "logps": torch.full((len(pairs), 2), float("nan"))}
-    need = sorted({i for s in range(steps) for i in batch_indices(len(pairs), args.batch_size, s, args.seed)})
-    need = [i for i in need if torch.isnan(cache["logps"][i]).any()]
-    model = policy.ref[0]
-    if main and need:
-        cache["logps"][need] = reference_logps(model, [tok_train(i) for i in need], collate, args.eval_batch_size,
-                                               average)
-        atomic_write(path, lambda tmp: torch.save(cache, tmp))
-    held_out = reference_logps(model, tok_val, collate, args.eval_batch_size, average) if main else None
-    if world > 1:
-        dist.barrier()
-        cache = torch.load(path, weights_only=True)
-    policy.drop_reference()  # as TRL does: every reference number the run needs is cached now
-    return cache["logps"], held_out
-
-
-# ----------------------------------------------------------------------------- plumbing: during and after the loop
-def gather(stats, world):
-    """(5, B) per-pair stats of this rank -> (5, global B) of all ranks, so rank 0 logs the whole batch."""
-    if world == 1:
-        return stats
-    parts = [torch.empty_like(stats) for _ in range(world)]
-    dist.all_gather(parts, stats)
-    return torch.cat(parts, 1)
-
-
-def check_finite(stats, grad_norm, step, lr, ck_path, saved):
-    """The NaN guard: stop before a non-finite update reaches tau or a checkpoint."""
-    if torch.isfinite(stats[0]).all() and math.isfinite(grad_norm):
-        return
-    kept = f"the last good checkpoint is step {saved} in {ck_path}" if saved else "no checkpoint was written yet"
-    raise ValueError(f"non-finite loss/grad at step {step + 1} (lr {lr:g}); the run stopped, {kept}; "
-                     f"lower --lr or check the data")
-
-
-def log_step(args, rows, row, steps, bar, path, evaluate_now):
-    """Append the step's row (and a held-out row every --eval-every steps) to metrics.jsonl."""
-    rows.append(row)
-    bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['rewards/accuracies']:.2f}")
-    if row["step"] % args.eval_every == 0 or row["step"] == steps:
-        rows.append({"step": row["step"], **evaluate_now()})
-        bar.write(f"step {row['step']}: eval loss {rows[-1]['eval/loss']:.4f}, "
-                  f"acc {rows[-1]['eval/rewards/accuracies']:.3f}")
-    write_jsonl(path, rows)
-
-
-def finish(args, policy, rows, paths, config, steps, base_fp, seconds):
-    """tau (+ metadata) and the curves, then config.json says finished: the last file written."""
-    meta = {"mode": args.mode, "objective": args.objective or "", "weights": args.weights or "",
-            "beta": args.beta, "loss": args.loss, "label_smoothing": args.label_smoothing, "steps": steps,
-            "lr": args.lr, "linearize": args.linearize or "", "seed": args.seed, "data": args.data,
-            "base": args.base, "base_fingerprint": base_fp}
-    policy.task_vector().save(paths["tv"], meta)
-    plots.plot_curves(rows, paths["curves"])
-    config.update(finished=True, train_seconds=round(seconds, 1))
-    write_json(paths["cfg"], config)
 
 
 def main(argv=None):

@@ -9,7 +9,7 @@ import torch
 import base_model
 import data
 import generate
-import runs
+from plumbing import checkpoints, cli
 import toyworld
 
 KW = dict(steps=3, batch_size=8, n_prompts=20, eval_prompts=6, vocab_size=600, n_layer=1, d_model=32, n_head=2,
@@ -38,7 +38,7 @@ def test_reloaded_base_is_the_trained_one(base):
     torch.manual_seed(1)  # a weight that failed to load would be initialized from a different stream in each load
     plain = AutoModelForCausalLM.from_pretrained(out).eval()
     torch.manual_seed(2)
-    model = AutoModelForCausalLM.from_pretrained(out, attn_implementation="eager").eval()  # as linearize.load_model
+    model = AutoModelForCausalLM.from_pretrained(out, attn_implementation="eager").eval()  # as models.load_model
     tok = AutoTokenizer.from_pretrained(out)
     assert model.config._attn_implementation == "eager"
     assert tok.eos_token == tok.pad_token == tok.bos_token == "<|endoftext|>"
@@ -144,7 +144,7 @@ def test_refuses_an_out_that_is_not_ours(tmp_path, capsys):
     afile.write_text("x")
     for out in (mine, run, afile):
         with pytest.raises(SystemExit) as err:
-            runs.run_cli(base_model.main, ["--out", str(out), "--force"])
+            cli.run_cli(base_model.main, ["--out", str(out), "--force"])
         msg = err.value.code
         assert isinstance(msg, str) and f"--out {out}" in msg and "\n" not in msg
     assert (mine / "notes.txt").read_text() == "keep me" and sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
@@ -197,13 +197,13 @@ def test_architectures_and_sft_schedule():
     for arch in ("gpt2", "llama"):
         m = base_model.build_model(100, arch, n_layer=1, d_model=32, n_head=2)
         assert m.config._attn_implementation == "eager"
-    # The SFT lr is lr * runs.warmup_cosine. AdamW applies it in float32, where it equals, at every step of the
+    # The SFT lr is lr * checkpoints.warmup_cosine. AdamW applies it in float32, where it equals, at every step of the
     # default run, nanoGPT's get_lr written out here (linear warmup, then cosine to 10%): the base is unchanged.
     lr, warmup, steps = 3e-3, 100, 1500
     for step in range(steps):
         lr_ref = (lr * (step + 1) / warmup if step < warmup else
                   lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * ((step - warmup) / (steps - warmup))))))
-        lr_new = lr * runs.warmup_cosine(step, warmup, steps)
+        lr_new = lr * checkpoints.warmup_cosine(step, warmup, steps)
         bc1 = 1 - 0.9 ** (step + 1)  # AdamW's step size lr / (1 - beta1^t) and decay factor 1 - lr * wd
         assert np.float32(lr_new) == np.float32(lr_ref)
         assert np.float32(-(lr_new / bc1)) == np.float32(-(lr_ref / bc1))

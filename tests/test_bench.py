@@ -8,9 +8,9 @@ import sys
 import pytest
 import torch
 
-import bench
+from lab import bench
 from conftest import build_tokenizer, make_tiny_model
-from runs import run_cli
+from plumbing.cli import run_cli
 
 TINY = ["--repeats", "1", "--warmup", "0", "--batch-size", "2", "--max-length", "32", "--prompts", "2",
         "--new-tokens", "2", "--threads", "1"]  # one thread: the suite may share its cores

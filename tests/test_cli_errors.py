@@ -1,7 +1,7 @@
 """Every script, fed the bad inputs users really type: one error line naming the flag, file or row, never a traceback.
 
-Each script runs in a subprocess, exactly as `python script.py ARGS` does (runpy with __name__ == "__main__"); one
-subprocess per script runs that script's whole table, so the imports are paid once. For every case: a non-zero exit
+Each case runs as `python script.py ARGS` (or `python -m lab.name ARGS`) does: runpy with __name__ == "__main__". One
+subprocess runs the whole table, so torch and transformers are imported once. For every case: a non-zero exit
 (2 for usage errors), exactly one line "<script>: error: ..." that names what is wrong, no traceback, and no
 finished-looking output (no `finished: true`, no task vector).
 """
@@ -17,15 +17,17 @@ from conftest import ROOT, build_tokenizer, make_tiny_model
 # runs each case of one script in this process, as `python script.py args` would, and reports what the user saw
 DRIVER = r'''
 import contextlib, io, json, os, runpy, sys, traceback
-script, cases = sys.argv[1], json.loads(sys.argv[2])
 out = []
-for argv in cases:
+for script, argv in json.loads(sys.argv[1]):
     err = io.StringIO()
     sys.argv = [script] + argv
     code, tb = 0, None
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         try:
-            runpy.run_path(script, run_name="__main__")
+            if "/" in script:  # lab/x.py runs as python -m lab.x
+                runpy.run_module(script[:-3].replace("/", "."), run_name="__main__", alter_sys=True)
+            else:
+                runpy.run_path(script, run_name="__main__")
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else (1 if e.code else 0)
             if isinstance(e.code, str):
@@ -99,10 +101,10 @@ def cases(d):
         ("evaluate.py", ["--runs", f"{d}/noruns", *base, "--out", f"{d}/e4"], 1, "noruns"),
         ("evaluate.py", ["--runs", f"{d}/runs", *base, "--out", f"{d}/mine"], 1, "--out"),
         ("evaluate.py", ["--runs", f"{d}/runs", "--base", f"{d}/nobase", "--out", f"{d}/e5"], 1, "--base"),
-        ("real.py", ["--seeds", "1", "1", "--out", f"{d}/r1"], 2, "--seeds"),
-        ("real.py", ["--steps", "0", "--out", f"{d}/r2"], 2, "--steps"),
-        ("real.py", ["--out", f"{d}/mine"], 1, "--out"),
-        ("real.py", ["--init", f"{d}/nobase", "--out", f"{d}/r3"], 1, "--init"),
+        ("lab/smollm2.py", ["--seeds", "1", "1", "--out", f"{d}/r1"], 2, "--seeds"),
+        ("lab/smollm2.py", ["--steps", "0", "--out", f"{d}/r2"], 2, "--steps"),
+        ("lab/smollm2.py", ["--out", f"{d}/mine"], 1, "--out"),
+        ("lab/smollm2.py", ["--init", f"{d}/nobase", "--out", f"{d}/r3"], 1, "--init"),
         ("data.py", ["--source", f"{d}/badrow.jsonl", "--objective", "helpfulness"], 1, "row 2"),
         ("data.py", ["--source", f"{d}/shape.jsonl", "--objective", "helpfulness"], 1, "shape.jsonl"),
         ("data.py", ["--source", f"{d}/nope.jsonl", "--objective", "helpfulness"], 1, "nope.jsonl"),
@@ -113,8 +115,8 @@ def cases(d):
         ("base_model.py", ["--out", f"{d}/b1", "--steps", "0"], 2, "--steps"),
         ("base_model.py", ["--out", f"{d}/mine", "--steps", "1"], 1, "--out"),
         ("base_model.py", ["--out", f"{d}/b2", "--init", f"{d}/nobase"], 1, "--init"),
-        ("bench.py", ["--batch-size", "0"], 2, "--batch-size"),
-        ("bench.py", ["--max-length", "1"], 2, "--max-length"),
+        ("lab/bench.py", ["--batch-size", "0"], 2, "--batch-size"),
+        ("lab/bench.py", ["--max-length", "1"], 2, "--max-length"),
         ("toyworld.py", ["--n", "0"], 2, "--n"),
     ]
 
@@ -123,25 +125,23 @@ def test_bad_inputs_get_one_line_and_leave_nothing(world):
     table = [(s, [a.replace("{d}", str(world)) for a in argv], code, want) for s, argv, code, want in cases(world)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "PYTHONPATH": str(ROOT)}
-    results = {}
-    for script in dict.fromkeys(s for s, *_ in table):
-        argvs = [argv for s, argv, *_ in table if s == script]
-        proc = subprocess.run([sys.executable, "-c", DRIVER, script, json.dumps(argvs)], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=300)
-        line = [x for x in proc.stdout.splitlines() if x.startswith("RESULTS")]
-        assert line, f"{script}: the driver died: {proc.stderr[-2000:]}"
-        results[script] = iter(json.loads(line[0][len("RESULTS"):]))
+    proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps([[s, argv] for s, argv, *_ in table])], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=600)
+    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULTS")]
+    assert line, f"the driver died: {proc.stderr[-2000:]}"
+    results = iter(json.loads(line[0][len("RESULTS"):]))
     failures = []
     for script, argv, code, want in table:
-        r = next(results[script])
-        errors = [x for x in r["stderr"].splitlines() if x.startswith(f"{script}: error:")]
+        r = next(results)
+        prog = os.path.basename(script)
+        errors = [x for x in r["stderr"].splitlines() if x.startswith(f"{prog}: error:")]
         problems = []
         if r["traceback"] or "Traceback" in r["stderr"]:
             problems.append(f"traceback: {(r['traceback'] or r['stderr'])[-600:]}")
         if r["code"] != code:
             problems.append(f"exit {r['code']} (want {code})")
         if len(errors) != 1 or want not in errors[0]:
-            problems.append(f"want one '{script}: error:' line naming {want!r}; stderr: {r['stderr'][-400:]!r}")
+            problems.append(f"want one '{prog}: error:' line naming {want!r}; stderr: {r['stderr'][-400:]!r}")
         if problems:
             failures.append(f"{script} {' '.join(argv[-4:])}: " + "; ".join(problems))
     assert not failures, "\n".join(failures)

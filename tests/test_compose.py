@@ -5,9 +5,10 @@ import torch
 from conftest import ALPHAS, make_tiny_model, random_taus
 
 import compose
+from measure import sweeps
 from dpo_loss import sequence_logps
 from linearize import LinearizedModel, TaskVector, apply_vectors, combine, fingerprint
-from runs import run_cli
+from plumbing.cli import run_cli
 
 
 def hand_batch(vocab, b=3, seed=0):
@@ -27,7 +28,7 @@ def hand_batch(vocab, b=3, seed=0):
 def test_linearity_trick_equals_fresh_linearized_forward(composed):
     tok, model, lin, taus = composed
     batch = hand_batch(len(tok))
-    ref, logps = compose.sweep_logps(lin, batch, taus, ALPHAS)
+    ref, logps = sweeps.sweep_logps(lin, batch, taus, ALPHAS)
     f0, gs = lin.jvp_many(batch["input_ids"], batch["attention_mask"], taus)
     for p, a in enumerate(ALPHAS.tolist()):
         tau = sum(ak * t for ak, t in zip(a, taus))
@@ -52,7 +53,7 @@ def tokenized_pairs(n=10, vocab=300, seed=0):
 def test_pair_sweep_margins(composed):
     tok, model, lin, taus = composed
     pairs = tokenized_pairs()
-    res = compose.pair_sweep(pairs, taus, ALPHAS, beta=0.1, lin=lin, batch_size=4)
+    res = sweeps.pair_sweep(pairs, taus, ALPHAS, beta=0.1, lin=lin, batch_size=4)
     assert res["margins"].shape == (len(ALPHAS), len(pairs)) and res["n"] == len(pairs)
     assert torch.equal(res["margins"][0], torch.zeros(len(pairs)))  # alpha = 0: exactly the reference
     torch.testing.assert_close(res["accuracy"], (res["margins"] > 0).float().mean(1))
@@ -68,10 +69,10 @@ def test_pair_sweep_margins(composed):
         want = 0.1 * ((pi[0] - ref[0]) - (pi[1] - ref[1]))
         torch.testing.assert_close(res["margins"][2, j], want, atol=1e-5, rtol=1e-4)
     # nonlinear mode: alpha = 0 is the base; alpha != 0 equals apply_vectors' model
-    non = compose.pair_sweep(pairs, taus, ALPHAS[[0, 2]], lin=None, model=model, batch_size=4)
+    non = sweeps.pair_sweep(pairs, taus, ALPHAS[[0, 2]], lin=None, model=model, batch_size=4)
     assert torch.equal(non["margins"][0], torch.zeros(len(pairs)))
     b = collate_pairs(pairs, 0)
-    ref, logps = compose.sweep_logps_nonlinear(model, b, taus, ALPHAS[[0, 2]])
+    ref, logps = sweeps.sweep_logps_nonlinear(model, b, taus, ALPHAS[[0, 2]])
     n = len(pairs)
     torch.testing.assert_close(non["margins"][1], 0.1 * ((logps[1, :n] - ref[:n]) - (logps[1, n:] - ref[n:])),
                                atol=1e-5, rtol=1e-4)
@@ -97,7 +98,7 @@ def base_dir(tmp_path, tiny_tokenizer):
 
 def test_load_export_and_refusals(base_dir, tmp_path, capsys):
     from transformers import AutoModelForCausalLM
-    from linearize import load_model
+    from plumbing.models import load_model
     base, paths, foreign = base_dir
     model = load_model(str(base))
     vectors = compose.load_vectors(paths, model)
@@ -166,12 +167,12 @@ def test_pair_sweep_kl_matches_a_direct_computation(composed, mode):
     tok, model, lin, taus = composed
     pairs = tokenized_pairs(n=7)
     kw = dict(lin=lin) if mode == "linear" else dict(model=model)
-    res = compose.pair_sweep(pairs, taus, ALPHAS[[0, 2, 3]], batch_size=4, **kw)
+    res = sweeps.pair_sweep(pairs, taus, ALPHAS[[0, 2, 3]], batch_size=4, **kw)
     assert res["kl"].shape == res["kl_se"].shape == (3,) and res["kl_seq"].shape == (3, 2 * len(pairs))
     assert torch.equal(res["kl"][0], torch.tensor(0.0)) and torch.equal(res["kl_seq"][0], torch.zeros(2 * len(pairs)))
     assert res["kl_se"][0] == 0
     if mode == "linear":  # kl=False: the same margins, no KL
-        plain = compose.pair_sweep(pairs, taus, ALPHAS[[0, 2, 3]], batch_size=4, kl=False, **kw)
+        plain = sweeps.pair_sweep(pairs, taus, ALPHAS[[0, 2, 3]], batch_size=4, kl=False, **kw)
         assert torch.equal(plain["margins"], res["margins"]) and "kl" not in plain and "kl_seq" not in plain
     for p in (1, 2):
         logits = (linear_logits(lin, taus, ALPHAS[[0, 2, 3]][p]) if mode == "linear"
@@ -194,7 +195,7 @@ def test_linearization_gap_shrinks_linearly_and_vanishes_where_f_is_linear():
     model = make_tiny_model("gpt2").double()
     lin = LinearizedModel(model)
     tau = 1e-4 * random_taus(lin, k=1, scale=1.0)[0].to(torch.float64)
-    gap = compose.linearization_gap(model, tau, batch)
+    gap = sweeps.linearization_gap(model, tau, batch)
     assert list(gap) == [0.5, 1.0, 2.0] and 0 < gap[1.0] < 0.1
     assert gap[2.0] / gap[1.0] == pytest.approx(2.0, rel=0.01) and gap[0.5] / gap[1.0] == pytest.approx(0.5, rel=0.01)
     keep = batch["labels"][:, 1:] != -100
@@ -208,8 +209,8 @@ def test_linearization_gap_shrinks_linearly_and_vanishes_where_f_is_linear():
     assert params["lm_head.weight"].data_ptr() != params["model.embed_tokens.weight"].data_ptr()
     g = torch.Generator().manual_seed(2)
     moved = lambda name: TaskVector({name: 0.05 * torch.randn(params[name].shape, generator=g)})
-    head = compose.linearization_gap(llama, moved("lm_head.weight"), batch)
-    inner = compose.linearization_gap(llama, moved("model.layers.0.mlp.up_proj.weight"), batch)
+    head = sweeps.linearization_gap(llama, moved("lm_head.weight"), batch)
+    inner = sweeps.linearization_gap(llama, moved("model.layers.0.mlp.up_proj.weight"), batch)
     assert max(head.values()) < 1e-5 and min(inner.values()) > 1e-3, (head, inner)
 
 
@@ -220,19 +221,19 @@ def test_kl_scale_hits_the_target(composed, mode):
     pairs = tokenized_pairs(n=6)
     direction, target = torch.tensor([1.0, -0.5]), 0.02
     kw = dict(lin=lin) if mode == "linear" else dict(model=model)
-    s = compose.kl_scale(taus, direction, target, pairs, batch_size=4, **kw)
+    s = sweeps.kl_scale(taus, direction, target, pairs, batch_size=4, **kw)
     assert isinstance(s, float)  # one direction: a float, as always
     logits = linear_logits if mode == "linear" else nonlinear_logits
     kl = float(direct_kl(pairs, logits(lin if mode == "linear" else model, taus, s * direction))[0])
     assert abs(kl / target - 1) <= 1e-3 + 1e-5, (s, kl)
     assert float(direct_kl(pairs, logits(lin if mode == "linear" else model, taus, 1.1 * s * direction))[0]) > target
     if mode == "linear":  # one vector and a scalar direction
-        s1 = compose.kl_scale(taus[0], 1.0, target, pairs, **kw)
+        s1 = sweeps.kl_scale(taus[0], 1.0, target, pairs, **kw)
         assert float(direct_kl(pairs, logits(lin, taus[:1], [s1]))[0]) == pytest.approx(target, rel=1.1e-3)
     with pytest.raises(ValueError, match="target KL > 0"):
-        compose.kl_scale(taus, direction, 0.0, pairs, **kw)
+        sweeps.kl_scale(taus, direction, 0.0, pairs, **kw)
     with pytest.raises(ValueError, match="nonzero direction"):
-        compose.kl_scale(taus, [0.0, 0.0], target, pairs, **kw)
+        sweeps.kl_scale(taus, [0.0, 0.0], target, pairs, **kw)
 
 
 @pytest.mark.parametrize("mode", ["linear", "nonlinear"])
@@ -252,23 +253,23 @@ def test_kl_scale_many_directions_share_the_batch(composed, mode, monkeypatch):
             return f(*args)
         return call
     for name in calls:
-        monkeypatch.setattr(compose, name, counted(name, getattr(compose, name)))
-    many = compose.kl_scale(taus, dirs, targets, pairs, **kw)
+        monkeypatch.setattr(sweeps, name, counted(name, getattr(sweeps, name)))
+    many = sweeps.kl_scale(taus, dirs, targets, pairs, **kw)
     assert isinstance(many, list) and len(many) == 3
     evals = calls["token_kl"] / 2  # one token_kl per batch and trial
     assert calls["_linear_at"] + calls["_nonlinear_at"] == 2 and evals <= 6 * len(dirs), calls  # <= 6 trials each
     logits = linear_logits if mode == "linear" else nonlinear_logits
     for d, target, s in zip(dirs, targets, many):
-        assert s == pytest.approx(compose.kl_scale(taus, d, target, pairs, **kw), rel=1e-3)
+        assert s == pytest.approx(sweeps.kl_scale(taus, d, target, pairs, **kw), rel=1e-3)
         kl = float(direct_kl(pairs, logits(lin if mode == "linear" else model, taus, s * d))[0])
         assert abs(kl / target - 1) <= 1e-3 + 1e-5, (d, s, kl)
     # started at the answers (s0=): one evaluation each returns them unchanged; one target shared by every direction
     calls["token_kl"] = 0
-    assert compose.kl_scale(taus, dirs, targets, pairs, s0=many, **kw) == many and calls["token_kl"] == 2 * len(dirs)
-    assert compose.kl_scale(taus, dirs[[0, 0]], targets[0], pairs, s0=many[0], **kw) == [many[0]] * 2
+    assert sweeps.kl_scale(taus, dirs, targets, pairs, s0=many, **kw) == many and calls["token_kl"] == 2 * len(dirs)
+    assert sweeps.kl_scale(taus, dirs[[0, 0]], targets[0], pairs, s0=many[0], **kw) == [many[0]] * 2
     with pytest.raises(ValueError, match="3 directions but 2 targets"):
-        compose.kl_scale(taus, dirs, [0.02, 0.05], pairs, **kw)
+        sweeps.kl_scale(taus, dirs, [0.02, 0.05], pairs, **kw)
     if mode == "linear":  # KL saturates as s grows (softmax -> argmax), far below 1000 nats per token
         with pytest.raises(ValueError, match=r"direction 1 \(\[0.0, 1.0\]\): no s in \[2\^-30, 2\^30\] gives a "
                                              r"per-token KL of 1000"):
-            compose.kl_scale(taus, dirs, [0.02, 1e3, 0.01], pairs, **kw)
+            sweeps.kl_scale(taus, dirs, [0.02, 1e3, 0.01], pairs, **kw)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import data
-from runs import run_cli
+from plumbing.cli import run_cli
 
 ASPECTS = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 HS = [dict(prompt=p, response=r, **dict(zip(ASPECTS, v))) for p, r, v in  # HelpSteer shape

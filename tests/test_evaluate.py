@@ -12,8 +12,9 @@ import torch
 
 import evaluate as ev
 import linearize
-import report
-import runs
+from plumbing import models
+from measure import report
+from plumbing import cli, run_folder
 import toyworld
 from conftest import build_tokenizer, make_tiny_model
 
@@ -62,7 +63,7 @@ def evaluated(tmp_path_factory):
     torch.set_num_threads(1)  # as one_thread (a module-scoped fixture cannot use a function-scoped one)
     tmp = tmp_path_factory.mktemp("ev")
     model = tiny_base(tmp / "runs" / "base")
-    fp = linearize.fingerprint(linearize.load_model(str(tmp / "runs" / "base")))
+    fp = linearize.fingerprint(models.load_model(str(tmp / "runs" / "base")))
     g = torch.Generator().manual_seed(0)
     for i, (mode, obj, w, scale) in enumerate([("tangent", "helpfulness", None, 0.2), ("tangent", "verbosity", None, 0.1),
                                                ("standard", "helpfulness", None, 0.05), ("standard", "verbosity", None, 0.05),
@@ -199,14 +200,14 @@ def test_default_out_names_train_then_evaluate(tmp_path, monkeypatch, one_thread
               "--eval-pairs", "4", "--save-every", "2", "--warmup-steps", "1", "--max-length", "96"]
     train_tangent.main(common + ["--objective", "helpfulness"])
     train_tangent.main(common + ["--weights", "helpfulness=0.75,verbosity=-0.25"])
-    scal = runs.default_out("standard", weights="helpfulness=0.75,verbosity=-0.25")
+    scal = run_folder.default_out("standard", weights="helpfulness=0.75,verbosity=-0.25")
     ev.main(["--runs", "runs", "--out", "results", *TINY])
     summary = json.loads((tmp_path / "results" / "summary.json").read_text())
     assert set(summary["methods"]) == {"scalarized DPO", "base"}  # no pair of objective runs: nothing to compose
     assert summary["methods"]["scalarized DPO"]["n_points"] == 2
-    assert summary["runs"]["-"] == {"standard/helpfulness": runs.default_out("standard", "helpfulness"),
+    assert summary["runs"]["-"] == {"standard/helpfulness": run_folder.default_out("standard", "helpfulness"),
                                     "standard/helpfulness=0.75,verbosity=-0.25": scal,
-                                    "standard/helpfulness=1,verbosity=0": runs.default_out("standard", "helpfulness")}
+                                    "standard/helpfulness=1,verbosity=0": run_folder.default_out("standard", "helpfulness")}
     rows = [json.loads(line) for line in (tmp_path / "results" / "sweep.jsonl").read_text().splitlines()]
     assert [r["w"] for r in rows if r["method"] == "scalarized DPO"] == [0.75, 1.0]
 
@@ -226,7 +227,7 @@ def test_select_runs_from_config(tmp_path, capsys):
     (tmp_path / "unfinished" / "config.json").write_text(json.dumps({"mode": "standard", "objective": "verbosity",
                                                                      "weights": None, "seed": 0, "finished": False}))
     (tmp_path / "unfinished" / "task_vector.safetensors").write_bytes(b"stub")
-    found = runs.find_runs(tmp_path)
+    found = run_folder.find_runs(tmp_path)
     r0 = ev.select_runs(found, 0, "helpfulness", "verbosity")
     assert r0["vectors"] == {("tangent", "helpfulness"): tmp_path / "a", ("tangent", "verbosity"): tmp_path / "b" / "nested",
                              ("standard", "helpfulness"): tmp_path / "g"}
@@ -242,7 +243,7 @@ def test_select_runs_from_config(tmp_path, capsys):
     # a run that claims what another already claims (same weights, written in another order): refused, both named
     fake_run(tmp_path / "h", "standard", weights="helpfulness=0.50,verbosity=-0.5")
     with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'd'} and {tmp_path / 'h'} are both finished standard")):
-        ev.select_runs(runs.find_runs(tmp_path), 0, "helpfulness", "verbosity")
+        ev.select_runs(run_folder.find_runs(tmp_path), 0, "helpfulness", "verbosity")
 
 
 def test_linear_hidden_shift_is_the_derivative(tiny_tokenizer):
@@ -283,7 +284,7 @@ def test_bad_flags_are_usage_errors(flags, named, capsys):
 def one_line_error(argv):
     """run_cli(evaluate.main): the exit message (one line) of a bad input."""
     with pytest.raises(SystemExit) as e:
-        runs.run_cli(ev.main, argv)
+        cli.run_cli(ev.main, argv)
     msg = str(e.value.code)
     assert ": error: " in msg and "\n" not in msg
     return msg

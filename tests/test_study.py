@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-import report
-import study
+from measure import report
+from lab import study
 import toyworld
 
 

@@ -21,8 +21,10 @@ from safetensors import safe_open
 from conftest import ROOT, build_tokenizer, make_tiny_model
 import train_tangent as T
 from dpo_loss import concatenated_logps, preference_loss, sequence_logps
-from linearize import TaskVector, load_model
-from runs import run_cli, warmup_cosine
+from linearize import TaskVector
+from plumbing.models import load_model
+from plumbing.checkpoints import warmup_cosine
+from plumbing.cli import run_cli
 from toyworld import DEFAULT_CORRELATION
 
 TRAIN_KEYS = {"loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen",
@@ -78,7 +80,7 @@ def test_run_writes_artifacts(world, tmp_path, extra):
     assert META_KEYS <= set(meta) and meta["mode"] == extra[1] and meta["steps"] == "4"
     if "--weights" in extra:
         assert meta["weights"] == "helpfulness=0.7,verbosity=-0.3"
-    tau = TaskVector.load(out, base_model=load_model(world / "base"))  # fingerprint matches the base
+    tau = TaskVector.load(out, base=load_model(world / "base"))  # fingerprint matches the base
     assert tau.norm() > 0
     if "--precompute-ref" in extra:  # cached for the visited pairs only; equal to an independent reference forward
         import data
@@ -417,7 +419,7 @@ def test_corrupt_checkpoint_or_config_says_how_to_recover(world, tmp_path):
 def test_ipo_trains_on_per_token_averages(world, tmp_path, monkeypatch):
     """--loss ipo gives preference_loss per-token AVERAGE log-probs, policy and cached reference alike (Azar et al.)."""
     import data
-    from linearize import load_tokenizer
+    from plumbing.models import load_tokenizer
     seen, real = [], T.preference_loss
 
     def spy(*a, **k):

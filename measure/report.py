@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from metrics import (coverage, disentanglement_error, hypervolume_2d, hypervolume_se, max_jump, paired_bootstrap,
-                     pareto_mask, spearman, standard_error, verdict)
-from plots import MX, mean_points, plot_cca, plot_control, plot_pareto, plot_xi, select_points
-from runs import atomic_write, write_json, write_jsonl
+from measure.metrics import coverage, disentanglement_error, hypervolume_2d, hypervolume_se, max_jump, paired_bootstrap, pareto_mask, spearman, standard_error, verdict
+from measure.plots import MX, mean_points, plot_cca, plot_control, plot_pareto, plot_xi, select_points
+from plumbing.run_folder import atomic_write, write_json, write_jsonl
 
 OUTPUTS = ("sweep.jsonl", "pareto.png", "control.png", "disentanglement.png", "cca.png", "summary.md", "summary.json")
 COMPOSED = ("TS-DPO", "DPO task arithmetic", "TS-DPO (nonlinear)")
@@ -179,7 +178,7 @@ def sweep_rows(args, per_seed):
 
 
 # ----------------------------------------------------------------------------- the summary
-def _f(v, fmt=".3f"):
+def fmt_num(v, fmt=".3f"):
     return "–" if v is None or (isinstance(v, float) and v != v) else f"{v:{fmt}}"
 
 
@@ -208,13 +207,13 @@ def summary_markdown(args, per_seed, methods, comparisons, extras, rows, notes, 
             f"| well-formed mean / min |")
     L += ["## Methods", "", head, "|" + "---|" * (head.count("|") - 1)]
     for name, m in methods.items():
-        pm = lambda k, f=".3f": _f(m.get(k), f) + (f" ± {_f(m[k + '_se'], f)}" if k + "_se" in m else "")
-        L.append(f"| {name} | {pm('hv')} | {_f(m.get('hv_rel_ideal'), '.2f')} | {_f(m.get('hv_eq'))} | "
-                 f"{m['n_front']} / {m['n_points']} | {_f(m.get(f'spearman_{a}'), '.2f')} / "
-                 f"{_f(m.get(f'spearman_{b}'), '.2f')} | {_f(m.get(f'max_jump_{a}'), '.2f')} / "
-                 f"{_f(m.get(f'max_jump_{b}'), '.2f')} | {pm('xi')} | {pm('xi_ctrl')} | "
-                 f"{_f(m.get(f'acc_ctrl_{a}'), '.2f')} / {_f(m.get(f'acc_ctrl_{b}'), '.2f')} | "
-                 f"{_f(m.get(f'kl_at_1_{a}'), '.4f')} / {_f(m.get(f'kl_at_1_{b}'), '.4f')} | "
+        pm = lambda k, f=".3f": fmt_num(m.get(k), f) + (f" ± {fmt_num(m[k + '_se'], f)}" if k + "_se" in m else "")
+        L.append(f"| {name} | {pm('hv')} | {fmt_num(m.get('hv_rel_ideal'), '.2f')} | {fmt_num(m.get('hv_eq'))} | "
+                 f"{m['n_front']} / {m['n_points']} | {fmt_num(m.get(f'spearman_{a}'), '.2f')} / "
+                 f"{fmt_num(m.get(f'spearman_{b}'), '.2f')} | {fmt_num(m.get(f'max_jump_{a}'), '.2f')} / "
+                 f"{fmt_num(m.get(f'max_jump_{b}'), '.2f')} | {pm('xi')} | {pm('xi_ctrl')} | "
+                 f"{fmt_num(m.get(f'acc_ctrl_{a}'), '.2f')} / {fmt_num(m.get(f'acc_ctrl_{b}'), '.2f')} | "
+                 f"{fmt_num(m.get(f'kl_at_1_{a}'), '.4f')} / {fmt_num(m.get(f'kl_at_1_{b}'), '.4f')} | "
                  f"{m['well_formed_mean']:.2f} / {m['well_formed_min']:.2f} |")
     if extras["hv_ideal"]:
         L += ["", f"HV / ideal: divided by the HV of the toy world's ideal front on these prompts "
@@ -225,8 +224,8 @@ def summary_markdown(args, per_seed, methods, comparisons, extras, rows, notes, 
           "detected. `better` says which direction is good for the quantity.", "",
           "| A − B | quantity | better | A | B | A − B | 95% CI | se | verdict |", "|---|---|---|---|---|---|---|---|---|"]
     for c in comparisons:
-        L.append(f"| {c['a']} − {c['b']} | {c['label']} | {c['better']} | {_f(c['value_a'])} | {_f(c['value_b'])} | "
-                 f"{c['diff']:+.3f} | [{c['lo']:+.3f}, {c['hi']:+.3f}] | {_f(c['se'])} | {c['verdict']} |")
+        L.append(f"| {c['a']} − {c['b']} | {c['label']} | {c['better']} | {fmt_num(c['value_a'])} | {fmt_num(c['value_b'])} | "
+                 f"{c['diff']:+.3f} | [{c['lo']:+.3f}, {c['hi']:+.3f}] | {fmt_num(c['se'])} | {c['verdict']} |")
     hv = next((c for c in comparisons if c["quantity"] == "hv" and c["b"] == "DPO task arithmetic"), None)
     if hv:
         par = [methods[n]["hv_se_parametric"] for n in ("TS-DPO", "DPO task arithmetic")]
@@ -239,7 +238,7 @@ def summary_markdown(args, per_seed, methods, comparisons, extras, rows, notes, 
     for key, v in o["vectors"].items():
         g = v.get("gap", {})
         L.append(f"| {key} | {v['norm']:.3f} | {v['kl_at_1_raw']:.4f} | {v['scale']:.3f} | "
-                 + " / ".join(_f(g.get(f"{x:g}")) for x in (0.5, 1, 2)) + " |")
+                 + " / ".join(fmt_num(g.get(f"{x:g}")) for x in (0.5, 1, 2)) + " |")
     L += ["", "Gap = ||f(theta0 + alpha tau) − f_lin|| / ||f(theta0 + alpha tau) − f0|| on the held-out pairs' scored "
               "logits, for the vectors as evaluated (after any scale s): the share of the vector's effect on the "
               "nonlinear model that the linearized model misses.", ""]
@@ -292,8 +291,8 @@ def summary_markdown(args, per_seed, methods, comparisons, extras, rows, notes, 
           "fewer points; its Spearman is compared with the composed methods' along alpha, its max jump only shown). A "
           f"malformed response is the worst on both axes ({a} 0, {b} the top).",
           "- Equal budget: per scalarized run (w_a, w_b), the point s (w_a, w_b) of each composed method whose KL "
-          "equals that run's (compose.kl_scale). KL: per-token KL(pi_alpha || pi_0) over the response tokens of "
-          "the held-out pairs of both objectives (compose.pair_sweep). The base has no pair accuracy (zero margins)."]
+          "equals that run's (sweeps.kl_scale). KL: per-token KL(pi_alpha || pi_0) over the response tokens of "
+          "the held-out pairs of both objectives (sweeps.pair_sweep). The base has no pair accuracy (zero margins)."]
     L += (["", "## Notes", ""] + [f"- {n}" for n in notes]) if notes else []
     L += ["", "## Timings (s)", "", ", ".join(f"{k} {v:.1f}" for k, v in timings.items())]
     return "\n".join(L) + "\n"

@@ -16,8 +16,8 @@ matplotlib.use("Agg")  # files only, no display: must precede pyplot
 import matplotlib.pyplot as plt
 import numpy as np
 
-from metrics import hypervolume_2d, pareto_mask, standard_error
-from runs import atomic_write
+from measure.metrics import hypervolume_2d, pareto_mask, standard_error
+from plumbing.run_folder import atomic_write
 
 COLORS = {"TS-DPO": "tab:blue", "DPO task arithmetic": "tab:orange", "TS-DPO (nonlinear)": "tab:cyan",
           "scalarized DPO": "tab:red", "base": "black"}
@@ -151,20 +151,6 @@ def plot_cca(args, cca_res, path):
         _finish(ax, "canonical index", "canonical correlation", f"{name}: shift {args.maximize} vs {args.minimize}")
     savefig(fig, path)
 
-
-
-def plot_curves(rows, path):
-    """A training run's curves.png: loss and reward accuracy per step, train and held-out."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, key in zip(axes, ("loss", "rewards/accuracies")):
-        for prefix, style in (("", "-"), ("eval/", "o-")):
-            pts = [(r["step"], r[prefix + key]) for r in rows if prefix + key in r]
-            if pts:
-                ax.plot(*zip(*pts), style, label=("eval " if prefix else "train ") + key, alpha=0.8)
-        ax.set_xlabel("step"), ax.set_title(key), ax.legend()
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
-    plt.close(fig)
 
 
 # ----------------------------------------------------------------------------- the study's figures (study.py)

@@ -19,8 +19,8 @@ Ratios are the point (both sides measured here and now); absolute times depend o
 are printed as measured / goal; `--goals auto` picks SmolLM2's for a model of SmolLM2-135M's shape, else the
 embedded base's.
 
-    python bench.py                       # CPU, the embedded base (a random model of its shape if runs/base is missing)
-    python bench.py --base runs/smollm2 --linearize "model\\.layers\\.(28|29)\\." --out results/bench-smollm2.json
+    python -m lab.bench                       # CPU, the embedded base (a random model of its shape if runs/base is missing)
+    python -m lab.bench --base runs/smollm2 --linearize "model\\.layers\\.(28|29)\\." --out results/bench-smollm2.json
     .venv/bin/pip install --no-deps trl==1.16.0 accelerate psutil   # optional: the TRL comparison
 Writes results/bench.json (every ratio; null where a part was skipped).
 """
@@ -38,12 +38,13 @@ import warnings
 import torch
 
 import data
-from compose import sweep_logps
+from measure.sweeps import sweep_logps
 from dpo_loss import preference_loss, scored_positions, sequence_logps
 from generate import generate, generate_sweep
-from linearize import (LinearizedModel, TaskVector, freeze, load_model, load_tokenizer, scored_logits,
-                       select_parameters)
-from runs import in_range, positive, read_json, run_cli, write_json
+from linearize import LinearizedModel, TaskVector, freeze, scored_logits, select_parameters
+from plumbing.models import load_model, load_tokenizer
+from plumbing.cli import in_range, positive, run_cli
+from plumbing.run_folder import read_json, write_json
 from train_tangent import make_policy, policy_logps
 
 # issue 14: ratio -> (direction, bound) per goal set; the other ratios are reported without a goal

@@ -8,7 +8,7 @@ import pytest
 from transformers import AutoTokenizer
 
 import base_model
-import real
+from lab import smollm2 as real
 from test_base_model import TEMPLATE
 
 

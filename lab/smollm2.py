@@ -19,9 +19,9 @@ Linearized (and, for standard DPO, trained) parameters: SmolLM2's top 2 of 30 bl
 docs/real.md states the step times this run measured. On a GPU, --linearize all, more --steps and --seeds 0 1 2
 are the flags of the full run, with --device cuda for the training runs (the SFT and evaluate.py stay on the CPU).
 
-    python real.py                       # make real (the wheel: make smollm2); docs/real.md
-    python real.py --seeds 0 1 2 --linearize all --steps 300 --device cuda --out runs/real-gpu --report runs/real-gpu
-    python real.py --tiny --init <folder> --out /tmp/r    # seconds, meaningless numbers: the test suite's run
+    python -m lab.smollm2                       # make real (the wheel: make smollm2); docs/real.md
+    python -m lab.smollm2 --seeds 0 1 2 --linearize all --steps 300 --device cuda --out runs/real-gpu --report runs/real-gpu
+    python -m lab.smollm2 --tiny --init <folder> --out /tmp/r    # seconds, meaningless numbers: the test suite's run
 """
 import argparse
 import shutil
@@ -29,14 +29,16 @@ import time
 from pathlib import Path
 
 import base_model
-import compose
 import evaluate
 import generate
 import train_tangent
-from linearize import base_available, resolve_base
-from report import _f, claim_verdict
-from runs import atomic_write, check_out, newer_than, read_config, read_json, run_cli, write_json
-from study import STUDY_CLAIMS, VERSUS, _mean  # the study's claims, in its order, and its None-skipping mean
+from plumbing.models import base_available, resolve_base
+from plumbing.smollm2_wheel import SMOLLM2_DIR
+from measure.metrics import mean_present
+from measure.report import claim_verdict, fmt_num
+from plumbing.cli import run_cli
+from plumbing.run_folder import atomic_write, check_out, newer_than, read_config, read_json, write_json
+from lab.study import STUDY_CLAIMS, VERSUS  # the study's claims, in its order
 
 A, B = "helpfulness", "verbosity"
 TOP2 = r"model\.layers\.(28|29)\."  # SmolLM2's top 2 of 30 blocks (see the docstring for why)
@@ -91,7 +93,7 @@ def evaluate_runs(S, out, folders):
     """evaluate.run on every seed's runs, unless its summary is newer than all of them."""
     res = out / "results"
     if newer_than(res / "summary.json", [d / "config.json" for ds in folders.values() for d in ds]):
-        print(f"real.py: {res} is newer than its runs, reused")
+        print(f"lab.smollm2: {res} is newer than its runs, reused")
         return
     args = evaluate.parse_args([*EVAL_FLAGS, *S["eval"], "--out", str(res), "--runs", str(out / "runs"),
                                 "--base", str(out / "base"), "--seeds", *map(str, folders)])
@@ -105,8 +107,9 @@ def examples(S, out, seed):
     methods, each vector scaled as the evaluation scaled it -> [{"method", "alpha", "prompt", "response", "words"}]."""
     path = out / "examples.json"
     if newer_than(path, [out / "results" / "summary.json"]):
-        return read_json(path, fix=f"delete {path} and rerun real.py")
-    from linearize import TaskVector, apply_vectors, load_model, load_tokenizer
+        return read_json(path, fix=f"delete {path} and rerun python -m lab.smollm2")
+    from linearize import TaskVector, apply_vectors, linearize_for
+    from plumbing.models import load_model, load_tokenizer
     model, tok = load_model(out / "base"), load_tokenizer(out / "base")
     per = read_json(out / "results" / "summary.json")["per_seed"][str(seed)]
     prompts = base_model.held_out_prompts(S["examples"]["prompts"], seed + 2 * base_model.EVAL_SEED_OFFSET,
@@ -114,8 +117,8 @@ def examples(S, out, seed):
     rows = []
     for name, prefix in (("TS-DPO", "ts"), ("DPO task arithmetic", "dpo")):
         taus = [per["vectors"][f"{name}/{o}"]["scale"] * TaskVector.load(out / "runs" / f"{prefix}-{o}-s{seed}",
-                                                                         base_model=model) for o in (A, B)]
-        lin, gen = compose.linearize_for(model, taus), dict(greedy=True, max_new_tokens=S["examples"]["max_new_tokens"])
+                                                                         base=model) for o in (A, B)]
+        lin, gen = linearize_for(model, taus), dict(greedy=True, max_new_tokens=S["examples"]["max_new_tokens"])
         for alpha in EXAMPLE_ALPHAS:
             if name == "TS-DPO":
                 said = generate.generate(tok, prompts, lin=lin, taus=taus, alphas=[0.0, alpha], **gen)
@@ -132,11 +135,11 @@ def write_real(out, rep, seeds, linearize, walls):
     """docs/real.md and docs/real-*.png from results/summary.json, the base's report, the runs and the examples."""
     out, rep = Path(out), Path(rep)
     rep.mkdir(parents=True, exist_ok=True)
-    summ = read_json(out / "results" / "summary.json", fix=f"delete {out / 'results'} and rerun real.py")
+    summ = read_json(out / "results" / "summary.json", fix=f"delete {out / 'results'} and rerun python -m lab.smollm2")
     cfg, sc = read_json(out / "base" / "train_config.json"), read_json(out / "base" / "base_scores.json")
     runs = {d.name: read_config(d) for d in sorted((out / "runs").iterdir()) if (d / "config.json").exists()}
     L = ["# On a real pretrained LM: SmolLM2-135M-Instruct", "",
-         f"Generated by `real.py` ({len(seeds)} seed(s): {list(seeds)}); the invocation that did the work took "
+         f"Generated by `python -m lab.smollm2` ({len(seeds)} seed(s): {list(seeds)}); the invocation that did the work took "
          f"{max(walls) / 60:.1f} min wall. Differences are TS-DPO minus the other method on the same prompts (pairs "
          "for xi), a paired bootstrap over seeds then prompts, 95% CI: **holds** where the CI lies on TS-DPO's better "
          "side of 0, **fails** on the worse side, **not detectable** where it covers 0.", "",
@@ -165,9 +168,9 @@ def write_real(out, rep, seeds, linearize, walls):
     L += ["", "## The methods", "", f"| method | HV ± se | HV equal budget | Spearman {A} / {B} | xi controlled ± se "
           f"| KL at alpha=1 {A} / {B} | well-formed min |", "|---|---|---|---|---|---|---|"]
     for name, m in summ["methods"].items():
-        L.append(f"| {name} | {_f(m.get('hv'))} ± {_f(m.get('hv_se'))} | {_f(m.get('hv_eq'))} | "
-                 f"{_f(m.get(f'spearman_{A}'), '.2f')} / {_f(m.get(f'spearman_{B}'), '.2f')} | {_f(m.get('xi_ctrl'))} ± "
-                 f"{_f(m.get('xi_ctrl_se'))} | {_f(m.get(f'kl_at_1_{A}'), '.4f')} / {_f(m.get(f'kl_at_1_{B}'), '.4f')}"
+        L.append(f"| {name} | {fmt_num(m.get('hv'))} ± {fmt_num(m.get('hv_se'))} | {fmt_num(m.get('hv_eq'))} | "
+                 f"{fmt_num(m.get(f'spearman_{A}'), '.2f')} / {fmt_num(m.get(f'spearman_{B}'), '.2f')} | {fmt_num(m.get('xi_ctrl'))} ± "
+                 f"{fmt_num(m.get('xi_ctrl_se'))} | {fmt_num(m.get(f'kl_at_1_{A}'), '.4f')} / {fmt_num(m.get(f'kl_at_1_{B}'), '.4f')}"
                  f" | {m['well_formed_min']:.2f} |")
     L += ["", "Per vector (mean over seeds): KL at alpha = 1 as trained, the calibration scale, the linearization gap "
           "||f(theta0 + alpha tau) - f_lin|| / ||f(theta0 + alpha tau) - f0|| of the scaled vector, and the cosine "
@@ -178,10 +181,10 @@ def write_real(out, rep, seeds, linearize, walls):
     for name in ("TS-DPO", "DPO task arithmetic"):
         for o in (A, B):
             v = [p["vectors"].get(f"{name}/{o}", {}) for p in per]
-            g = [_f(_mean([u.get("gap", {}).get(x) for u in v])) for x in ("0.5", "1", "2")]
-            cos = _mean([p["cosines"].get(f"{o}: TS-DPO vs DPO task arithmetic") for p in per])
-            L.append(f"| {name} | {o} | {_mean([u.get('kl_at_1_raw') for u in v]):.4f} | "
-                     f"{_mean([u.get('scale') for u in v]):.2f} | {' / '.join(g)} | {cos:.2f} |")
+            g = [fmt_num(mean_present([u.get("gap", {}).get(x) for u in v])) for x in ("0.5", "1", "2")]
+            cos = mean_present([p["cosines"].get(f"{o}: TS-DPO vs DPO task arithmetic") for p in per])
+            L.append(f"| {name} | {o} | {mean_present([u.get('kl_at_1_raw') for u in v]):.4f} | "
+                     f"{mean_present([u.get('scale') for u in v]):.2f} | {' / '.join(g)} | {cos:.2f} |")
     # --- examples
     ex = read_json(out / "examples.json")
     L += ["", "## Examples: alpha on the verbosity vector (helpfulness 0), greedy", "",
@@ -197,7 +200,7 @@ def write_real(out, rep, seeds, linearize, walls):
         L.append(f"| {name} ({c['mode']}, {c['steps']} steps) | {c.get('train_seconds', 0):.0f} | "
                  f"{c.get('train_seconds', 0) / max(c['steps'], 1):.2f} |")
     L += [f"| evaluation: {k} | {v:.0f} | |" for k, v in summ["timings_s"].items()]
-    conv = base_model.SMOLLM2_DIR / "smollm2_source.json"  # where resolve_base converted the GGUF
+    conv = SMOLLM2_DIR / "smollm2_source.json"  # where --base smollm2 was converted from the GGUF
     L += ["", f"Wall of the invocation that did the work: {max(walls):.0f} s. The base step took "
           f"{cfg['total_seconds']:.0f} s with its score report" + (f"; converting the GGUF, once, "
           f"{read_json(conv)['convert_s']:.0f} s." if conv.exists() and cfg["init"] == "smollm2" else ".")]
@@ -270,7 +273,7 @@ def main(argv=None):
     walls.append(round(time.time() - t0, 1))  # every invocation's wall: the longest is the one that did the work
     stamp_it()
     path = write_real(out, args.report, args.seeds, linearize, walls)
-    print(f"real.py: done in {walls[-1]:.0f} s; report: {path}")
+    print(f"lab.smollm2: done in {walls[-1]:.0f} s; report: {path}")
 
 
 if __name__ == "__main__":

@@ -24,12 +24,12 @@ default world; only the preference data's r changes), and matched's tangent vect
 Work runs in --workers processes of one thread each (two tiny models side by side beat one on two threads). A
 finished base, run or evaluation is reused, so a rerun continues where a stopped one left off.
 
-    python study.py                  # the full grid: make study (56 min from a fresh clone on 2 cores, budget 60)
-    python study.py --quick          # the same grid, smaller: 12 min on 2 cores
-    python study.py --tiny --out /tmp/s    # seconds, meaningless numbers: what the test suite runs
+    python -m lab.study                  # the full grid: make study (56 min from a fresh clone on 2 cores, budget 60)
+    python -m lab.study --quick          # the same grid, smaller: 12 min on 2 cores
+    python -m lab.study --tiny --out /tmp/s    # seconds, meaningless numbers: what the test suite runs
 Outputs: --out (default runs/study[-quick|-tiny]): bases/, runs/, results/<cell>/ (evaluate.py's folders),
 logs/<task>.log, study.json; the report: --report (default docs for the full grid, else <out>/report):
-study.md and study-*.png (write_study below; the figures are in plots.py).
+study.md and study-*.png (write_study below; the figures are in measure/plots.py).
 """
 import argparse
 import contextlib
@@ -43,10 +43,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from metrics import mean_se
-from plots import plot_study_bars, plot_study_cca, plot_study_control, plot_study_hv
-from report import _f, claim_verdict
-from runs import atomic_write, check_out, newer_than, read_config, read_json, run_cli, write_json
+from measure.metrics import mean_present, mean_se
+from measure.plots import plot_study_bars, plot_study_cca, plot_study_control, plot_study_hv
+from measure.report import claim_verdict, fmt_num
+from plumbing.cli import run_cli
+from plumbing.run_folder import atomic_write, check_out, newer_than, read_config, read_json, write_json
 
 A, B = "helpfulness", "verbosity"
 SCALES = {  # every size of the same grid; a cell list, flags and seeds per scale
@@ -175,7 +176,7 @@ def last_eval(d):
     rows = [json.loads(line) for line in (Path(d) / "metrics.jsonl").read_text().splitlines() if line.strip()]
     ev = [r for r in rows if "eval/loss" in r]
     if not ev:
-        raise ValueError(f"{d}/metrics.jsonl: no held-out evaluation; delete {d} and rerun study.py")
+        raise ValueError(f"{d}/metrics.jsonl: no held-out evaluation; delete {d} and rerun python -m lab.study")
     return ev[-1] | {"seconds": read_config(d).get("train_seconds", 0.0)}
 
 
@@ -201,7 +202,7 @@ def evaluate_cell(S, out, cell, spec, picked):
     res = Path(out) / "results" / cell
     folders = {s: cell_runs(S, out, cell, spec, s, picked) for s in S["seeds"]}
     if newer_than(res / "summary.json", [d / "config.json" for ds in folders.values() for d in ds]):
-        print(f"study.py: {res} is newer than its runs, reused")
+        print(f"lab.study: {res} is newer than its runs, reused")
         return
     args = evaluate.parse_args([*EVAL_FLAGS, *S["eval_flags"], "--out", str(res), "--runs", str(Path(out) / "runs"),
                                 "--correlation", f"{spec['r']:g}", "--seeds", *map(str, S["seeds"])])
@@ -232,7 +233,7 @@ def execute(tasks, out, workers):
                     running[tid] = (pool.submit(work, kind, make(), str(log)), log)
             if not running:
                 if not any(set(n) <= done for t, (n, _, _) in tasks.items() if t not in done):
-                    raise RuntimeError(f"study.py: tasks wait on each other: {sorted(set(tasks) - done)[:3]}")
+                    raise RuntimeError(f"lab.study: tasks wait on each other: {sorted(set(tasks) - done)[:3]}")
                 continue
             finished, _ = wait([f for f, _ in running.values()], return_when=FIRST_COMPLETED)
             for tid in [t for t, (f, _) in running.items() if f in finished]:
@@ -243,7 +244,7 @@ def execute(tasks, out, workers):
                     pool.shutdown(cancel_futures=True)
                     tail = (log.read_text().strip().splitlines() or [""])[-1] if log.exists() else ""
                     why = tail if isinstance(e, SystemExit) or not str(e) else str(e)  # a usage error: its line
-                    raise ValueError(f"{tid} failed: {why} (whole log: {log}; rerun study.py to continue)") from None
+                    raise ValueError(f"{tid} failed: {why} (whole log: {log}; rerun python -m lab.study to continue)") from None
                 done.add(tid), bar.update(), bar.set_postfix_str(tid[-40:])
     bar.close()
     return seconds
@@ -257,20 +258,15 @@ STUDY_CLAIMS = (("1. coverage", "hv", "HV, full grid"), ("1. coverage", "hv_eq",
 VERSUS = ("DPO task arithmetic", "scalarized DPO")
 
 
-def _mean(xs):
-    xs = [x for x in xs if x is not None]
-    return float(np.mean(xs)) if xs else float("nan")
-
-
 def write_study(scale, S, out, report_dir, picked, arms, cells, walls, folders, a="helpfulness", b="verbosity"):
     """docs/study.md and its figures from the cells' summary.json (evaluate.py) and the runs' configs."""
     out, rep = Path(out), Path(report_dir)
     rep.mkdir(parents=True, exist_ok=True)
-    summ = {c: read_json(out / "results" / c / "summary.json", fix=f"delete {out / 'results' / c} and rerun study.py")
+    summ = {c: read_json(out / "results" / c / "summary.json", fix=f"delete {out / 'results' / c} and rerun python -m lab.study")
             for c in cells}
     seeds = S["seeds"]
     L = ["# The study: where, if anywhere, does TS-DPO beat DPO?", "",
-         f"Generated by `study.py{'' if scale == 'full' else ' --' + scale}` ({len(seeds)} seeds: {list(seeds)}); the "
+         f"Generated by `python -m lab.study{'' if scale == 'full' else ' --' + scale}` ({len(seeds)} seeds: {list(seeds)}); the "
          f"invocation that did the work took {max(walls) / 60:.1f} min wall (later ones reuse it: "
          f"{', '.join(f'{w:.0f} s' for w in walls)}). Every difference is TS-DPO minus the other method on the same "
          "prompts (pairs for xi), a paired bootstrap over seeds then prompts, 95% CI. A claim **holds** where the CI "
@@ -315,10 +311,10 @@ def write_study(scale, S, out, report_dir, picked, arms, cells, walls, folders, 
         for name, (lr, steps) in (("TS-DPO", (picked["tangent"], S["steps"])), ("DPO task arithmetic", std)):
             for obj in (a, b):
                 v = [p["vectors"].get(f"{name}/{obj}", {}) for p in per]
-                g = {x: _mean([u.get("gap", {}).get(x) for u in v]) for x in ("0.5", "1", "2")}
-                cos = _mean([p["cosines"].get(f"{obj}: TS-DPO vs DPO task arithmetic") for p in per])
-                L.append(f"| {cell} | {name} | {lr:g} | {steps} | {obj} | {_mean([u.get('kl_at_1_raw') for u in v]):.4f}"
-                         f" | {_mean([u.get('scale') for u in v]):.2f} | {g['0.5']:.3f} / {g['1']:.3f} / {g['2']:.3f} "
+                g = {x: mean_present([u.get("gap", {}).get(x) for u in v]) for x in ("0.5", "1", "2")}
+                cos = mean_present([p["cosines"].get(f"{obj}: TS-DPO vs DPO task arithmetic") for p in per])
+                L.append(f"| {cell} | {name} | {lr:g} | {steps} | {obj} | {mean_present([u.get('kl_at_1_raw') for u in v]):.4f}"
+                         f" | {mean_present([u.get('scale') for u in v]):.2f} | {g['0.5']:.3f} / {g['1']:.3f} / {g['2']:.3f} "
                          f"| {cos:.2f} |")
                 gaps.setdefault(cell, {})[f"{name} / {obj}"] = (g["1"], float(np.std([u.get("gap", {}).get("1", np.nan)
                                                                                     for u in v])))
@@ -350,10 +346,10 @@ def write_study(scale, S, out, report_dir, picked, arms, cells, walls, folders, 
           "|---|---|---|---|---|---|---|---|---|"]
     for cell in cells:
         for name, m in summ[cell]["methods"].items():
-            L.append(f"| {cell} | {name} | {_f(m.get('hv'))} ± {_f(m.get('hv_se'))} | {_f(m.get('hv_rel_ideal'), '.2f')} "
-                     f"| {_f(m.get('hv_eq'))} | {_f(m.get(f'spearman_{a}'), '.2f')} / {_f(m.get(f'spearman_{b}'), '.2f')}"
-                     f" | {_f(m.get('xi_ctrl'))} ± {_f(m.get('xi_ctrl_se'))} | {_f(m.get(f'kl_at_1_{a}'), '.4f')} / "
-                     f"{_f(m.get(f'kl_at_1_{b}'), '.4f')} | {m['well_formed_min']:.2f} |")
+            L.append(f"| {cell} | {name} | {fmt_num(m.get('hv'))} ± {fmt_num(m.get('hv_se'))} | {fmt_num(m.get('hv_rel_ideal'), '.2f')} "
+                     f"| {fmt_num(m.get('hv_eq'))} | {fmt_num(m.get(f'spearman_{a}'), '.2f')} / {fmt_num(m.get(f'spearman_{b}'), '.2f')}"
+                     f" | {fmt_num(m.get('xi_ctrl'))} ± {fmt_num(m.get('xi_ctrl_se'))} | {fmt_num(m.get(f'kl_at_1_{a}'), '.4f')} / "
+                     f"{fmt_num(m.get(f'kl_at_1_{b}'), '.4f')} | {m['well_formed_min']:.2f} |")
     # --- cost
     L += ["", "## Cost", "", "Training runs and their seconds per method (all seeds; a run shared by two regimes "
           "counts in both), and the alpha points each method evaluates per training run (one seed).", "",
@@ -456,7 +452,7 @@ def main(argv=None):
     if out.is_dir() and any(out.iterdir()):
         if not stamp.exists():
             raise ValueError(f"--out {out}: the folder exists and holds no study.json; pass another --out")
-        if read_json(stamp, fix=f"delete {out} and rerun study.py").get("scale") != args.scale:
+        if read_json(stamp, fix=f"delete {out} and rerun python -m lab.study").get("scale") != args.scale:
             raise ValueError(f"--out {out} holds a study of another size; pass another --out (or delete {out})")
     out.mkdir(parents=True, exist_ok=True)
     walls = read_json(stamp).get("walls_s", []) if stamp.exists() else []
@@ -468,7 +464,7 @@ def main(argv=None):
     path = write_study(args.scale, S, out, args.report, picked, lr_arms(S, out), cells(S), walls,
                               {cell: {s: cell_runs(S, out, cell, spec, s, picked) for s in S["seeds"]}
                                for cell, spec in cells(S).items()})
-    print(f"study.py: {len(seconds)} tasks in {walls[-1]:.0f} s; report: {path}")
+    print(f"lab.study: {len(seconds)} tasks in {walls[-1]:.0f} s; report: {path}")
 
 
 if __name__ == "__main__":

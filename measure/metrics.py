@@ -62,6 +62,12 @@ def standard_error(x, axis=-1):
     return x.std(axis=axis, ddof=1) / math.sqrt(n)
 
 
+def mean_present(values):
+    """Mean of the values that are not None (a metric a run did not record); nan when none is."""
+    xs = [x for x in values if x is not None]
+    return float(np.mean(xs)) if xs else float("nan")
+
+
 def mean_se(values):
     """(mean, standard error sd / sqrt(n), n) of a list; se = 0 for n = 1, nan for n = 0."""
     v = np.asarray(values, dtype=float)

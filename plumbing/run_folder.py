@@ -1,4 +1,4 @@
-"""Run folders, and the plumbing every script shares: atomic writes, one-line errors, the lr schedule.
+"""Run folders: what one script tells another about a run, written so that nothing is ever half-written.
 
 The run-folder contract (the only thing one script tells another about a run):
 
@@ -18,13 +18,10 @@ the old file or the new one, never half of one. An existing output folder that h
 refused, never replaced (`check_out`). A bad input ends the script with one line naming the flag, file or
 row and what to do (`run_cli`), never with a traceback.
 
-    python runs.py runs           # lists the finished runs under runs/ as readers see them
+    python -m plumbing.run_folder runs     # lists the finished runs under runs/ as readers see them
 """
 import json
-import math
 import os
-import random
-import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +29,8 @@ import tempfile
 from pathlib import Path
 
 import torch
+
+from plumbing.cli import run_cli
 
 # files only we write: a base (train_config.json), an export (compose.json), results, a bench, a study, a real-LM
 # walkthrough (real.json); a training run is recognised by its config.json's base_fingerprint (every Hugging Face
@@ -125,7 +124,7 @@ def default_out(mode, objective=None, weights=None, root="runs"):
 
 def newer_than(path, inputs):
     """True when `path` exists and was written after every file in `inputs` (a result its inputs did not change
-    since): how study.py and real.py reuse an evaluation, and real.py its examples."""
+    since): how lab/study.py and lab/smollm2.py reuse an evaluation, and lab/smollm2.py its examples."""
     path = Path(path)
     return path.exists() and all(path.stat().st_mtime > Path(f).stat().st_mtime for f in inputs)
 
@@ -165,115 +164,29 @@ def run_info():
                          "transformers": transformers.__version__}, "git_commit": commit}
 
 
-# ----------------------------------------------------------------------------- checkpoints
-def save_checkpoint(path, step, signature, trainable, opt, sched):
-    """Everything a bit-exact resume needs, as tensors and plain types: torch.load(weights_only=True) reads it."""
-    version, internal, gauss = random.getstate()
-    ck = {"step": step, "signature": signature, "trainable": [p.detach().clone() for p in trainable],
-          "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-          "rng": {"torch": torch.get_rng_state(), "python": [version, list(internal), gauss]}}
-    atomic_write(path, lambda tmp: torch.save(ck, tmp))
-
-
-def resume(path, metrics_path, signature, trainable, opt, sched, main=True):
-    """(start step, metric rows so far) from checkpoint.pt, restored in place; (0, []) when there is none."""
-    if not os.path.exists(path):
-        if main:
-            print(f"no checkpoint in {os.path.dirname(path)}; starting from step 0")
-        return 0, []
-    fix = f"delete {path} to restart from step 0 (or drop --resume)"
-    try:
-        ck = torch.load(path, weights_only=True)
-        saved, start, (version, internal, gauss) = dict(ck["signature"]), int(ck["step"]), ck["rng"]["python"]
-    except Exception as e:  # truncated zip, not a checkpoint, pickled objects: to the user all mean the same
-        raise ValueError(f"{path}: cannot read the checkpoint ({type(e).__name__}); it is corrupt: {fix}") from None
-    if saved != signature:
-        diff = next(k for k in signature if saved.get(k) != signature[k])
-        raise ValueError(f"--resume: {path} was written with {diff}={saved.get(diff)!r}, not {signature[diff]!r}; "
-                         f"use the same flags or drop --resume")
-    with torch.no_grad():  # same flags and base: the tensors fit
-        for p, t in zip(trainable, ck["trainable"], strict=True):
-            p.copy_(t)
-    opt.load_state_dict(ck["optimizer"]), sched.load_state_dict(ck["scheduler"])
-    torch.set_rng_state(ck["rng"]["torch"]), random.setstate((version, tuple(internal), gauss))
-    try:
-        lines = open(metrics_path).read().splitlines() if os.path.exists(metrics_path) else []
-        rows = [r for r in map(json.loads, filter(str.strip, lines)) if r["step"] <= start]
-    except (ValueError, KeyError, TypeError):
-        raise ValueError(f"{metrics_path}: not valid metric rows; delete it (the curves then start at step "
-                         f"{start}) and rerun with --resume") from None
-    return start, rows
-
-
-# ----------------------------------------------------------------------------- the lr schedule
-def warmup_cosine(step, warmup, steps, floor=0.1, peak=1.0):
-    """lr at optimizer step `step` (0-based), as a fraction of `peak` (or in lr units with peak=lr):
-    1) linear warmup: peak * (step + 1) / warmup for the first `warmup` steps;
-    2) cosine decay from peak to floor * peak over the remaining steps."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-# ----------------------------------------------------------------------------- one-line errors
-def user_errors():
-    """Exception types that mean 'bad input' (a flag, a file, a row), not a bug in this repo."""
-    from safetensors import SafetensorError
-    return (ValueError, OSError, re.error, SafetensorError)
-
-
-def run_cli(main, argv=None):
-    """main(argv); a bad input exits 1 with one line 'script: error: ...', never a traceback."""
-    prog = os.path.basename(sys.argv[0])
-    try:
-        return main(argv)
-    except user_errors() as e:
-        text = " ".join(str(e).split()) or type(e).__name__
-        if isinstance(e, re.error):
-            text = f"--linearize: not a valid regex ({text}); fix the pattern"
-        raise SystemExit(f"{prog}: error: {text}") from None
-
-
-NUMBER = {int: "a whole number", float: "a number"}
-
-
-def positive(kind=int, allow_zero=False):
-    """argparse type: a number > 0 (>= 0 with allow_zero); anything else is a usage error naming the flag."""
-    import argparse
-
-    def parse(text):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {NUMBER[kind]}") from None
-        if not (v >= 0 if allow_zero else v > 0) or (kind is float and not math.isfinite(v)):
-            raise argparse.ArgumentTypeError(f"{text!r} must be {'>= 0' if allow_zero else '> 0'}")
-        return v
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def in_range(lo, hi, kind=float, lo_open=False, hi_open=False):
-    """argparse type: a number in [lo, hi] (open ends as asked)."""
-    import argparse
-
-    def parse(text):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {NUMBER[kind]}") from None
-        ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
-        if not ok:
-            raise argparse.ArgumentTypeError(f"{text!r} must be in {'(' if lo_open else '['}{lo}, {hi}"
-                                             f"{')' if hi_open else ']'}")
-        return v
-    parse.__name__ = kind.__name__
-    return parse
+def plot_curves(rows, path):
+    """A training run's curves.png: loss and reward accuracy per step, train and held-out, titled with its folder."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, key in zip(axes, ("loss", "rewards/accuracies")):
+        for prefix, style in (("", "-"), ("eval/", "o-")):
+            pts = [(r["step"], r[prefix + key]) for r in rows if prefix + key in r]
+            if pts:
+                ax.plot(*zip(*pts), style, label=("eval " if prefix else "train ") + key, alpha=0.8)
+        ax.set_xlabel("step"), ax.set_title(key), ax.legend()
+    fig.suptitle(os.path.basename(os.path.dirname(os.path.abspath(path))))
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+    plt.close(fig)
 
 
 def main(argv=None):
-    root = (argv or sys.argv[1:] or ["runs"])[0]
+    import argparse
+    p = argparse.ArgumentParser(description="List the finished training runs under a folder, as readers find them.")
+    p.add_argument("root", nargs="?", default="runs", help="folder to search (any depth)")
+    root = p.parse_args(argv).root
     for d, cfg in find_runs(root):
         what = f"objective={cfg['objective']}" if cfg["objective"] else f"weights={cfg['weights']}"
         print(f"{d}: mode={cfg['mode']} {what} seed={cfg['seed']}")

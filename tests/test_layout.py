@@ -1,0 +1,112 @@
+"""The shape of the repo: the lesson at the root, the lab behind it, and dependencies that point one way.
+
+- the lesson's core (the root files but evaluate.py) loads no measurement (measure/) or experiment (lab/) module;
+- nothing at the root imports lab/; measure/ imports no lab/;
+- no import circle among the repo's own modules, counting the imports inside functions too;
+- `import train_tangent, compose` stays small enough to read.
+"""
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT
+
+CORE = ["toyworld", "data", "base_model", "linearize", "dpo_loss", "train_tangent", "compose", "generate"]
+LAB, MEASURE, PLUMBING = "lab", "measure", "plumbing"
+
+
+def own_modules():
+    """{module name: path} of every .py file of the repo outside tests/ (and the venv)."""
+    out = {}
+    for p in ROOT.rglob("*.py"):
+        rel = p.relative_to(ROOT)
+        if rel.parts[0] in ("tests", ".venv", "runs", "results") or rel.parts[0].startswith("."):
+            continue
+        name = ".".join(rel.with_suffix("").parts)
+        out[name.removesuffix(".__init__")] = p
+    return out
+
+
+def imports_of(path, mods):
+    """The repo modules a file imports anywhere in it (top level or inside a function)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        found |= {n for n in names if n in mods}
+    return found
+
+
+def find_circle(graph):
+    """A list of modules that import each other in a circle (the first one found), or None."""
+    state = {}
+
+    def visit(m, path):
+        state[m] = "open"
+        for d in sorted(graph.get(m, ())):
+            if state.get(d) == "open":
+                return path[path.index(d):] + [d]
+            if d not in state and (found := visit(d, path + [d])):
+                return found
+        state[m] = "done"
+    for m in sorted(graph):
+        if m not in state and (found := visit(m, [m])):
+            return found
+    return None
+
+
+def loaded_by(code):
+    """The repo's own modules (and their line counts) that `code` loads in a fresh interpreter."""
+    probe = (f"import sys; {code}; import json; print(json.dumps(sorted(n for n, m in sys.modules.items() "
+             f"if (getattr(m, '__file__', None) or '').startswith({str(ROOT)!r}) and '.venv' not in m.__file__)))")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_the_root_shows_the_lesson():
+    root = sorted(p.name for p in ROOT.glob("*.py"))
+    assert len(root) <= 10, root
+    for lesson in ("linearize.py", "dpo_loss.py", "train_tangent.py", "compose.py", "evaluate.py"):
+        assert lesson in root
+
+
+def test_the_lesson_loads_no_measurement_or_experiment_code():
+    mods = loaded_by("import " + ", ".join(CORE))
+    assert not [m for m in mods if m.split(".")[0] in (LAB, MEASURE)], mods
+    small = loaded_by("import train_tangent, compose")
+    lines = sum(len(own_modules()[m].read_text().splitlines()) for m in small)
+    assert lines <= 2450, (lines, small)  # about 2,400: what a reader of training and composition meets
+
+
+def test_dependencies_point_one_way_and_never_in_a_circle():
+    mods = own_modules()
+    graph = {m: imports_of(p, mods) - {m} for m, p in mods.items()}
+    for m, deps in graph.items():
+        if "." not in m:  # the root: the lesson and what it stands on
+            assert not {d for d in deps if d.split(".")[0] == LAB}, (m, deps)
+            if m != "evaluate":  # the experiment step calls the measurement tools; nothing else at the root does
+                assert not {d for d in deps if d.split(".")[0] == MEASURE}, (m, deps)
+        if m.startswith(MEASURE) or m.startswith(PLUMBING):
+            assert not {d for d in deps if d.split(".")[0] == LAB}, (m, deps)
+        if m.startswith(PLUMBING):  # plumbing stands below everything: it imports no lesson or measurement file
+            assert all(d.split(".")[0] == PLUMBING for d in deps), (m, deps)
+    assert find_circle(graph) is None, "import circle: " + " -> ".join(find_circle(graph))
+
+
+def test_the_circle_finder_can_fail(tmp_path):
+    """The check above on a made-up pair of files that import each other."""
+    (tmp_path / "a.py").write_text("import b\n")
+    (tmp_path / "b.py").write_text("def f():\n    import a\n")
+    (tmp_path / "c.py").write_text("from a import x\n")
+    mods = {n: tmp_path / f"{n}.py" for n in "abc"}
+    graph = {m: imports_of(p, mods) for m, p in mods.items()}
+    assert graph == {"a": {"b"}, "b": {"a"}, "c": {"a"}}
+    assert find_circle(graph) == ["a", "b", "a"]
+    assert find_circle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
