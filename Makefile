@@ -19,7 +19,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 test: venv
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q tests
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q -rs -n 2 tests
 
 demo: venv
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 FORCE=$(FORCE) bash demo.sh

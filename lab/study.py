@@ -65,7 +65,7 @@ SCALES = {  # every size of the same grid; a cell list, flags and seeds per scal
         lrs={"tangent": (2e-4, 8e-4), "standard": (5e-5, 2e-4)}, rich=dict(lr=8e-4, steps=80),
         eval_flags=["--n-prompts", "24", "--n-pairs", "32", "--n-cca", "32", "--n-boot", "300"]),
     "tiny": dict(
-        seeds=(0, 1), correlations=(0.0,), weights=(0.5,),
+        seeds=(0, 1), correlations=(), weights=(0.5,),
         small=dict(d_model=32, n_layer=1, n_head=2, steps=6), wide=dict(d_model=48, n_layer=1, n_head=2, steps=6),
         base_flags=["--eval-prompts", "4", "--n-prompts", "200", "--batch-size", "8"],
         train_flags=["--limit", "400", "--batch-size", "4", "--eval-pairs", "8", "--eval-every", "3"], steps=3,

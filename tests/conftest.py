@@ -13,7 +13,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-torch.set_num_threads(2)
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)  # two workers share 2 cores
 
 SENTENCES = [
     "how do i care for a cat ?", "cats need water and food every day .",
@@ -95,3 +95,12 @@ def composed(tiny_tokenizer):
     model = make_tiny_model("gpt2", len(tiny_tokenizer))
     lin = LinearizedModel(model)
     return tiny_tokenizer, model, lin, random_taus(lin)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a test of several seconds (subprocesses, whole pipelines); run first")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The slow tests go first: with `-n 2` each worker then ends on short tests, not on one long tail."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order

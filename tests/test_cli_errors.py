@@ -121,6 +121,7 @@ def cases(d):
     ]
 
 
+@pytest.mark.slow
 def test_bad_inputs_get_one_line_and_leave_nothing(world):
     table = [(s, [a.replace("{d}", str(world)) for a in argv], code, want) for s, argv, code, want in cases(world)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",

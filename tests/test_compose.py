@@ -273,3 +273,20 @@ def test_kl_scale_many_directions_share_the_batch(composed, mode, monkeypatch):
         with pytest.raises(ValueError, match=r"direction 1 \(\[0.0, 1.0\]\): no s in \[2\^-30, 2\^30\] gives a "
                                              r"per-token KL of 1000"):
             sweeps.kl_scale(taus, dirs, [0.02, 1e3, 0.01], pairs, **kw)
+
+
+@pytest.mark.parametrize("mode", ["linear", "nonlinear"])
+def test_pair_sweep_runs_in_fp64(tiny_tokenizer, mode):
+    """An fp64 model runs (the per-sequence KL accumulator follows the logits' dtype) and agrees with fp32."""
+    from linearize import LinearizedModel
+    from conftest import make_tiny_model, random_taus
+    pairs = tokenized_pairs(n=5)
+    out = {}
+    for dtype in (torch.float32, torch.float64):
+        model = make_tiny_model("gpt2", len(tiny_tokenizer)).to(dtype)
+        lin = LinearizedModel(model)
+        taus = [t.to(dtype) for t in random_taus(lin)]
+        kw = dict(lin=lin) if mode == "linear" else dict(model=model)
+        out[dtype] = sweeps.pair_sweep(pairs, taus, ALPHAS[[0, 2]], batch_size=4, **kw)
+    assert out[torch.float64]["kl"][1] > 1e-4
+    torch.testing.assert_close(out[torch.float64]["kl"], out[torch.float32]["kl"], rtol=1e-3, atol=1e-6)

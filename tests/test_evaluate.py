@@ -190,6 +190,7 @@ def test_verdicts_come_from_the_ci_not_the_sign():
     assert hv["diff"] == pytest.approx(methods["TS-DPO"]["hv"] - methods["DPO task arithmetic"]["hv"])
 
 
+@pytest.mark.slow
 def test_default_out_names_train_then_evaluate(tmp_path, monkeypatch, one_thread):
     """train_tangent.py with the DEFAULT --out for an objective and for --weights, then evaluate.py --runs runs:
     the name scal-helpfulness0.75_verbosity-0.25 is found by its config.json (it used to crash float(name[5:]))."""

@@ -9,7 +9,8 @@ import ast
 import json
 import subprocess
 import sys
-from pathlib import Path
+
+import pytest
 
 from conftest import ROOT
 
@@ -61,13 +62,14 @@ def find_circle(graph):
     return None
 
 
-def loaded_by(code):
-    """The repo's own modules (and their line counts) that `code` loads in a fresh interpreter."""
-    probe = (f"import sys; {code}; import json; print(json.dumps(sorted(n for n, m in sys.modules.items() "
-             f"if (getattr(m, '__file__', None) or '').startswith({str(ROOT)!r}) and '.venv' not in m.__file__)))")
+def loaded_by(*codes):
+    """The repo's own modules loaded after each of `codes`, run one after the other in one fresh interpreter."""
+    own = (f"sorted(n for n, m in list(sys.modules.items()) if (getattr(m, '__file__', None) or '')"
+           f".startswith({str(ROOT)!r}) and '.venv' not in m.__file__)")
+    probe = "import json, sys\n" + "".join(f"{c}\nprint(json.dumps({own}))\n" for c in codes)
     proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout.splitlines()[-1])
+    return [json.loads(line) for line in proc.stdout.splitlines()[-len(codes):]]
 
 
 def test_the_root_shows_the_lesson():
@@ -77,10 +79,10 @@ def test_the_root_shows_the_lesson():
         assert lesson in root
 
 
+@pytest.mark.slow
 def test_the_lesson_loads_no_measurement_or_experiment_code():
-    mods = loaded_by("import " + ", ".join(CORE))
+    small, mods = loaded_by("import train_tangent, compose", "import " + ", ".join(CORE))
     assert not [m for m in mods if m.split(".")[0] in (LAB, MEASURE)], mods
-    small = loaded_by("import train_tangent, compose")
     lines = sum(len(own_modules()[m].read_text().splitlines()) for m in small)
     assert lines <= 2450, (lines, small)  # about 2,400: what a reader of training and composition meets
 

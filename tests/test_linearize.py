@@ -262,3 +262,31 @@ def test_base_available_knows_folders_smollm2_and_cached_hub_ids(tmp_path, monke
     assert base_available("org/tiny") and base_available("smollm2") and base_available(str(tmp_path))
     assert not base_available("org/other") and not base_available(str(tmp_path / "nope"))
     assert not base_available("not a // repo id")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_vector_holding_nan_or_inf_is_refused_at_load(tiny_gpt2, tmp_path, bad):
+    """A diverged run's vector would export a NaN model: every reader goes through TaskVector.load, which refuses it."""
+    lin = LinearizedModel(tiny_gpt2)
+    tau = random_tau(lin, seed=4)
+    name = tau.names[1]
+    tau.tensors[name][0] = bad
+    path = tmp_path / "task_vector.safetensors"
+    tau.save(str(path), {"base_fingerprint": fingerprint(tiny_gpt2)})
+    with pytest.raises(ValueError, match=f"{path}: tensor {name} holds NaN or inf") as e:
+        TaskVector.load(str(tmp_path), base=tiny_gpt2)
+    assert "\n" not in str(e.value)
+    tau.tensors[name][0] = 0.0  # the same file without it loads
+    tau.save(str(path), {"base_fingerprint": fingerprint(tiny_gpt2)})
+    assert sorted(TaskVector.load(str(tmp_path), base=tiny_gpt2).names) == sorted(tau.names)
+
+
+def test_a_base_folder_without_tokenizer_files_is_refused(tiny_gpt2, tiny_tokenizer, tmp_path):
+    """AutoTokenizer would silently give a 1-token tokenizer for a folder holding only the model."""
+    from plumbing.models import load_tokenizer
+    tiny_gpt2.save_pretrained(tmp_path / "bare")
+    with pytest.raises(ValueError, match="--base .*bare: the folder has no tokenizer") as e:
+        load_tokenizer(str(tmp_path / "bare"))
+    assert "tokenizer.json" in str(e.value) and "\n" not in str(e.value)
+    tiny_tokenizer.save_pretrained(tmp_path / "bare")
+    assert len(load_tokenizer(str(tmp_path / "bare"))) == len(tiny_tokenizer)

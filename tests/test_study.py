@@ -83,6 +83,7 @@ def test_bad_flags_and_folders_are_refused(tmp_path, capsys):
         study.main(["--tiny", "--out", str(other)])
 
 
+@pytest.mark.slow
 def test_tiny_study_end_to_end_then_reuses_everything(tmp_path):
     out, rep = tmp_path / "study", tmp_path / "report"
     study.main(["--tiny", "--out", str(out), "--report", str(rep)])

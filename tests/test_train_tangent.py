@@ -223,6 +223,7 @@ T.train(T.parse_args(sys.argv[2:]))
 """
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_is_bit_exact(world, tmp_path):
     extra = ["--mode", "tangent", "--objective", "helpfulness", "--save-every", "4", "--eval-every", "100"]
     T.train(T.parse_args(flags(world, tmp_path / "full", *extra, steps=8)))
@@ -251,6 +252,7 @@ def test_resume_refuses_other_flags(world, tmp_path):
                                    steps=3)))
 
 
+@pytest.mark.slow
 def test_ddp_two_gloo_ranks_match_one_process(world, tmp_path):
     extra = ["--mode", "tangent", "--objective", "helpfulness", "--eval-every", "100"]
     with socket.socket() as s:
@@ -355,6 +357,7 @@ def test_bad_base_data_and_attention_fail_with_one_line(world, tmp_path):
         T.make_policy("tangent", sdpa)
 
 
+@pytest.mark.slow
 def test_regex_refused_in_both_modes_and_the_cli_prints_one_line(world, tmp_path, tiny_tokenizer):
     for mode in ("tangent", "standard"):
         with pytest.raises(ValueError, match="--linearize '\\(\\(': not a valid regex"):
