@@ -35,7 +35,7 @@ import train_tangent
 from plumbing.models import base_available, resolve_base
 from plumbing.smollm2_wheel import SMOLLM2_DIR
 from measure.metrics import mean_present
-from measure.report import claim_verdict, fmt_num
+from measure.report import chance_line, family_verdicts, fmt_num
 from plumbing.cli import run_cli
 from plumbing.run_folder import atomic_write, check_out, newer_than, read_config, read_json, write_json
 from lab.study import STUDY_CLAIMS, VERSUS  # the study's claims, in its order
@@ -154,16 +154,25 @@ def write_real(out, rep, seeds, linearize, walls):
                                                      for x in base_model.toyworld.ATTRIBUTES) + " |", ""]
     L += ["Examples (sampled):", ""] + [f"- *{e['prompt']}* → {e['response'].strip()}" for e in sc["examples"][:3]]
     # --- verdicts
-    L += ["", "## Verdicts", "", "| claim | quantity | TS-DPO − DPO task arithmetic [95% CI] | verdict | "
-          "TS-DPO − scalarized DPO [95% CI] | verdict |", "|---|---|---|---|---|---|"]
-    for claim, key, label in STUDY_CLAIMS:
-        row = [claim, label.format(a=A, b=B)]
-        for vs in VERSUS:
-            c = next((c for c in summ["comparisons"] if c["a"] == "TS-DPO" and c["b"] == vs
-                      and c["quantity"] == key.format(a=A, b=B)), None)
-            v = "–" if c is None else claim_verdict(c)
-            row += ["–", v] if v in ("–", "not measured") else [f"{c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]", v]
-        L.append("| " + " | ".join(row) + " |")
+    L += ["", "## Verdicts", "", "The whole table is one family (one regime): Holm's step-down rule on each row's two-sided "
+          "p (Student t on the paired bootstrap's se) keeps a side only where the adjusted p < 0.05 as well; the raw "
+          "verdict is in brackets where it differs. **degenerate**: a statistic that cannot move (a zero-width CI, a "
+          "Spearman over 3 or fewer points).", "",
+          "| claim | quantity | TS-DPO − DPO task arithmetic [95% CI] | verdict (adjusted) | "
+          "TS-DPO − scalarized DPO [95% CI] | verdict (adjusted) |", "|---|---|---|---|---|---|"]
+    found = [(claim, label, vs, next((c for c in summ["comparisons"] if c["a"] == "TS-DPO" and c["b"] == vs
+                                      and c["quantity"] == key.format(a=A, b=B)), None))
+             for claim, key, label in STUDY_CLAIMS for vs in VERSUS]
+    judged = iter(family_verdicts([c for *_, c in found if c is not None]))
+    cells, raw_all = {}, []
+    for claim, label, vs, c in found:
+        raw, v, _ = next(judged) if c is not None else ("–", "–", None)
+        raw_all.append(raw)
+        shown = ["–", v] if v in ("–", "not measured") else [f"{c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]",
+                                                            v + (f" (raw: {raw})" if raw != v else "")]
+        cells.setdefault((claim, label.format(a=A, b=B)), []).extend(shown)
+    L += ["| " + " | ".join([claim, label, *row]) + " |" for (claim, label), row in cells.items()]
+    L += ["", chance_line(raw_all)]
     # --- methods, vectors
     L += ["", "## The methods", "", f"| method | HV ± se | HV equal budget | Spearman {A} / {B} | xi controlled ± se "
           f"| KL at alpha=1 {A} / {B} | well-formed min |", "|---|---|---|---|---|---|---|"]

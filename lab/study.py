@@ -45,7 +45,7 @@ from tqdm import tqdm
 
 from measure.metrics import mean_present, mean_se
 from measure.plots import plot_study_bars, plot_study_cca, plot_study_control, plot_study_hv
-from measure.report import claim_verdict, fmt_num
+from measure.report import chance_line, family_verdicts, fmt_num
 from plumbing.cli import run_cli
 from plumbing.run_folder import atomic_write, check_out, newer_than, read_config, read_json, write_json
 
@@ -273,29 +273,40 @@ def write_study(scale, S, out, report_dir, picked, arms, cells, walls, folders, 
          "lies on TS-DPO's better side of 0, **fails** where it lies on the worse side, and is **not detectable** "
          "where it covers 0.", ""]
     # --- verdict table
-    L += ["## Verdicts", "", "| claim | quantity | regime | TS-DPO − DPO task arithmetic [95% CI] | verdict | "
-          "TS-DPO − scalarized DPO [95% CI] | verdict |", "|---|---|---|---|---|---|---|"]
-    hv_rows, tally = [], {}
+    L += ["## Verdicts", "", "A family is one claim x one comparison across the regimes (a column of one quantity below). "
+          "Within it, Holm's step-down rule on each row's two-sided p (Student t on the paired bootstrap's se, "
+          "measure/metrics.studentized_p) keeps a side only where the adjusted p < 0.05 as well: then the chance that "
+          "any row of the family takes a side when nothing differs is at most 5%. The raw 95% CI stays in the table; "
+          "the verdict columns are the adjusted ones, with the raw verdict in brackets where it differs. "
+          "**degenerate** marks a statistic that cannot move (a zero-width CI, a Spearman over 3 or fewer points).", "",
+          "| claim | quantity | regime | TS-DPO − DPO task arithmetic [95% CI] | verdict (adjusted) | "
+          "TS-DPO − scalarized DPO [95% CI] | verdict (adjusted) |", "|---|---|---|---|---|---|---|"]
+    hv_rows, tally, raw_all = [], {}, []
     for claim, key, label in STUDY_CLAIMS:
         key, label = key.format(a=a, b=b), label.format(a=a, b=b)
-        for cell, spec in cells.items():
+        family = {vs: [next((c for c in summ[cell]["comparisons"]
+                             if c["a"] == "TS-DPO" and c["b"] == vs and c["quantity"] == key), None) for cell in cells]
+                  for vs in VERSUS}
+        judged = {vs: iter(family_verdicts([c for c in cs if c is not None])) for vs, cs in family.items()}
+        for i, (cell, spec) in enumerate(cells.items()):
             row = [claim, label, f"{cell} (r = {spec['r']:g})"]
             for vs in VERSUS:
-                c = next((c for c in summ[cell]["comparisons"]
-                          if c["a"] == "TS-DPO" and c["b"] == vs and c["quantity"] == key), None)
+                c = family[vs][i]
                 if c is None:
                     row += ["–", "–"]
                     continue
-                v = claim_verdict(c)
+                raw, v, _ = next(judged[vs])
                 tally.setdefault((claim, vs), []).append(v)
-                row += [f"{c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]", v]
+                raw_all.append(raw)
+                row += [f"{c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]", v + (f" (raw: {raw})" if raw != v else "")]
                 if key in ("hv", "hv_eq"):
                     hv_rows.append({"cell": cell, "regime": "matched" if cell.startswith("corr") else cell,
                                     "r": spec["r"], "vs": vs, "quantity": key, **c})
             L.append("| " + " | ".join(row) + " |")
-    L += ["", "In words (counting every row of the claim: regimes x quantities):", ""]
+    L += ["", chance_line(raw_all), "", "In words, adjusted (counting every row of the claim: regimes x quantities):", ""]
     for (claim, vs), vs_v in tally.items():
-        L.append(f"- {claim}, TS-DPO vs {vs}: " + ", ".join(f"{n} {v}" for v in ("holds", "fails", "not detectable")
+        L.append(f"- {claim}, TS-DPO vs {vs}: " + ", ".join(f"{n} {v}" for v in ("holds", "fails", "not detectable",
+                                                                                 "degenerate", "not measured")
                                                               if (n := vs_v.count(v))) + f" (of {len(vs_v)}).")
     # --- each arm: scale, KL, gap, cosines
     L += ["", "## Regimes: every arm's KL and linearization gap", "",

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from measure.metrics import coverage, disentanglement_error, hypervolume_2d, hypervolume_se, max_jump, paired_bootstrap, pareto_mask, spearman, standard_error, verdict
+from measure.metrics import (chance_count, coverage, disentanglement_error, holm, hypervolume_2d, hypervolume_se,
+                             max_jump, paired_bootstrap, pareto_mask, spearman, standard_error, verdict)
 from measure.plots import MX, mean_points, plot_cca, plot_control, plot_pareto, plot_xi, select_points
 from plumbing.run_folder import atomic_write, write_json, write_jsonl
 
@@ -140,6 +141,10 @@ def analyse(args, per_seed, ideal):
     comparisons = []
     for x, y, key in todo:
         r = bootstrap(args, per_seed, Q[key], x, y)
+        if key.startswith("spearman"):  # how many points the rank correlation has to move on (fewer of the two)
+            obj = key.removeprefix("spearman_")
+            r["n_points"] = min(len(per_seed[0]["methods"][n]["labels"]) if "labels" in per_seed[0]["methods"][n]
+                                else len(select_points(per_seed[0]["methods"][n], f"control_{obj}")) for n in (x, y))
         comparisons.append({"a": x, "b": y, "quantity": key, "label": Q[key][0], "unit": Q[key][1],
                             "better": Q[key][2], "value_a": methods[x].get(key), "value_b": methods[y].get(key),
                             **r, "verdict": verdict(r["lo"], r["hi"])})
@@ -222,10 +227,19 @@ def summary_markdown(args, per_seed, methods, comparisons, extras, rows, notes, 
           "Each line: the difference A − B on the same prompts (pairs for pair metrics), its 95% CI from the paired "
           "bootstrap, and the verdict read off the CI: higher (CI above 0), lower (below 0), or no difference "
           "detected. `better` says which direction is good for the quantity.", "",
-          "| A − B | quantity | better | A | B | A − B | 95% CI | se | verdict |", "|---|---|---|---|---|---|---|---|---|"]
-    for c in comparisons:
+          "detected. `better` says which direction is good for the quantity. The table is one family of tests: the "
+          "adjusted verdict keeps a side only where Holm's adjusted p (two-sided, Student t on the bootstrap's se) is below 0.05 too; "
+          "`degenerate` marks a statistic that cannot move (a zero-width CI, a Spearman over 3 or fewer points).", "",
+          "| A − B | quantity | better | A | B | A − B | 95% CI | se | verdict | p (Holm) | adjusted verdict |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
+    fam = family_verdicts(comparisons)
+    for c, (raw, adjusted, p_adj) in zip(comparisons, fam):
+        shown = "degenerate" if raw == "degenerate" else c["verdict"]  # in this table's words: higher / lower
+        adjusted = shown if raw == "degenerate" or adjusted in ("holds", "fails") else "no difference detected"
         L.append(f"| {c['a']} − {c['b']} | {c['label']} | {c['better']} | {fmt_num(c['value_a'])} | {fmt_num(c['value_b'])} | "
-                 f"{c['diff']:+.3f} | [{c['lo']:+.3f}, {c['hi']:+.3f}] | {fmt_num(c['se'])} | {c['verdict']} |")
+                 f"{c['diff']:+.3f} | [{c['lo']:+.3f}, {c['hi']:+.3f}] | {fmt_num(c['se'])} | {shown} | "
+                 f"{fmt_num(p_adj)} | {adjusted} |")
+    L += ["", chance_line([raw for raw, _, _ in fam])]
     hv = next((c for c in comparisons if c["quantity"] == "hv" and c["b"] == "DPO task arithmetic"), None)
     if hv:
         par = [methods[n]["hv_se_parametric"] for n in ("TS-DPO", "DPO task arithmetic")]
@@ -337,10 +351,40 @@ def write_results(args, per_seed, ideal, notes, timings, runs, t0):
 
 
 # ----------------------------------------------------------------------------- a claim's verdict (study.py)
-def claim_verdict(c):
+def claim_verdict(c, p_adjusted=None):
     """A claim that TS-DPO is better on c: "holds" if the CI lies on the better side of 0, "fails" if on the
-    worse side, "not detectable" if it covers 0 (never from a sign)."""
+    worse side, "not detectable" if it covers 0 (never from a sign). "degenerate" where the statistic cannot move:
+    a CI of zero width, or a Spearman over 3 or fewer points. With p_adjusted (Holm over the family), a side is
+    taken only where the adjusted p is below 0.05 as well."""
     if not all(math.isfinite(c.get(k, math.nan)) for k in ("diff", "lo", "hi")):  # e.g. a constant Spearman
         return "not measured"
+    if is_degenerate(c):
+        return "degenerate"
     good, bad = (c["lo"] > 0, c["hi"] < 0) if c["better"] == "higher" else (c["hi"] < 0, c["lo"] > 0)
+    if p_adjusted is not None and not p_adjusted < 0.05:
+        return "not detectable"
     return "holds" if good else "fails" if bad else "not detectable"
+
+
+def is_degenerate(c):
+    """A comparison whose statistic cannot move: zero-width CI, or a Spearman over <= 3 points."""
+    return c["hi"] - c["lo"] == 0 or (c.get("quantity", "").startswith("spearman") and c.get("n_points", 99) <= 3)
+
+
+def family_verdicts(comparisons):
+    """Holm over one family of comparisons (their bootstrap p, two-sided) -> [(raw verdict, adjusted verdict,
+    adjusted p)]. A family is one claim x one comparison across regimes (a report with one regime: its whole table).
+    Degenerate and unmeasured rows are not tests and do not count in m."""
+    raw = [claim_verdict(c) for c in comparisons]
+    tests = [r not in ("degenerate", "not measured") for r in raw]
+    p_adj = holm([c.get("p", math.nan) if t else math.nan for c, t in zip(comparisons, tests)])
+    return [(r, claim_verdict(c, p) if t else r, p) for c, r, t, p in zip(comparisons, raw, tests, p_adj)]
+
+
+def chance_line(raw_verdicts):
+    """One sentence: how many raw verdicts took a side, and how many chance alone would give if nothing differed."""
+    m = sum(v not in ("degenerate", "not measured", "–") for v in raw_verdicts)
+    k = sum(v in ("holds", "fails") for v in raw_verdicts)
+    expected, (lo, hi) = chance_count(m)
+    return (f"{k} of the {m} raw 95% verdicts take a side (holds or fails); if nothing differed, chance alone would "
+            f"give about {expected:.1f} ({lo} to {hi}, the binomial 95% range of m x 0.05).")

@@ -115,10 +115,15 @@ def test_every_comparison_has_a_ci_and_a_verdict(evaluated):
         lo, hi = map(float, re.fullmatch(r"\[(\S+), (\S+)\]", cells[6]).groups())
         if lo == lo:  # nan: a quantity undefined here (e.g. Spearman of constant scores) detects nothing
             assert lo <= float(cells[5]) + 1e-3 and float(cells[5]) - 1e-3 <= hi, line
+        if lo == hi or (cells[1].startswith("Spearman") and "degenerate" in cells[8]):  # a statistic that cannot move
+            assert cells[8] == cells[10] == "degenerate", line
+            continue
         assert cells[8] == ("higher" if lo > 0 else "lower" if hi < 0 else "no difference detected"), line
+        assert cells[10] in (cells[8], "no difference detected"), line  # Holm can only take a side away
     quantities = {c["quantity"] for c in summary["comparisons"]}
     assert {"hv", "hv_eq", "xi", "xi_ctrl", "spearman_helpfulness", "max_jump_verbosity", "acc_ctrl_helpfulness"} <= quantities
     assert "HV standard error of one method difference" in md
+    assert "chance alone would give about" in md  # the family's raw count against what chance gives
 
 
 def test_per_prompt_scores_and_common_random_numbers(evaluated):

@@ -364,3 +364,50 @@ def test_row_cosine_hand_worked():
     assert M.row_cosine(A.reshape(3, 1, 2), B.reshape(3, 2, 1)) == pytest.approx((m, se))
     with pytest.raises(ValueError, match="same shape"):
         M.row_cosine(A, B[:2])
+
+
+# ----------------------------------------------------------------------------- multiplicity: Holm over a family
+def test_holm_by_hand_and_the_chance_count():
+    assert M.holm([0.01, 0.04, 0.03, float("nan"), 0.005]) == pytest.approx([0.03, 0.06, 0.06, float("nan"), 0.02],
+                                                                              nan_ok=True)
+    assert M.holm([0.5]) == [0.5] and M.holm([]) == []
+    expected, (lo, hi) = M.chance_count(60)
+    assert expected == pytest.approx(3.0) and (lo, hi) == (0, 7)  # Binomial(60, 0.05): P(X <= 7) >= 0.975 > P(X <= 6)
+
+
+def test_studentized_p_is_students_t():
+    """Against Student t tables: t = 2 with 5 df, t = 3 with 40 df (the se is the bootstrap's, scaled by sqrt(n/(n-1)))."""
+    assert M.studentized_p(2.0 * math.sqrt(6 / 5), 1.0, 6) == pytest.approx(0.10194, abs=1e-5)
+    assert M.studentized_p(3.0 * math.sqrt(41 / 40), 1.0, 41) == pytest.approx(0.00463, abs=1e-5)
+    assert M.studentized_p(0.0, 1.0, 10) == 1.0 and M.studentized_p(0.5, 0.0, 10) == 0.0
+    r = M.paired_bootstrap(lambda s, p: float(np.arange(8.0)[p].mean() - 3.0), 8, n_boot=200)
+    assert r["p"] == M.studentized_p(r["diff"], r["se"], 8)
+
+
+def _families(rng, effect, repeats, m=60, n=40, n_boot=500):
+    """Holm-adjusted claim verdicts of `repeats` families of m paired comparisons on n prompts each, every one a
+    mean difference with true value `effect` (sd 1), through the rule the reports use: the paired bootstrap's se,
+    studentized_p, holm, claim_verdict."""
+    from measure.report import family_verdicts
+    out = []
+    for _ in range(repeats):
+        d = rng.normal(effect, 1.0, size=(m, n))
+        boot = d[:, rng.integers(0, n, size=(n_boot, n))].mean(-1)  # (m, n_boot): paired_bootstrap's resamples
+        lo, hi = np.percentile(boot, [2.5, 97.5], axis=1)
+        comps = [{"quantity": "hv", "better": "higher", "diff": float(x), "lo": float(a), "hi": float(b),
+                  "p": M.studentized_p(float(x), float(s), n)}
+                 for x, a, b, s in zip(d.mean(1), lo, hi, boot.std(1, ddof=1))]
+        out.append([adjusted for _, adjusted, _ in family_verdicts(comps)])
+    return out
+
+
+def test_a_family_of_sixty_null_comparisons_stays_not_detectable():
+    """Nothing differs: raw 95% CIs take a side about 3 times in 60, the Holm-adjusted rule in at most 5% of families."""
+    fams = _families(np.random.default_rng(0), 0.0, repeats=400)
+    clean = sum(all(v == "not detectable" for v in f) for f in fams)
+    assert clean >= 0.95 * len(fams), clean
+
+
+def test_a_large_true_effect_still_holds_after_adjustment():
+    fams = _families(np.random.default_rng(1), 1.0, repeats=5)
+    assert all(v == "holds" for f in fams for v in f)

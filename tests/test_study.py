@@ -24,6 +24,16 @@ def test_claim_verdict_reads_the_ci(better, lo, hi, want):
     assert report.claim_verdict({"better": better, "diff": float("nan"), "lo": 0.1, "hi": 0.2}) == "not measured"
 
 
+def test_degenerate_statistics_get_their_own_verdict():
+    """A zero-width CI, or a Spearman over 3 or fewer points, can neither hold nor fail."""
+    flat = {"better": "higher", "quantity": "spearman_verbosity", "diff": 0.5, "lo": 0.5, "hi": 0.5, "p": 0.0}
+    assert report.claim_verdict(flat) == "degenerate"
+    three = {**flat, "lo": 0.1, "hi": 0.9, "n_points": 3}
+    assert report.claim_verdict(three) == "degenerate" and report.claim_verdict({**three, "n_points": 5}) == "holds"
+    fam = report.family_verdicts([flat, {**three, "n_points": 5}])
+    assert [v for _, v, _ in fam] == ["degenerate", "holds"]  # a degenerate row is not a test: m = 1
+
+
 def _fake_run(d, acc, loss, seconds=1.0):
     d.mkdir(parents=True)
     rows = [{"step": 1, "loss": 0.7}, {"step": 3, "eval/loss": loss, "eval/rewards/accuracies": acc,
@@ -93,7 +103,7 @@ def test_tiny_study_end_to_end_then_reuses_everything(tmp_path):
         assert (out / "results" / cell / "summary.json").exists()
         assert f"| {cell} (r = " in md
     rows = [line for line in md.splitlines() if line.startswith("| 1. coverage") or line.startswith("| 3. dis")]
-    assert rows and all(re.search(r"\| (holds|fails|not detectable|not measured) \|", r) for r in rows)
+    assert rows and all(re.search(r"\| (holds|fails|not detectable|not measured|degenerate)( \(raw: [a-z ]+\))? \|", r) for r in rows)
     for png in ("study-hv", "study-control", "study-xi", "study-cca", "study-gap"):
         assert (rep / f"{png}.png").stat().st_size > 1000
     picked = [line for line in md.splitlines() if line.endswith("| yes |")]
