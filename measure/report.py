@@ -226,9 +226,9 @@ def summary_markdown(args, per_seed, methods, comparisons, extras, rows, notes, 
     L += ["", "## Paired comparisons", "",
           "Each line: the difference A − B on the same prompts (pairs for pair metrics), its 95% CI from the paired "
           "bootstrap, and the verdict read off the CI: higher (CI above 0), lower (below 0), or no difference "
-          "detected. `better` says which direction is good for the quantity.", "",
           "detected. `better` says which direction is good for the quantity. The table is one family of tests: the "
-          "adjusted verdict keeps a side only where Holm's adjusted p (two-sided, Student t on the bootstrap's se) is below 0.05 too; "
+          "adjusted verdict keeps a side only where Holm's adjusted p (two-sided, Student t on the bootstrap's se) "
+          "is below 0.05 too; "
           "`degenerate` marks a statistic that cannot move (a zero-width CI, a Spearman over 3 or fewer points).", "",
           "| A − B | quantity | better | A | B | A − B | 95% CI | se | verdict | p (Holm) | adjusted verdict |",
           "|---|---|---|---|---|---|---|---|---|---|---|"]
