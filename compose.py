@@ -18,6 +18,9 @@ How far an alpha goes: `kl_scale` finds the s at which s * direction spends a gi
     python compose.py --base runs/base --vectors runs/ts-helpfulness runs/ts-verbosity --alphas 1.0 -0.5
     python compose.py ... --nonlinear --greedy --prompt "how do i care for a cat ?"
     python compose.py ... --export runs/composed     # an HF folder of the nonlinear theta0 + sum alpha tau
+
+Each vector's metadata says the mode that trained it: the method pairs tangent vectors with the linearized model
+and standard vectors with the nonlinear one; any other pairing (the evaluation's ablation) is composed, with a note.
 """
 import argparse
 import math
@@ -28,13 +31,36 @@ from generate import TOP_P, generate
 from linearize import TaskVector, apply_vectors, fingerprint, linearize_for
 from plumbing.cli import in_range, positive, run_cli
 from plumbing.models import load_model, load_tokenizer
-from plumbing.run_folder import atomic_folder, write_json
+from plumbing.run_folder import atomic_folder, check_out, write_json
+
+MODELS = {"linearized": "linearized (TS-DPO) f0 + sum_k alpha_k J tau_k",
+          "nonlinear": "nonlinear theta0 + sum_k alpha_k tau_k"}
+PAIRED = {"linearized": "tangent", "nonlinear": "standard"}  # the method's pairing: mode that trained a vector -> model
 
 
 # ---------------------------------------------------------------------------------------------- vectors
 def load_vectors(paths, base):
     """Task vectors from run folders or .safetensors files; each one is refused if trained on another base."""
     return [TaskVector.load(p, base=base) for p in paths]
+
+
+def mode_note(paths, vectors, model):
+    """One note line when the vectors' training modes do not match `model` (or are a mix); None when they do."""
+    modes = {p: v.metadata.get("mode") for p, v in zip(paths, vectors)}
+    known = {m for m in modes.values() if m}  # a vector made elsewhere has no mode: nothing to say about it
+    if not known or known == {PAIRED[model]}:
+        return None
+    what = "; ".join(f"{m} vector(s) {', '.join(p for p, pm in modes.items() if pm == m)}" for m in sorted(known))
+    return (f"note: composing {what} in the {model} model; the method pairs tangent vectors with the linearized "
+            f"model and standard vectors with the nonlinear one (--nonlinear)")
+
+
+def alpha_list(text):
+    """argparse type: '1' or a comma list '1,-0.5' -> [floats] (main flattens them: --alphas 1 -1 = --alphas 1,-1)."""
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give numbers, e.g. --alphas 1 -0.5 or --alphas=1,-0.5") from None
 
 
 # ------------------------------------------------------------------------------------------------ export
@@ -45,10 +71,7 @@ def export(base_path, vector_paths, alphas, out_dir):
     if len(vector_paths) != len(alphas):
         raise ValueError(f"{len(vector_paths)} vectors but {len(alphas)} alphas; give one alpha per vector")
     out_dir = os.path.abspath(out_dir)
-    if os.path.exists(out_dir) and not os.path.exists(os.path.join(out_dir, "compose.json")) and (
-            not os.path.isdir(out_dir) or os.listdir(out_dir)):
-        raise ValueError(f"--export {out_dir}: exists and is not a model exported by compose.py; pass another folder "
-                         f"(nothing was changed)")
+    check_out(out_dir, "--export", kind="export")
     model, tokenizer = load_model(base_path), load_tokenizer(base_path)
     vectors = load_vectors(vector_paths, model)
     composed = apply_vectors(model, vectors, [float(x) for x in alphas])
@@ -60,7 +83,7 @@ def export(base_path, vector_paths, alphas, out_dir):
         write_json(os.path.join(tmp, "compose.json"),
                    {"base": str(base_path), "base_fingerprint": fingerprint(model), "alphas": [float(x) for x in alphas],
                     "vectors": [str(p) for p in vector_paths], "equation": "theta0 + sum_k alpha_k tau_k"})
-    atomic_folder(out_dir, write)
+    atomic_folder(out_dir, write, check=lambda: check_out(out_dir, "--export", kind="export"))
     return out_dir
 
 
@@ -70,7 +93,8 @@ def main(argv=None):
     p.add_argument("--base", default="runs/base", help="HF folder of theta0 (base_model.py)")
     p.add_argument("--vectors", nargs="+", default=["runs/ts-helpfulness", "runs/ts-verbosity"],
                    help="run folders or task_vector.safetensors files")
-    p.add_argument("--alphas", nargs="+", type=float, default=[1.0, -0.5], help="one alpha per vector (any real)")
+    p.add_argument("--alphas", nargs="+", type=alpha_list, default=[[1.0, -0.5]],
+                   help="one alpha per vector (any real): 1 -0.5, or 1,-0.5 (--alphas=-1,1 when the first is negative)")
     p.add_argument("--prompt", nargs="+", default=None, help="prompt(s); default: three toy-world prompts")
     p.add_argument("--nonlinear", action="store_true", help="edit the weights instead of the linearized model")
     p.add_argument("--greedy", action="store_true")
@@ -80,13 +104,20 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--export", default=None, help="also write the composed nonlinear model as an HF folder here")
     args = p.parse_args(argv)
+    args.alphas = [a for group in args.alphas for a in group]
     if len(args.vectors) != len(args.alphas):
         p.error(f"{len(args.vectors)} --vectors but {len(args.alphas)} --alphas; give one alpha per vector")
     bad = [a for a in args.alphas if not math.isfinite(a)]
     if bad:
         p.error(f"--alphas {bad[0]}: give finite numbers")
+    if args.export:  # refused before any generation, not after it
+        check_out(args.export, "--export", kind="export")
     model, tokenizer = load_model(args.base), load_tokenizer(args.base)
     vectors = load_vectors(args.vectors, model)
+    kind = "nonlinear" if args.nonlinear else "linearized"
+    note = mode_note(args.vectors, vectors, kind)
+    if note:
+        print(note)
     prompts = args.prompt if args.prompt is not None else toyworld.make_prompts(3, seed=0)
     kw = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
               greedy=args.greedy, seed=args.seed)
@@ -95,12 +126,14 @@ def main(argv=None):
     else:
         responses = generate(tokenizer, prompts, lin=linearize_for(model, vectors), taus=vectors,
                              alphas=args.alphas, **kw)
-    mix = " + ".join(f"{a:g} * tau[{v}]" for a, v in zip(args.alphas, args.vectors))
-    print(f"{'nonlinear' if args.nonlinear else 'linearized'}: theta0 + {mix}")
+    mix = " + ".join(f"{a:g} * {'' if args.nonlinear else 'J '}tau[{v}]" for a, v in zip(args.alphas, args.vectors))
+    print(f"model: {MODELS[kind]}\n{'theta0' if args.nonlinear else 'f0'} + {mix}")
     for prompt, response in zip(prompts, responses):
         print(f"\n> {prompt}\n{response}")
-    if args.export:
-        print(f"\nexported to {export(args.base, args.vectors, args.alphas, args.export)}")
+    if args.export:  # weights are what an HF folder holds: the linearized model has none of its own
+        out = export(args.base, args.vectors, args.alphas, args.export)
+        print(f"\nexported the {MODELS['nonlinear']} to {out}"
+              + ("" if args.nonlinear else " (not the linearized model printed above: an export holds weights)"))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 Two formats carry everything:
   rated row  {"prompt", "response", <attribute>: number 0-4, ...}      (shaped like nvidia/HelpSteer)
   pair       {"prompt", "chosen", "rejected", "objective"}              (shaped like TRL's preference format)
+A rated row's attributes are the columns asked for, the known ones and those holding only 0-4 numbers
+(hub_data.rating_columns); other columns (ids, timestamps, scores on other scales) are ignored, with a note.
+TRL's conversational pairs (message lists) become pairs: prompt = the shared turns, responses = the last turns.
 From rated rows, every two responses to one prompt whose score s differs make a pair, the higher chosen,
 ties dropped; s = the attribute (objective) or s = sum_a w_a * attribute_a (scalarized weights).
 Controlled pairs (control="verbosity"): only the pairs whose two rows have EQUAL labels on the control
@@ -236,15 +239,16 @@ def _open(source, split, limit, seed, data_dir=None, correlation=None):
     return hub_data.open_source(source, split, limit, data_dir)
 
 
-def load_rows(source, split="train", limit=None, seed=0, correlation=None):
+def load_rows(source, split="train", limit=None, seed=0, correlation=None, attributes=()):
     """Rated rows from "toy", nvidia/HelpSteer, openbmb/UltraFeedback or a local rated/UltraFeedback file.
 
-    correlation: the toy world's helpfulness-verbosity knob (None = toyworld.DEFAULT_CORRELATION); toy only."""
+    correlation: the toy world's helpfulness-verbosity knob (None = toyworld.DEFAULT_CORRELATION); toy only.
+    attributes: columns that must be read as ratings (hub_data.rating_columns)."""
     from plumbing import hub_data  # lazily: the toy world needs none of the file and hub readers
     if hub_data.HUB.get(source.partition(":")[0]) in hub_data.PAIRWISE:  # refuse before downloading
         raise ValueError(f"{source} holds pairs, not rated rows; use load_pairs")
     where, shape, records, strict = _open(source, split, limit, seed, correlation=correlation)
-    rows = choose_split(hub_data.rows_of(where, shape, records, strict), split, seed)
+    rows = choose_split(hub_data.rows_of(where, shape, records, strict, tuple(attributes)), split, seed)
     if not rows:
         raise ValueError(f"{where}: no rows in split {split!r}; give more prompts (about 10% of them land in "
                          "validation and in test), a larger limit, or another split")
@@ -276,7 +280,8 @@ def load_pairs(source, objective=None, weights=None, split="train", limit=None, 
         items, objective = hub_data.pairs_of(where, shape, records, strict, objective)
         label, pairs = objective or "any", choose_split(items, split, seed)
     else:
-        items = hub_data.rows_of(where, shape, records, strict)
+        named = (objective,) if objective else tuple(parse_weights(weights)) if weights else ()
+        items = hub_data.rows_of(where, shape, records, strict, named + control_attributes(control))
         try:
             pairs = make_pairs(choose_split(items, split, seed), objective, weights, max_pairs_per_prompt, control)
             label = objective or weights_label(weights)

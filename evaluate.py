@@ -95,9 +95,23 @@ def select_runs(found, seed, a, b, root="runs"):
         scal.append((1.0, None, vectors[("standard", a)]))
         print(f"note: scalarized DPO at {a}=1,{b}=0 is plain DPO on {a}: using {vectors[('standard', a)]}", flush=True)
     if not scal and not any({(mode, a), (mode, b)} <= set(vectors) for mode in ("tangent", "standard")):
-        raise ValueError(f"--runs {root}: no finished runs of seed {seed} to compare for {a} and {b} (found by their "
-                         f"config.json); train them first (make demo, or train_tangent.py --objective {a}, then {b})")
+        raise ValueError(f"--runs {root}: " + missing_runs(found, seed, claimed, a, b))
     return {"vectors": vectors, "scalarized": sorted(scal, key=lambda s: (s[0], s[1] or ""))}
+
+
+def missing_runs(found, seed, claimed, a, b):
+    """What select_runs lacks, in words: the runs of the seed it found (mode/objective or weights), those it needs."""
+    if not claimed:
+        others = sorted({cfg["seed"] for _, cfg in found})
+        return (f"no finished runs of seed {seed} to compare for {a} and {b} (found by their config.json"
+                + (f"; there are runs of seed {', '.join(map(str, others))}" if others else "") + "); train them first "
+                f"(make demo, or train_tangent.py --objective {a}, then {b})")
+    have = ", ".join(f"{mode}/{obj} ({d})" for (mode, obj), d in claimed.items())
+    need = {mode: " and ".join(f"{mode}/{obj}" for obj in (a, b) if (mode, obj) not in claimed)
+            for mode in ("tangent", "standard")}  # select_runs got here: each mode lacks one objective at least
+    return (f"the finished runs of seed {seed} cannot compare {a} and {b}: found {have}; still needed: "
+            f"{need['tangent']} (TS-DPO), or {need['standard']} (DPO task arithmetic), or a standard run with "
+            f"--weights over {a} and {b} (scalarized DPO); train them with train_tangent.py")
 
 
 # ----------------------------------------------------------------------------- held-out data and hidden states

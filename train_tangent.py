@@ -23,16 +23,21 @@ log-probs, as published (dpo_loss.length_normalized); the other losses use sums.
 The file reads policies -> `train()` (the loop marked `# ALGO LOGIC:`) -> named helpers -> flags. Logits
 exist only where a response token is scored (N, V), inside the jvp too. --batch-size is the GLOBAL batch (split
 over ranks, then --grad-accum), so every layout computes the same step; data order is a pure function of (seed,
-epoch), so --resume is bit-exact on CPU. --out is a run folder as plumbing/run_folder.py describes it.
+epoch), so --resume is bit-exact on CPU; Ctrl-C stops between two steps and leaves a checkpoint for it. --out is a
+run folder as plumbing/run_folder.py describes it: never a model folder, never a finished run of other flags.
 """
 import argparse
 import contextlib
 import copy
 import functools
+import hashlib
+import json
 import math
 import os
 import random
 import re
+import signal
+import sys
 import time
 
 import torch
@@ -56,6 +61,10 @@ DEFAULT_STEPS = 120
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 FILES = {"config": "config.json", "vector": "task_vector.safetensors", "checkpoint": "checkpoint.pt",
          "metrics": "metrics.jsonl", "curves": "curves.png", "ref": "ref_logps.pt"}  # the run folder (plumbing/run_folder.py)
+# the flags that change what a run computes: a finished run is reused only when they all match its config.json
+RESULT_FLAGS = ("mode", "objective", "weights", "base", "data", "limit", "data_seed", "correlation", "beta", "loss",
+                "label_smoothing", "lr", "weight_decay", "schedule", "warmup_steps", "max_grad_norm", "steps", "epochs",
+                "batch_size", "max_length", "linearize", "seed", "dtype")
 
 
 # ----------------------------------------------------------------------------- the two policies
@@ -168,47 +177,50 @@ def train(args, return_policy=False):
         if args.resume else (0, [])
     config = start_run(args, paths, steps=steps, world_size=world, n_train_pairs=len(pairs), n_eval_pairs=len(tok_val),
                        base_fingerprint=base_fp) if main else None
-    ref_cache, ref_val = reference_cache(args, policy, pairs, tok_train, tok_val, collate, steps, paths["ref"], main,
-                                         world, base_fp, average) if args.precompute_ref else (None, None)
+    ref_cache, ref_val = reference_cache(args, policy, pairs, tokenizer, tok_train, tok_val, collate, steps,
+                                         paths["ref"], main, world, base_fp, average) if args.precompute_ref else (None, None)
     ddp = torch.nn.parallel.DistributedDataParallel(policy) if world > 1 else policy
     fwd = torch.compile(ddp) if args.compile else ddp
     bar = tqdm(range(start, steps), initial=start, total=steps, disable=not main,
                desc=f"{args.mode} {args.objective or args.weights}")
     t_start, saved = time.time(), start or None
-    for step in bar:
-        # ALGO LOGIC: one optimizer step of (TS-)DPO on the global batch, one jvp per micro-batch
-        t0, stats, n_tokens = time.time(), [], 0
-        mine = batch_indices(len(pairs), gbs, step, args.seed)[rank * gbs // world:(rank + 1) * gbs // world]
-        for m in range(accum):
-            chunk = mine[m * micro:(m + 1) * micro]
-            batch = collate([tok_train(i) for i in chunk])  # (2B, T): prompt+chosen rows, then prompt+rejected
-            ref = None if ref_cache is None else ref_cache[chunk].to(device)
-            # DDP all-reduces gradients only on the last micro-batch of the step
-            with ddp.no_sync() if world > 1 and m < accum - 1 else contextlib.nullcontext():
-                # one jvp: f0 (reference) and f_lin = f0 + J tau -> four log-prob vectors, each (B,)
-                pi_c, pi_r, ref_c, ref_r = policy_logps(fwd, batch, ref, average)
-                losses, r_c, r_r = preference_loss(pi_c, pi_r, ref_c, ref_r, args.beta, args.loss,
-                                                   args.label_smoothing)
-                (losses.sum() * world / gbs).backward()  # DDP averages over ranks: the mean over the global batch
-            stats.append(torch.stack([losses.detach(), r_c, r_r, pi_c.detach(), pi_r.detach()]).float())
-            n_tokens += int(batch["attention_mask"].sum())
-        stats = gather(torch.cat(stats, 1), world)
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, args.max_grad_norm))
-        lr = sched.get_last_lr()[0]
-        check_finite(stats, grad_norm, step, lr, paths["checkpoint"], saved)  # the NaN guard
-        opt.step(), sched.step(), opt.zero_grad(set_to_none=True)
+    with deferred_sigint() as asked:  # Ctrl-C stops the run between two steps, where its state is whole
+        for step in bar:
+            if asked(world, device):
+                stop_at(step, saved, paths["checkpoint"], signature, trainable, opt, sched, main)
+            # ALGO LOGIC: one optimizer step of (TS-)DPO on the global batch, one jvp per micro-batch
+            t0, stats, n_tokens = time.time(), [], 0
+            mine = batch_indices(len(pairs), gbs, step, args.seed)[rank * gbs // world:(rank + 1) * gbs // world]
+            for m in range(accum):
+                chunk = mine[m * micro:(m + 1) * micro]
+                batch = collate([tok_train(i) for i in chunk])  # (2B, T): prompt+chosen rows, then prompt+rejected
+                ref = None if ref_cache is None else ref_cache[chunk].to(device)
+                # DDP all-reduces gradients only on the last micro-batch of the step
+                with ddp.no_sync() if world > 1 and m < accum - 1 else contextlib.nullcontext():
+                    # one jvp: f0 (reference) and f_lin = f0 + J tau -> four log-prob vectors, each (B,)
+                    pi_c, pi_r, ref_c, ref_r = policy_logps(fwd, batch, ref, average)
+                    losses, r_c, r_r = preference_loss(pi_c, pi_r, ref_c, ref_r, args.beta, args.loss,
+                                                       args.label_smoothing)
+                    (losses.sum() * world / gbs).backward()  # DDP averages over ranks: the mean over the global batch
+                stats.append(torch.stack([losses.detach(), r_c, r_r, pi_c.detach(), pi_r.detach()]).float())
+                n_tokens += int(batch["attention_mask"].sum())
+            stats = gather(torch.cat(stats, 1), world)
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, args.max_grad_norm))
+            lr = sched.get_last_lr()[0]
+            check_finite(stats, grad_norm, step, lr, paths["checkpoint"], saved)  # the NaN guard
+            opt.step(), sched.step(), opt.zero_grad(set_to_none=True)
 
-        # TRY NOT TO MODIFY: metrics, held-out evaluation and checkpoints
-        row = {"step": step + 1, **dpo_metrics(*stats), "grad_norm": grad_norm, "lr": lr,
-               "tokens_per_s": n_tokens * world / (time.time() - t0)}
-        if main:
-            log_step(args, rows, row, steps, bar, paths["metrics"],
-                     lambda: held_out_metrics(policy, tok_val, collate, args.beta, args.loss, args.label_smoothing,
-                                      args.eval_batch_size, average, ref_val))
-        if (step + 1) % args.save_every == 0 and step + 1 < steps:
+            # TRY NOT TO MODIFY: metrics, held-out evaluation and checkpoints
+            row = {"step": step + 1, **dpo_metrics(*stats), "grad_norm": grad_norm, "lr": lr,
+                   "tokens_per_s": n_tokens * world / (time.time() - t0)}
             if main:
-                save_checkpoint(paths["checkpoint"], step + 1, signature, trainable, opt, sched)
-            saved = step + 1
+                log_step(args, rows, row, steps, bar, paths["metrics"],
+                         lambda: held_out_metrics(policy, tok_val, collate, args.beta, args.loss, args.label_smoothing,
+                                          args.eval_batch_size, average, ref_val))
+            if (step + 1) % args.save_every == 0 and step + 1 < steps:
+                if main:
+                    save_checkpoint(paths["checkpoint"], step + 1, signature, trainable, opt, sched)
+                saved = step + 1
     if main:
         finish(args, policy, rows, paths, config, steps, base_fp, time.time() - t_start)
     if world > 1:
@@ -250,15 +262,39 @@ def setup_ddp(device_flag):
 
 
 def is_finished(args, paths, main):
-    """True when --out holds this finished run (reused unless --force); a folder that is not ours is refused."""
+    """True when --out holds this finished run (reused unless --force). Refused: a folder that is not a run of ours
+    (a model folder too), a finished run of other flags, an unfinished run's checkpoint without --resume or --force."""
     # check_out knows a run by its config.json: a corrupt one is said first, with the only way out
     fix = f"delete {args.out} and train again, or pass another --out"
     cfg = read_json(paths["config"], fix=fix) if os.path.exists(paths["config"]) else {}
-    check_out(args.out)
-    finished = bool(cfg.get("finished")) and os.path.exists(paths["vector"]) and not args.force
-    if finished and main:
-        print(f"train_tangent.py: {args.out} is finished, skipping (pass --force to retrain)")
-    return finished
+    check_out(args.out, kind="run")
+    if args.force:
+        return False
+    if cfg.get("finished") and os.path.exists(paths["vector"]):
+        differ = changed_flags(cfg, args)
+        if differ:
+            raise ValueError(f"--out {args.out}: holds a finished run of other flags: {', '.join(differ)}; pass "
+                             f"--force to retrain it there, or another --out")
+        if main:
+            print(f"train_tangent.py: {args.out} is finished, skipping (pass --force to retrain); "
+                  f"task vector: {paths['vector']}")
+        return True
+    if os.path.exists(paths["checkpoint"]) and not args.resume:
+        raise ValueError(f"--out {args.out}: holds the checkpoint of an unfinished run; pass --resume to continue it "
+                         f"or --force to start over")
+    return False
+
+
+def changed_flags(cfg, args):
+    """'--flag new (the run: old)' for each RESULT_FLAGS entry that differs from the finished run's config.json."""
+    new = {k: getattr(args, k) for k in RESULT_FLAGS}
+    if args.epochs is None:  # config.json holds the resolved step count
+        new["steps"] = args.steps or DEFAULT_STEPS
+    else:
+        new.pop("steps")
+    show = lambda v: "unset" if v is None else v
+    return [f"--{k.replace('_', '-')} {show(v)} (the run: {show(cfg.get(k))})" for k, v in new.items()
+            if cfg.get(k) != v]
 
 
 def load_inputs(args, device):
@@ -273,6 +309,10 @@ def load_inputs(args, device):
     if not val:
         raise ValueError(f"--data {args.data}: the validation split has no pairs; give more data (more prompts)")
     model = load_model(args.base, device, DTYPES[args.dtype])
+    positions = getattr(model.config, "max_position_embeddings", None)  # GPT-2's n_positions answers to it too
+    if positions and args.max_length > positions:  # longer rows would end in an IndexError mid-run
+        raise ValueError(f"--max-length {args.max_length} > the base's {positions} positions ({args.base}); "
+                         f"pass --max-length {positions} or less")
     return pairs, val, load_tokenizer(args.base), make_policy(args.mode, model, args.linearize), fingerprint(model)
 
 
@@ -288,25 +328,32 @@ def batching(args, tokenizer, pairs, val, device):
 
 
 def start_run(args, paths, **facts):
-    """config.json with finished=false, once every input check passed; a stale task vector goes."""
+    """config.json with finished=false, once every input check passed; a stale task vector (and, when not resuming,
+    a stale checkpoint) goes."""
     os.makedirs(args.out, exist_ok=True)
     base_cfg = os.path.join(args.base, "train_config.json")  # base_model.py's: the seed theta0 was trained with
     seed = read_json(base_cfg).get("seed") if os.path.isfile(base_cfg) else None  # None: a base made elsewhere
     config = {**vars(args), **facts, "base_seed": seed, **run_info(), "finished": False}
     write_json(paths["config"], config)
-    if os.path.exists(paths["vector"]):  # --force: the old vector does not belong to this config
-        os.remove(paths["vector"])
+    for old in [paths["vector"]] + ([] if args.resume else [paths["checkpoint"]]):  # --force: not this config's
+        if os.path.exists(old):
+            os.remove(old)
     return config
 
 
-def reference_cache(args, policy, pairs, tok_train, tok_val, collate, steps, path, main, world, base_fp, average):
+def reference_cache(args, policy, pairs, tokenizer, tok_train, tok_val, collate, steps, path, main, world, base_fp,
+                    average):
     """(train (N, 2), held-out (M, 2) on rank 0) log pi_0 [chosen, rejected]; then the reference model is freed.
 
     The train rows live in ref_logps.pt (NaN = never visited, not computed); its key names everything the numbers
-    depend on, the log-prob kind included (averages for IPO). The held-out rows are recomputed at every start."""
-    key = {"fingerprint": base_fp, "max_length": args.max_length, "n": len(pairs), "data": args.data,
-           "objective": args.objective, "weights": args.weights, "limit": args.limit, "data_seed": args.data_seed,
-           "correlation": args.correlation, "logps": "average" if average else "sum"}
+    depend on: the base, the pairs' texts (not the data's name: a file edited in place changes them), the tokenizer,
+    the log-prob kind (averages for IPO). The held-out rows are recomputed at every start."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)  # vocabulary, merges, normalizer: all of it as JSON
+    vocab = backend.to_str() if backend else json.dumps(sorted(tokenizer.get_vocab().items()))
+    digest = lambda obj: hashlib.sha256(json.dumps(obj).encode()).hexdigest()[:16]
+    key = {"fingerprint": base_fp, "max_length": args.max_length, "n": len(pairs), "logps": "average" if average else
+           "sum", "pairs": digest([[p["prompt"], p["chosen"], p["rejected"]] for p in pairs]),
+           "tokenizer": digest([vocab, str(getattr(tokenizer, "chat_template", None)), tokenizer.eos_token_id])}
     try:
         cache = torch.load(path, weights_only=True) if os.path.exists(path) else {}
     except Exception:  # truncated, not ours, pickled: a cache that cannot be read is recomputed
@@ -347,6 +394,43 @@ def check_finite(stats, grad_norm, step, lr, ck_path, saved):
                      f"lower --lr or check the data")
 
 
+@contextlib.contextmanager
+def deferred_sigint():
+    """Within, the first Ctrl-C only raises a flag that asked(world, device) reads between steps (any rank's, under
+    DDP, so all ranks stop at the same step); a second Ctrl-C stops at once, mid-step."""
+    got = []
+
+    def handler(signum, frame):
+        if got:
+            raise KeyboardInterrupt("interrupted twice, mid-step; rerun with --resume if --out holds a checkpoint")
+        got.append(signum)
+
+    def asked(world, device):
+        flag = torch.tensor([float(bool(got))], device=device)
+        if world > 1:  # any rank's Ctrl-C: every rank stops at the same step
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag)
+
+    try:
+        old = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: Ctrl-C keeps its default
+        old = None
+    try:
+        yield asked
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
+
+
+def stop_at(done, saved, ck_path, signature, trainable, opt, sched, main):
+    """Ctrl-C between steps: checkpoint the `done` finished steps (unless saved already), then KeyboardInterrupt with
+    the one line main() prints."""
+    if main and done > (saved or 0):
+        save_checkpoint(ck_path, done, signature, trainable, opt, sched)
+    where = f"checkpoint at {ck_path}: rerun with --resume" if done else "no step finished: rerun to start over"
+    raise KeyboardInterrupt(f"interrupted at step {done}; {where}")
+
+
 def log_step(args, rows, row, steps, bar, path, evaluate_now):
     """Append the step's row (and a held-out row every --eval-every steps) to metrics.jsonl."""
     rows.append(row)
@@ -368,6 +452,7 @@ def finish(args, policy, rows, paths, config, steps, base_fp, seconds):
     plot_curves(rows, paths["curves"])
     config.update(finished=True, train_seconds=round(seconds, 1))
     write_json(paths["config"], config)
+    print(f"train_tangent.py: {args.out} finished; task vector: {paths['vector']}")
 
 
 # ----------------------------------------------------------------------------- flags
@@ -451,7 +536,11 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    train(parse_args(argv))
+    try:
+        train(parse_args(argv))
+    except KeyboardInterrupt as e:  # Ctrl-C: one line and the shell's exit code for it, never a traceback
+        print(f"train_tangent.py: {e or 'interrupted'}", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

@@ -8,10 +8,15 @@ maps each known shape to them. A shape is recognized by its columns (SHAPES, tri
                  w < 50 -> 0, < 100 -> 1, < 200 -> 2, < 400 -> 3, else 4 (UltraFeedback has no such label)
   PKU-SafeRLHF   prompt, response_0, response_1, better_response_id | safer_response_id   -> pairs
                  (objective helpfulness | safety)
+  conversational chosen, rejected as lists of {role, content} messages[, prompt as messages or text][, objective]
+                 (TRL's conversational preference format, UltraFeedback-binarized)             -> pairs:
+                 prompt = the turns before the last one, shared by both; responses = the last (assistant) turns
   pairs          prompt, chosen, rejected[, objective]                                       -> pairs
   hh-rlhf        chosen, rejected (two transcripts; the prompt is everything up to and including their last
                  shared "\\n\\nAssistant:")  -> pairs; helpfulness = helpful-base, harmlessness = harmless-base
-  rated          prompt, response, one 0-4 number per attribute (nvidia/HelpSteer)          -> rated rows
+  rated          prompt, response, one 0-4 number per attribute (nvidia/HelpSteer)          -> rated rows:
+                 the attributes are the columns named by the objective / weights / control, the known ones
+                 (ATTRIBUTES) and any other column whose every value is a 0-4 number; the rest are ignored, said once
 
 Hub names (HUB) are downloaded only when asked for, through `datasets.load_dataset`. Local files
 (.jsonl / .json / .parquet) are strict: a bad record is one ValueError naming the file, the row (= line
@@ -35,12 +40,15 @@ HH_DIRS = {"helpfulness": "helpful-base", "harmlessness": "harmless-base"}
 HH_MARK = "\n\nAssistant:"
 HUB = {"nvidia/HelpSteer": "rated", "openbmb/UltraFeedback": "UltraFeedback",
        "PKU-Alignment/PKU-SafeRLHF": "PKU-SafeRLHF", "Anthropic/hh-rlhf": "hh-rlhf"}
-PAIRWISE = {"PKU-SafeRLHF": tuple(PKU_FIELDS), "hh-rlhf": tuple(HH_DIRS), "pairs": ()}  # shape -> objectives
+PAIRWISE = {"PKU-SafeRLHF": tuple(PKU_FIELDS), "hh-rlhf": tuple(HH_DIRS), "pairs": (), "conversational": ()}
+ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity", "safety", "harmlessness",
+              *UF_ASPECTS)  # known by name (HelpSteer, the toy world, UltraFeedback): always ratings when present
 FILE_TYPES = (".jsonl", ".json", ".parquet")
 NOT_ATTRIBUTES = {"prompt", "response", "id", "idx", "index", "source", "model", "split"}
-SHAPES = {  # shape -> the columns that identify it, tried in this order
+SHAPES = {  # shape -> the columns that identify it, tried in this order (conversational: chosen is a message list)
     "UltraFeedback": ("instruction", "completions"),
     "PKU-SafeRLHF": ("prompt", "response_0", "response_1"),
+    "conversational": ("chosen", "rejected"),
     "pairs": ("prompt", "chosen", "rejected"),
     "hh-rlhf": ("chosen", "rejected"),
     "rated": ("prompt", "response"),
@@ -113,7 +121,7 @@ def _json_line(path, row, line):
 def detect_shape(columns, where="records"):
     """Name of the shape whose identifying columns are all present (see SHAPES)."""
     for shape, needed in SHAPES.items():
-        if all(c in columns for c in needed):
+        if all(c in columns for c in needed) and (shape != "conversational" or isinstance(columns["chosen"], list)):
             return shape
     expected = "; ".join(f"{shape} ({', '.join(cols)}, ...)" for shape, cols in SHAPES.items())
     raise ValueError(f"{where}: columns {sorted(columns)} match no known shape; expected one of: {expected}")
@@ -153,13 +161,23 @@ def _number_like(v):
         return False
 
 
-def rating_columns(records):
-    """Attribute columns of rated rows: every column, bar prompt/response/ids, with a number in some record."""
-    cols = []
-    for _, rec in records:
-        cols += [k for k, v in rec.items() if k not in cols and k not in NOT_ATTRIBUTES
-                 and not k.endswith("_id") and _number_like(v)]
-    return cols
+def rating_columns(records, named=(), where="records"):
+    """Attribute columns of rated rows, in column order: the `named` ones (objective, weights, control), the known
+    ATTRIBUTES, and any other column whose every value is a 0-4 number (not an id); every other column is ignored
+    (timestamps, ids, scores on other scales), and said once per file."""
+    cols = list(dict.fromkeys(k for _, rec in records for k in rec if k not in ("prompt", "response")))
+    rating = lambda v: _number_like(v) and 0 <= float(v) <= RATING_MAX
+    attrs = [k for k in cols if k in named or k in ATTRIBUTES or k not in NOT_ATTRIBUTES and not k.endswith("_id")
+             and all(rating(rec.get(k)) for _, rec in records)]
+    ignored = [k for k in cols if k not in attrs]
+    if ignored and (where, *ignored) not in _SAID:
+        _SAID.add((where, *ignored))
+        print(f"{where}: {len(ignored)} column(s) ignored ({', '.join(ignored)}): not attributes (name one as the "
+              f"objective or in the weights to use it)", file=sys.stderr)
+    return attrs
+
+
+_SAID = set()  # (file, ignored columns) already said: a train and a validation split read one file twice
 
 
 # ----------------------------------------------------------------------------- one record -> rows / pairs (pure)
@@ -169,7 +187,8 @@ def rated_row(rec, attributes, where="records", row=1):
     for a in attributes:
         if a not in rec:
             raise _bad(where, row, a, "missing (rated shape detected)", "give every row every attribute")
-        out[a] = _number(rec[a], where, row, a, 0, RATING_MAX, "rated rows need numbers 0-4 (HelpSteer scale)")
+        out[a] = _number(rec[a], where, row, a, 0, RATING_MAX, f"the column's values must be numbers 0-{RATING_MAX} "
+                         "(HelpSteer's scale): rescale it")
     return out
 
 
@@ -222,6 +241,35 @@ def hh_pair(rec, objective, where="records", row=1):
     return [{"prompt": prompt, "chosen": c, "rejected": r, "objective": objective}]
 
 
+def conversational_pair(rec, objective, where="records", row=1):
+    """TRL's conversational pairs: chosen / rejected message lists (after `prompt` messages, when given) that share
+    every turn but their last, an assistant turn: that shared prefix is the prompt (one user turn: its text; several:
+    'Role: text' paragraphs), the two last turns the responses."""
+    fix = ("write chosen and rejected as [{role, content}, ...] lists that share every turn but the last, an "
+           "assistant turn (conversational pairs shape detected)")
+    parts = {}
+    for field in ("prompt", "chosen", "rejected"):
+        v = rec.get(field)
+        if field == "prompt" and not isinstance(v, list):  # none, or text (UltraFeedback-binarized repeats turn 1)
+            parts[field] = []
+        elif isinstance(v, list) and all(isinstance(m, dict) and m.get("role") and isinstance(m.get("content"), str)
+                                         for m in v):
+            parts[field] = [(m["role"], m["content"]) for m in v]
+        else:
+            raise _bad(where, row, field, "not a list of {role, content} messages", fix)
+    turns = {field: parts["prompt"] + parts[field] for field in ("chosen", "rejected")}
+    for field, t in turns.items():
+        if len(t) < 2 or t[-1][0] != "assistant" or not t[-1][1].strip():
+            raise _bad(where, row, field, "its last turn is not a non-empty assistant turn after a prompt", fix)
+    if turns["chosen"][:-1] != turns["rejected"][:-1]:
+        raise _bad(where, row, "rejected", "its turns before the last differ from chosen's", fix)
+    shared = turns["chosen"][:-1]
+    text = shared[0][1] if len(shared) == 1 else "\n\n".join(f"{r.capitalize()}: {c}" for r, c in shared)
+    label = rec.get("objective") or objective or "preference"
+    return [] if objective and label != objective else [
+        {"prompt": text, "chosen": turns["chosen"][-1][1], "rejected": turns["rejected"][-1][1], "objective": label}]
+
+
 def pair_record(rec, objective, where="records", row=1):
     """Pair format; an objective column, when present, must match the requested objective (else the row is left out)."""
     p, c, r = (_text(rec, f, where, row, "pairs") for f in ("prompt", "chosen", "rejected"))
@@ -245,13 +293,13 @@ def _map(records, fn, where, strict):
     return out
 
 
-def rows_of(where, shape, records, strict):
-    """Rated rows of a rated or UltraFeedback source."""
+def rows_of(where, shape, records, strict, named=()):
+    """Rated rows of a rated or UltraFeedback source; named: the attributes asked for (rating_columns)."""
     if shape == "UltraFeedback":
         return _map(records, ultrafeedback_rows, where, strict)
     if shape != "rated":
         raise ValueError(f"{where}: {shape} shape detected: it holds pairs, not rated rows; use load_pairs instead")
-    attrs = rating_columns(records)
+    attrs = rating_columns(records, named, where)
     return _map(records, lambda rec, w, r: [rated_row(rec, attrs, w, r)], where, strict)
 
 
@@ -262,5 +310,6 @@ def pairs_of(where, shape, records, strict, objective):
     if (objective or shape != "pairs") and known and objective not in known:  # unlabelled pairs take any name
         raise ValueError(f"{where}: unknown objective {objective!r} for the {shape} shape; "
                          f"objectives present: {', '.join(known)}")
-    fn = {"PKU-SafeRLHF": pku_pair, "hh-rlhf": hh_pair, "pairs": pair_record}[shape]
+    fn = {"PKU-SafeRLHF": pku_pair, "hh-rlhf": hh_pair, "pairs": pair_record,
+          "conversational": conversational_pair}[shape]
     return _map(records, lambda rec, w, r: fn(rec, objective, w, r), where, strict), objective

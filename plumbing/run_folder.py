@@ -15,8 +15,8 @@ Readers find runs by their config.json (`find_runs`), never by parsing folder na
 
 Every file is written to a temporary name beside it and renamed into place (`atomic_write`): a reader sees
 the old file or the new one, never half of one. An existing output folder that holds none of our files is
-refused, never replaced (`check_out`). A bad input ends the script with one line naming the flag, file or
-row and what to do (`run_cli`), never with a traceback.
+refused, never replaced (`check_out`); a model folder (weights, a base, an export) is never a run folder. A bad
+input ends the script with one line naming the flag, file or row and what to do (`run_cli`), never with a traceback.
 
     python -m plumbing.run_folder runs     # lists the finished runs under runs/ as readers see them
 """
@@ -105,12 +105,35 @@ def is_ours(path):
         return False
 
 
-def check_out(path, flag="--out"):
-    """Refuse an existing, non-empty output folder that is not ours: never replace a user's data."""
+def model_files(path):
+    """The files that make `path` a model folder: weights (any *.safetensors but a task vector, *.bin, shards and
+    their index, GGUF) or the marker of a base (train_config.json) or an export (compose.json); [] for none."""
     p = Path(path)
+    found = [f.name for f in p.iterdir() if f.name != "task_vector.safetensors" and (
+        f.name.endswith((".safetensors", ".gguf", ".safetensors.index.json", ".bin.index.json", ".h5", ".msgpack"))
+        or f.name.startswith("pytorch_model") and f.name.endswith(".bin"))] if p.is_dir() else []
+    return sorted(found) + [f for f in ("train_config.json", "compose.json") if (p / f).exists()]
+
+
+def check_out(path, flag="--out", kind="any"):
+    """Refuse an output that would replace a user's data: a path under a file, a file, a non-empty folder that is
+    not ours. kind="run" (train_tangent.py) also refuses a model folder; kind="export" (compose.py) takes only an
+    export of ours."""
+    p = Path(path)
+    under = next((a for a in p.parents if a.exists() and not a.is_dir()), None)
+    if under is not None:
+        raise ValueError(f"{flag} {path}: its parent {under} is a file, not a folder; pass another {flag}")
     if p.exists() and not p.is_dir():
         raise ValueError(f"{flag} {path}: exists and is a file, not a folder; pass another {flag}")
-    if p.is_dir() and any(p.iterdir()) and not is_ours(p):
+    if not (p.is_dir() and any(p.iterdir())):
+        return
+    if kind == "run" and model_files(p):
+        raise ValueError(f"{flag} {path}: is a model folder (it holds {', '.join(model_files(p)[:3])}), not a run "
+                         f"folder; pass another {flag} (nothing was changed)")
+    if kind == "export" and not (p / "compose.json").exists():
+        raise ValueError(f"{flag} {path}: exists and is not a model exported by compose.py; pass another {flag} "
+                         f"(nothing was changed)")
+    if not is_ours(p):
         raise ValueError(f"{flag} {path}: the folder exists and is not a run of ours; pass another {flag} "
                          f"(nothing was changed)")
 
