@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test bench clean venv smollm2 study study-quick real
+.PHONY: demo test bench clean venv smollm2 study study-quick real play test-browser
 
 venv: $(VENV)/.installed
 
@@ -48,6 +48,21 @@ smollm2: venv
 # TS-DPO / DPO / scalarized runs on its top blocks, the evaluation; writes docs/real.md and docs/real-*.png
 real: smollm2
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m lab.smollm2
+
+# the mixer (play.py, issue 21): a local page over the runs of `make demo` (--base: not those of make study or
+# make real beside them), one slider per task vector, the oracle's scores and the KL to the base per answer;
+# open http://127.0.0.1:7860, Ctrl-C stops it
+play: venv
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) play.py --runs runs --base runs/base
+
+# play.py in a real browser, after `make demo` (not part of `make test`): Debian's chromium (apt, when missing) driven by
+# playwright (pip; its own browser download is never used); alpha_verbosity -1 then +1, the answer must grow;
+# saves docs/play.png. PLAY_RUNS=<folder> points it at other demo runs
+test-browser: venv
+	command -v chromium >/dev/null || { $$([ "$$(id -u)" = 0 ] || echo sudo) apt-get update && \
+	  $$([ "$$(id -u)" = 0 ] || echo sudo) apt-get install -y chromium; }
+	$(PY) -c "import playwright" 2>/dev/null || $(PY) -m pip install -q playwright
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q -s -m browser tests/browser/play_in_browser.py
 
 clean:
 	rm -rf runs results
