@@ -96,12 +96,18 @@ def build_model(vocab_size, arch="gpt2", n_layer=4, d_model=128, n_head=4, n_pos
     return AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").float()
 
 
-def sft_rows(n_prompts, data_seed=0, correlation=None, text="plain"):
+def sft_rows(n_prompts, data_seed=0, correlation=None, text="plain", refusals="all"):
     """The SFT rows: toyworld.make_rows(n_prompts, seed=data_seed, correlation, text) on the prompts that data.py
     puts in the TRAIN split of the preference data (split seed data_seed; --data toy, or toy:natural for
-    text="natural"): no validation or test prompt, and none of their responses, is ever seen by the base."""
+    text="natural"): no validation or test prompt, and none of their responses, is ever seen by the base.
+
+    refusals="harmful" drops the rows that refuse a BENIGN prompt (about 10% of the toy rows). A short SFT of a
+    pretrained model otherwise makes the refusal its greedy answer to benign questions, and a base that says
+    almost nothing leaves a "be concise" vector nowhere to go; an aligned model refuses harmful requests only."""
     rows = data.choose_split(toyworld.make_rows(n_prompts, seed=data_seed, correlation=correlation, text=text),
                              "train", seed=data_seed)
+    if refusals == "harmful":
+        rows = [r for r in rows if not (toyworld.prompt_kind(r["prompt"]) == "benign" and toyworld.refuses(r["response"]))]
     if not rows:
         raise ValueError(f"base_model.py: none of the {n_prompts} toy prompts is in the train split; raise --n-prompts")
     return rows
@@ -168,11 +174,22 @@ def oracle_report(prompts, responses):
     return report
 
 
+def greedy_report(model, tokenizer, prompts, max_new_tokens):
+    """What the base says when it is not sampled: refusal rate on benign and on harmful prompts, mean words."""
+    said = generate.generate(tokenizer, prompts, model=model, max_new_tokens=max_new_tokens, greedy=True)
+    out = {"n": len(prompts), "mean_words": statistics.fmean(len(r.split()) for r in said)}
+    for kind in ("benign", "harmful"):
+        mine = [r for p, r in zip(prompts, said) if toyworld.prompt_kind(p) == kind]
+        out[f"n_{kind}"], out[f"{kind}_refusal"] = len(mine), (sum(map(toyworld.refuses, mine)) / len(mine)
+                                                                if mine else float("nan"))
+    return out
+
+
 # ----------------------------------------------------------------------------- SFT, then the score report
 def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_prompts=3000, force=False,
                eval_prompts=200, vocab_size=1024, n_layer=4, d_model=128, n_head=4, max_new_tokens=80,
                warmup=100, show_progress=True, data_seed=0, correlation=None, text="plain", init=None,
-               trainable=None):
+               trainable=None, refusals="all", greedy_prompts=64):
     """Train tokenizer + model (or start from the pretrained `init`), evaluate with the oracle, save atomically to
     `out`; returns the score report.
 
@@ -183,11 +200,11 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
     check_base_out(out)  # before any work: never train for a folder we may not write
     correlation = toyworld.DEFAULT_CORRELATION if correlation is None else correlation
     recipe = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "data_seed": data_seed,
-              "correlation": correlation, "n_prompts": n_prompts, "warmup": warmup, "text": text}
+              "correlation": correlation, "n_prompts": n_prompts, "warmup": warmup, "text": text, "refusals": refusals}
     recipe |= ({"arch": arch, "n_layer": n_layer, "d_model": d_model, "n_head": n_head} if init is None else
                {"init": str(init), "trainable": trainable})
     if is_complete(out) and not force:
-        made = {"text": "plain"} | read_json(out / "train_config.json", fix="retrain with --force")  # older bases: plain
+        made = {"text": "plain", "refusals": "all"} | read_json(out / "train_config.json", fix="retrain with --force")
         other = [k for k in recipe if made.get(k) != recipe[k]]
         if other:  # reusing it would silently hand out another base than the one asked for
             raise ValueError(f"--out {out}: holds a base made with {other[0]}={made.get(other[0])!r}, not "
@@ -197,7 +214,7 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
     t0 = time.time()
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    rows = sft_rows(n_prompts, data_seed, correlation, text)
+    rows = sft_rows(n_prompts, data_seed, correlation, text, refusals)
     if init is None:  # the tokenizer sees every known prompt and sentence, and the SFT texts: nothing held out
         tokenizer = train_tokenizer(toyworld.corpus(0) + [t for r in rows for t in (r["prompt"], r["response"])],
                                     vocab_size)
@@ -226,6 +243,8 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
                             "eval_prompts": "held_out_prompts(n, eval_seed, data_seed): validation + test prompts",
                             "final_train_loss": loss}
     report["examples"] = [{"prompt": p, "response": r} for p, r in list(zip(prompts, responses))[:5]]
+    report["greedy"] = greedy_report(model, tokenizer, held_out_prompts(greedy_prompts, seed + EVAL_SEED_OFFSET,
+                                                                        data_seed, text), max_new_tokens)
 
     info = {**recipe, "sft_rows": len(rows), "sft_split": "train", "eval_prompts": eval_prompts,
             "vocab_size": len(tokenizer), "n_params": n_params, "n_trained": sum(p.numel() for p in params),
@@ -306,6 +325,8 @@ def main(argv=None):
                     "are then its own")
     ap.add_argument("--trainable", default=None, help="regex of the parameter names SFT moves (default: all), "
                     "e.g. 'layers[.]2[6-9][.]' for SmolLM2's top 4 blocks")
+    ap.add_argument("--refusals", default="all", choices=["all", "harmful"],
+                    help="SFT rows that refuse: all the toy world has (default), or only those on harmful prompts")
     ap.add_argument("--arch", default="gpt2", choices=["gpt2", "llama"])
     ap.add_argument("--d-model", type=positive(), default=128, help="width (hidden size)")
     ap.add_argument("--n-layer", type=positive(), default=4, help="depth (transformer blocks)")
@@ -322,11 +343,15 @@ def main(argv=None):
     r = train_base(args.out, args.steps, args.batch_size, args.lr, args.seed, args.arch, args.n_prompts,
                    args.force, args.eval_prompts, n_layer=args.n_layer, d_model=args.d_model, n_head=args.n_head,
                    data_seed=args.data_seed, correlation=args.correlation, text=args.text, init=args.init,
-                   trainable=args.trainable)
+                   trainable=args.trainable, refusals=args.refusals)
     for a in toyworld.ATTRIBUTES:
         print(f"  {a:12s} {r[a]['mean']:.2f} +- {r[a]['se']:.2f}   (harmful prompts: "
               f"{r['harmful'][a]['mean']:.2f} +- {r['harmful'][a]['se']:.2f})")
     print(f"  well-formed  {r['well_formed']:.3f} of {r['n']} sampled responses; {time.time() - t0:.0f} s")
+    if "greedy" in r:  # bases made before the greedy report have none
+        g = r["greedy"]
+        print(f"  greedy: refuses {g['benign_refusal']:.0%} of {g['n_benign']} benign and {g['harmful_refusal']:.0%} of "
+              f"{g['n_harmful']} harmful prompts; {g['mean_words']:.1f} words on average")
     if r["well_formed"] < 0.95:
         print("base_model.py: WARNING well-formed fraction < 0.95: train longer (--steps) or tune --lr", file=sys.stderr)
 

@@ -178,6 +178,17 @@ def _parse(prompt, response):
     return p[0], p[1], parsed
 
 
+def refuses(response):
+    """True when the response holds the refusal sentence (in either text form)."""
+    return isinstance(response, str) and REFUSAL in _normalize(response)
+
+
+def repeats(prompt, response):
+    """True when a well-formed response says some sentence more than once (the oracle counts it once)."""
+    parsed = _parse(prompt, response)
+    return parsed is not None and len({t for t, _, _ in parsed[2]}) < len(parsed[2])
+
+
 def prompt_kind(prompt):
     """"benign" or "harmful" for a toy-world prompt (tokenizer clean-up undone), None for any other text."""
     p = PROMPTS.get(_normalize(prompt)) if isinstance(prompt, str) else None

@@ -25,6 +25,7 @@ are the flags of the full run, with --device cuda for the training runs (the SFT
 """
 import argparse
 import shutil
+import statistics
 import time
 from pathlib import Path
 
@@ -45,20 +46,21 @@ TOP2 = r"model\.layers\.(28|29)\."  # SmolLM2's top 2 of 30 blocks (see the docs
 SCALES = {
     "cpu": dict(  # make real: 40.4 min from a fresh clone on 2 cores (with 24 pairs and 64 in training: 46.4, over 45)
         sft=dict(steps=400, batch_size=16, lr=1e-3, warmup=10, eval_prompts=100, max_new_tokens=64,
-                 trainable=r"model\.layers\.2[6-9]\.|model\.norm\."),  # 240 steps: 0.87 well-formed, short of 0.9
+                 trainable=r"model\.layers\.2[6-9]\.|model\.norm\.",  # 240 steps: 0.87 well-formed, short of 0.9
+                 refusals="harmful"),  # with benign refusals in the mix, 5 of 6 greedy answers were refusals
         train=["--steps", "40", "--batch-size", "8", "--eval-every", "40", "--eval-pairs", "16", "--save-every", "40"],
         lr={"tangent": 1e-4, "standard": 1e-4}, linearize=TOP2,
         eval=["--n-prompts", "16", "--n-pairs", "16", "--n-cca", "32", "--alphas-a", "0,1", "--alphas-b=-1,0",
               "--control=-1,1,3", "--max-new-tokens", "64", "--pair-batch-size", "16", "--batch-size", "128"],
-        examples=dict(prompts=3, max_new_tokens=64)),
+        examples=dict(prompts=16, max_new_tokens=64)),
     "tiny": dict(
         sft=dict(steps=3, batch_size=4, lr=1e-3, warmup=1, eval_prompts=4, max_new_tokens=8, trainable=None,
-                 n_prompts=40),
+                 n_prompts=40, refusals="harmful", greedy_prompts=6),
         train=["--steps", "2", "--batch-size", "2", "--eval-every", "2", "--eval-pairs", "4", "--limit", "200"],
         lr={"tangent": 1e-3, "standard": 1e-3}, linearize=None,
         eval=["--n-prompts", "3", "--n-pairs", "6", "--n-cca", "6", "--n-perm", "100", "--n-boot", "20",
               "--max-new-tokens", "8", "--alphas-a", "0,1", "--alphas-b=-1,0", "--control=-1,1,3"],
-        examples=dict(prompts=1, max_new_tokens=8)),
+        examples=dict(prompts=2, max_new_tokens=8)),
 }
 EVAL_FLAGS = ["--maximize", A, "--minimize", B, "--no-ablation", "--calibrate", "kl", "--kl-target", "standard",
               "--data", "toy:natural"]
@@ -103,8 +105,9 @@ def evaluate_runs(S, out, folders):
 
 
 def examples(S, out, seed):
-    """Greedy answers to a few held-out prompts at alpha_verbosity in EXAMPLE_ALPHAS (helpfulness 0), both composed
-    methods, each vector scaled as the evaluation scaled it -> [{"method", "alpha", "prompt", "response", "words"}]."""
+    """Greedy answers to held-out BENIGN prompts at alpha_verbosity in EXAMPLE_ALPHAS (helpfulness 0), both composed
+    methods, each vector scaled as the evaluation scaled it -> [{"method", "alpha", "prompt", "response", "words",
+    "repeats", "refuses"}]: the mean word count per alpha, with its standard error, is what docs/real.md reports."""
     path = out / "examples.json"
     if newer_than(path, [out / "results" / "summary.json"]):
         return read_json(path, fix=f"delete {path} and rerun python -m lab.smollm2")
@@ -112,8 +115,9 @@ def examples(S, out, seed):
     from plumbing.models import load_model, load_tokenizer
     model, tok = load_model(out / "base"), load_tokenizer(out / "base")
     per = read_json(out / "results" / "summary.json")["per_seed"][str(seed)]
-    prompts = base_model.held_out_prompts(S["examples"]["prompts"], seed + 2 * base_model.EVAL_SEED_OFFSET,
-                                          text="natural")
+    drawn = base_model.held_out_prompts(4 * S["examples"]["prompts"], seed + 2 * base_model.EVAL_SEED_OFFSET,
+                                        text="natural")
+    prompts = [p for p in drawn if base_model.toyworld.prompt_kind(p) == "benign"][:S["examples"]["prompts"]]
     rows = []
     for name, prefix in (("TS-DPO", "ts"), ("DPO task arithmetic", "dpo")):
         taus = [per["vectors"][f"{name}/{o}"]["scale"] * TaskVector.load(out / "runs" / f"{prefix}-{o}-s{seed}",
@@ -124,7 +128,8 @@ def examples(S, out, seed):
                 said = generate.generate(tok, prompts, lin=lin, taus=taus, alphas=[0.0, alpha], **gen)
             else:
                 said = generate.generate(tok, prompts, model=apply_vectors(model, taus, [0.0, alpha]), **gen)
-            rows += [{"method": name, "alpha": alpha, "prompt": p, "response": r, "words": len(r.split())}
+            rows += [{"method": name, "alpha": alpha, "prompt": p, "response": r, "words": len(r.split()),
+                      "repeats": base_model.toyworld.repeats(p, r), "refuses": base_model.toyworld.refuses(r)}
                      for p, r in zip(prompts, said)]
     write_json(path, rows)
     return rows
@@ -152,6 +157,12 @@ def write_real(out, rep, seeds, linearize, walls):
          "|---|" + "---|" * len(base_model.toyworld.ATTRIBUTES),
          f"| {sc['well_formed']:.3f} | " + " | ".join(f"{sc[x]['mean']:.2f} ± {sc[x]['se']:.2f}"
                                                      for x in base_model.toyworld.ATTRIBUTES) + " |", ""]
+    if "greedy" in sc:
+        g = sc["greedy"]
+        L += [f"Greedy answers to {g['n']} held-out prompts: the base refuses {g['benign_refusal']:.0%} of the "
+              f"{g['n_benign']} benign ones and {g['harmful_refusal']:.0%} of the {g['n_harmful']} harmful ones, "
+              f"{g['mean_words']:.1f} words on average. SFT mixture: `--refusals {cfg.get('refusals', 'all')}` "
+              "(harmful: the toy rows that refuse a benign prompt are left out).", ""]
     L += ["Examples (sampled):", ""] + [f"- *{e['prompt']}* → {e['response'].strip()}" for e in sc["examples"][:3]]
     # --- verdicts
     L += ["", "## Verdicts", "", "The whole table is one family (one regime): Holm's step-down rule on each row's two-sided "
@@ -196,11 +207,24 @@ def write_real(out, rep, seeds, linearize, walls):
                      f"{mean_present([u.get('scale') for u in v]):.2f} | {' / '.join(g)} | {cos:.2f} |")
     # --- examples
     ex = read_json(out / "examples.json")
-    L += ["", "## Examples: alpha on the verbosity vector (helpfulness 0), greedy", "",
-          "| method | alpha | prompt | answer | words |", "|---|---|---|---|---|"]
-    for e in ex:
-        L.append(f"| {e['method']} | {e['alpha']:+g} | {e['prompt']} | {e['response'].strip().replace('|', '/')} | "
-                 f"{e['words']} |")
+    n_ex = len({e["prompt"] for e in ex})
+    L += ["", "## Greedy answers along the verbosity vector (helpfulness 0)", "",
+          f"{n_ex} held-out benign prompts, greedy, per method and alpha_verbosity: mean words ± standard error over "
+          "the prompts, how many answers say a sentence twice (the oracle counts it once) and how many refuse.", "",
+          "| method | alpha | mean words ± se | repeat a sentence | refuse |", "|---|---|---|---|---|"]
+    for name in dict.fromkeys(e["method"] for e in ex):
+        for alpha in EXAMPLE_ALPHAS:
+            mine = [e for e in ex if e["method"] == name and e["alpha"] == alpha]
+            words = [e["words"] for e in mine]
+            se = statistics.stdev(words) / len(words) ** 0.5 if len(words) > 1 else float("nan")
+            L.append(f"| {name} | {alpha:+g} | {statistics.fmean(words):.1f} ± {se:.1f} | "
+                     f"{sum(e.get('repeats', False) for e in mine)} of {len(mine)} | "
+                     f"{sum(e.get('refuses', False) for e in mine)} of {len(mine)} |")
+    first = next(iter(dict.fromkeys(e["prompt"] for e in ex)), None)
+    L += ["", f"Illustrations only (one prompt, not a statistic): *{first}*", "",
+          "| method | alpha | answer | words |", "|---|---|---|---|"]
+    L += [f"| {e['method']} | {e['alpha']:+g} | {e['response'].strip().replace('|', '/')} | {e['words']} |"
+          for e in ex if e["prompt"] == first and e["method"] == "TS-DPO"]
     # --- cost
     L += ["", "## Cost", "", f"Linearized (TS-DPO) and trained (standard DPO): `{linearize or 'all'}`. Seconds as each "
           "step measured itself:", "", "| step | s | s per optimizer step |", "|---|---|---|",

@@ -62,7 +62,12 @@ def test_reloaded_base_is_the_trained_one(base):
     assert [{"prompt": p, "response": r} for p, r in zip(prompts, again)][:5] == report["examples"]
     same = lambda d: json.dumps(d, sort_keys=True)  # nan (no harmful prompt drawn) equals itself in JSON
     assert same(base_model.oracle_report(prompts, again)) == same({k: v for k, v in report.items()
-                                                                  if k not in ("generation", "examples")})
+                                                                  if k not in ("generation", "examples", "greedy")})
+    # and its greedy answers: the refusal rates and mean words the report gives
+    g = report["greedy"]
+    prompts = base_model.held_out_prompts(g["n"], report["generation"]["eval_seed"])
+    assert same(base_model.greedy_report(model, tok, prompts, KW["max_new_tokens"])) == same(g)
+    assert g["n_benign"] + g["n_harmful"] == g["n"] == 64 and 0 <= g["benign_refusal"] <= 1
 
 
 def test_tokenizer_round_trip_and_sft_example(base):
@@ -259,3 +264,13 @@ def test_sft_from_a_pretrained_model_moves_only_trainable_and_keeps_its_template
         base_model.train_base(tmp_path / "sft", **kw, init=str(pre), trainable=None, text="natural", lr=1e-2)
     with pytest.raises(ValueError, match=r"--trainable 'nope' matches no parameter"):
         base_model.train_base(tmp_path / "sft2", **kw, init=str(pre), trainable="nope")
+
+
+def test_sft_rows_without_benign_refusals():
+    """--refusals harmful leaves out exactly the rows that refuse a benign prompt; harmful refusals stay."""
+    every = base_model.sft_rows(300)
+    kept = base_model.sft_rows(300, refusals="harmful")
+    benign_refusals = [r for r in every if toyworld.prompt_kind(r["prompt"]) == "benign" and toyworld.refuses(r["response"])]
+    assert benign_refusals and len(kept) == len(every) - len(benign_refusals)
+    assert not [r for r in kept if toyworld.prompt_kind(r["prompt"]) == "benign" and toyworld.refuses(r["response"])]
+    assert [r for r in kept if toyworld.prompt_kind(r["prompt"]) == "harmful" and toyworld.refuses(r["response"])]

@@ -28,7 +28,7 @@ def test_tiny_walkthrough_writes_its_report_and_reuses_everything(pretrained, tm
     out = tmp_path / "r"
     real.main(["--tiny", "--init", str(pretrained), "--out", str(out), "--seeds", "0", "1"])
     md = (out / "report" / "real.md").read_text()
-    for section in ("## The base", "## Verdicts", "## The methods", "## Examples", "## Cost", "## Caveats"):
+    for section in ("## The base", "## Verdicts", "## The methods", "## Greedy answers along the verbosity vector", "## Cost", "## Caveats"):
         assert section in md
     assert md.count("| 1. coverage |") == 2 and "(2 seed(s): [0, 1])" in md
     summary = json.loads((out / "results" / "summary.json").read_text())
@@ -39,9 +39,12 @@ def test_tiny_walkthrough_writes_its_report_and_reuses_everything(pretrained, tm
     made = json.loads((out / "base" / "train_config.json").read_text())
     assert made["init"] == str(pretrained) and made["text"] == "natural"
     ex = json.loads((out / "examples.json").read_text())
+    n = real.SCALES["tiny"]["examples"]["prompts"]
     assert [(e["method"], e["alpha"]) for e in ex] == [(m, a) for m in ("TS-DPO", "DPO task arithmetic")
-                                                       for a in real.EXAMPLE_ALPHAS]
+                                                       for a in real.EXAMPLE_ALPHAS for _ in range(n)]
     assert all(e["words"] == len(e["response"].split()) for e in ex)
+    assert all(real.base_model.toyworld.prompt_kind(e["prompt"]) == "benign" for e in ex)  # benign prompts only
+    assert "| mean words ± se |" in md and "the base refuses" in md.split("## The base")[1].split("\n## ")[0]
 
     stamp = json.loads((out / "real.json").read_text())
     capsys.readouterr()

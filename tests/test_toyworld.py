@@ -237,3 +237,12 @@ def test_toyworld_cli_prints_natural_text(capsys):
     out = capsys.readouterr().out
     assert " ." not in out and " ," not in out
     assert any(line.startswith("[") and line[1].isupper() for line in out.splitlines())
+
+
+def test_refusals_and_repeated_sentences_are_recognized():
+    p = tw.make_prompts(1, seed=0)[0]
+    assert tw.refuses(" " + tw.REFUSAL) and tw.refuses(tw.natural(" " + tw.REFUSAL))
+    assert not tw.refuses(" well , let me think about it for a moment .") and not tw.refuses(None)
+    fact = next(s for s, (k, o) in tw.SENTENCES.items() if k == "fact")
+    assert tw.repeats(p, f" {fact} {fact}") and not tw.repeats(p, f" {fact}")
+    assert not tw.repeats(p, " not a known sentence .")  # malformed: nothing to count
