@@ -111,7 +111,8 @@ def pair_sweep(tokenized_pairs, taus, alphas, beta=0.1, lin=None, model=None, ba
         keep = scored_positions(bt["labels"])
         if kl:  # each token's KL summed into its row
             rows.append((torch.zeros(len(a), 2 * b, dtype=tok_kl.dtype).index_add_(1, keep.nonzero()[:, 0], tok_kl), keep.sum(-1)))
-    margins, n = torch.cat(margins, dim=1), len(tokenized_pairs)
+    margins = torch.cat(margins, dim=1)
+    n = margins.shape[1]  # pairs: a list of tokenized pairs or one collated batch of them
     correct = (margins > 0).float()
     out = {"margins": margins, "accuracy": correct.mean(1), "accuracy_se": torch.as_tensor(standard_error(correct)),
            "margin": margins.mean(1), "margin_se": torch.as_tensor(standard_error(margins)), "n": n}

@@ -144,7 +144,7 @@ def test_paired_bootstrap_known_difference():
     u = rng.standard_normal(N)                       # difficulty of prompt i, shared by both methods
     a, b = u + 0.3 + e, u
     res = M.paired_bootstrap(lambda s, p: a[p].mean() - b[p].mean(), N)
-    assert set(res) == {"diff", "lo", "hi", "se", "n_boot"} and res["n_boot"] == 2000
+    assert set(res) == {"diff", "lo", "hi", "se", "n_boot", "p"} and res["n_boot"] == 2000 and res["p"] < 1e-6
     assert res["diff"] == pytest.approx(0.3)
     assert res["lo"] < 0.3 < res["hi"] and res["lo"] > 0
     assert M.verdict(res["lo"], res["hi"], "A higher", "A lower") == "A higher"
