@@ -26,7 +26,7 @@ prompt and padding.
 Sources (`source=`): "toy" (toyworld.make_rows; correlation= is its helpfulness-verbosity knob; "toy:natural"
 the same rows as ordinary English, for a pretrained tokenizer), or a
 local .jsonl/.json/.parquet file or a hub name (nvidia/HelpSteer, openbmb/UltraFeedback,
-PKU-Alignment/PKU-SafeRLHF, Anthropic/hh-rlhf[:data_dir]): hub_data.py reads those and maps each shape to
+PKU-Alignment/PKU-SafeRLHF, Anthropic/hh-rlhf[:data_dir]): plumbing/hub_data.py reads those and maps each shape to
 the two formats above.
 
 Run:
@@ -226,7 +226,7 @@ def toy_text(source):
 
 
 def _open(source, split, limit, seed, data_dir=None, correlation=None):
-    """(where, shape, [(row, record)], strict): the toy world here, files and hub names in hub_data.py."""
+    """(where, shape, [(row, record)], strict): the toy world here, files and hub names in plumbing/hub_data.py."""
     from plumbing import hub_data  # lazily: the toy world needs none of the file and hub readers
     if toy_text(source):
         n = TOY_PROMPTS if limit is None else max(1, math.ceil(limit / TOY_RESPONSES))

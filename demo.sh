@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The walkthrough end to end on the embedded default (CPU, nothing downloaded): `make demo` runs this.
-# Every line is a command the README shows; a finished run is reused unless FORCE=1. About 6.5 minutes on 2 cores (384 s measured from a fresh clone):
+# Every line is a step of the README's walkthrough; a finished run is reused unless FORCE=1. About 7 minutes on 2 cores, install included:
 # only what the evaluation compares is trained (helpfulness and verbosity, both modes, 4 weightings); the
 # evaluation runs at demo size (64 held-out prompts x 1 sample, 64 pairs per objective, no ablation) and its
 # last step prints the flags of the study setting.

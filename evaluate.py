@@ -1,7 +1,7 @@
 """The evaluation experiment: compose task vectors over alpha points, score what they generate, measure how far
-each point moves from the base; report.py turns the numbers into paired comparisons.
+each point moves from the base; measure/report.py turns the numbers into paired comparisons.
 
-Methods (same base theta0, data, beta and step budget), their runs found by config.json (runs.find_runs):
+Methods (same base theta0, data, beta and step budget), their runs found by config.json (plumbing.run_folder.find_runs):
   TS-DPO               tangent vectors composed in the linearized model f0 + sum_k alpha_k J tau_k
   DPO task arithmetic  standard vectors (theta_k - theta0) composed in the nonlinear model theta0 + sum_k alpha_k tau_k
   scalarized DPO       one standard run per weighting (w_a, w_b) at alpha = 1 (plain DPO on a is the weighting 1, 0)
@@ -12,10 +12,10 @@ s (w_a, w_b) with s set so that its KL equals that run's (sweeps.kl_scale): as m
 along the same trade-off directions. --calibrate kl first rescales every vector so that alpha = 1 alone spends
 the same KL (--kl-target, default the median over the composed vectors of their own alpha = 1 KL).
 
-Measured at every point (metrics: metrics.py; statistics and verdicts: report.py):
+Measured at every point (metrics: measure/metrics.py; statistics and verdicts: measure/report.py):
   scores  per prompt i, the mean over samples j of score(x_i, y_ij), y_ij ~ pi_alpha(.|x_i) drawn from the stream
           of key i + n_prompts * j (generate.generate keys=): every method and point draws the same numbers (common
-          random numbers), so alpha = 0 reproduces the base. Malformed text is the worst on both axes (scoring.py).
+          random numbers), so alpha = 0 reproduces the base. Malformed text is the worst on both axes (measure/scoring.py).
   KL      per-token KL(pi_alpha || pi_0) over the response tokens of the held-out pairs (sweeps.pair_sweep).
   pairs   implicit margins beta [(log pi - log pi_0)(y_c|x) - (log pi - log pi_0)(y_r|x)] on each objective's
           held-out pairs and on controlled pairs (equal labels on the other attribute): accuracy, margin, xi.
@@ -67,7 +67,7 @@ KL_RTOL = 0.01  # calibrated KLs match their targets to 1 % (sweeps.kl_scale's r
 def select_runs(found, seed, a, b, root="runs"):
     """The runs of one seed: {"vectors": {(mode, objective): folder}, "scalarized": [(w, weights, folder)]}.
 
-    found: runs.find_runs(root) = [(folder, config)]. Scalarized runs are the standard runs with weights over a
+    found: plumbing.run_folder.find_runs(root) = [(folder, config)]. Scalarized runs are the standard runs with weights over a
     and b only, sorted by w = the weight on a. Two finished runs that claim the same (mode, objective or weights,
     seed) are refused, and so is a seed with nothing to compare: which runs to evaluate would be a guess."""
     claimed, weights = {}, {}

@@ -20,7 +20,7 @@ are printed as measured / goal; `--goals auto` picks SmolLM2's for a model of Sm
 embedded base's.
 
     python -m lab.bench                       # CPU, the embedded base (a random model of its shape if runs/base is missing)
-    python -m lab.bench --base runs/smollm2 --linearize "model\\.layers\\.(28|29)\\." --out results/bench-smollm2.json
+    python -m lab.bench --base smollm2 --linearize "model\\.layers\\.(28|29)\\." --out results/bench-smollm2.json
     .venv/bin/pip install --no-deps trl==1.16.0 accelerate psutil   # optional: the TRL comparison
 Writes results/bench.json (every ratio; null where a part was skipped).
 """

