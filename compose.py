@@ -29,7 +29,7 @@ import os
 import toyworld
 from generate import TOP_P, generate
 from linearize import TaskVector, apply_vectors, fingerprint, linearize_for
-from plumbing.cli import in_range, positive, run_cli
+from plumbing.cli import Parser, in_range, positive, run_cli
 from plumbing.models import load_model, load_tokenizer
 from plumbing.run_folder import atomic_folder, check_out, write_json
 
@@ -60,7 +60,7 @@ def alpha_list(text):
     try:
         return [float(x) for x in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give numbers, e.g. --alphas 1 -0.5 or --alphas=1,-0.5") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: give numbers, e.g. --alphas 1 -0.5 or --alphas -1,0.5") from None
 
 
 # ------------------------------------------------------------------------------------------------ export
@@ -89,12 +89,12 @@ def export(base_path, vector_paths, alphas, out_dir):
 
 # -------------------------------------------------------------------------------------------------- main
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("--base", default="runs/base", help="HF folder of theta0 (base_model.py)")
     p.add_argument("--vectors", nargs="+", default=["runs/ts-helpfulness", "runs/ts-verbosity"],
                    help="run folders or task_vector.safetensors files")
     p.add_argument("--alphas", nargs="+", type=alpha_list, default=[[1.0, -0.5]],
-                   help="one alpha per vector (any real): 1 -0.5, or 1,-0.5 (--alphas=-1,1 when the first is negative)")
+                   help="one alpha per vector (any real): 1 -0.5, or 1,-0.5, or -1,1")
     p.add_argument("--prompt", nargs="+", default=None, help="prompt(s); default: three toy-world prompts")
     p.add_argument("--nonlinear", action="store_true", help="edit the weights instead of the linearized model")
     p.add_argument("--greedy", action="store_true")

@@ -30,10 +30,10 @@ PKU-Alignment/PKU-SafeRLHF, Anthropic/hh-rlhf[:data_dir]): plumbing/hub_data.py 
 the two formats above.
 
 Run:
-  python data.py --source toy --objective helpfulness
-  python data.py --source toy --objective helpfulness --control verbosity --correlation 0.5
-  python data.py --source toy --weights helpfulness=0.7,verbosity=-0.3
-  python data.py --source my_pairs.jsonl --objective safety
+  python data.py --data toy --objective helpfulness
+  python data.py --data toy --objective helpfulness --control verbosity --correlation 0.5
+  python data.py --data toy --weights helpfulness=0.7,verbosity=-0.3
+  python data.py --data my_pairs.jsonl --objective safety
 """
 import argparse
 import hashlib
@@ -43,7 +43,7 @@ import math
 import sys
 
 import toyworld
-from plumbing.cli import positive, run_cli
+from plumbing.cli import Parser, positive, run_cli
 
 TOY_PROMPTS, TOY_RESPONSES = 2000, 4
 SPLITS, FRACTIONS = ("train", "validation", "test"), (0.8, 0.1, 0.1)
@@ -273,7 +273,7 @@ def load_pairs(source, objective=None, weights=None, split="train", limit=None, 
     if shape in hub_data.PAIRWISE:
         if weights is not None:
             raise ValueError(f"{where}: {shape} shape detected: weights need rated rows, these are fixed pairs; "
-                             "pass objective= instead")
+                             "pass --objective instead")
         if control is not None:
             raise ValueError(f"{where}: {shape} shape detected: control={control!r} needs rated rows (labels to "
                              "hold equal), these are fixed pairs; leave control unset")
@@ -322,8 +322,9 @@ def _weights_flag(text):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--source", default="toy", help="toy | a hub name above | a local .jsonl/.json/.parquet file")
+    ap = Parser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default="toy", help="toy | toy:natural | a hub name above | a local .jsonl/.json/.parquet")
+    ap.add_argument("--source", dest="data", help=argparse.SUPPRESS)  # the old name of --data: old commands still run
     ap.add_argument("--objective", default=None, help="attribute to raise (default helpfulness when no --weights)")
     ap.add_argument("--weights", type=_weights_flag, default=None,
                     help="scalarized objective, e.g. helpfulness=0.7,verbosity=-0.3")
@@ -336,10 +337,10 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.objective and args.weights:
         ap.error("give --objective or --weights, not both")
-    if args.correlation is not None and not toy_text(args.source):
-        ap.error(f"--correlation is a knob of the toy world; --source {args.source} has none")
+    if args.correlation is not None and not toy_text(args.data):
+        ap.error(f"--correlation is a knob of the toy world; --data {args.data} has none")
     objective = args.objective or (None if args.weights else "helpfulness")
-    pairs = load_pairs(args.source, objective, args.weights, split="all", limit=args.limit, seed=args.seed,
+    pairs = load_pairs(args.data, objective, args.weights, split="all", limit=args.limit, seed=args.seed,
                        max_pairs_per_prompt=args.max_pairs_per_prompt, correlation=args.correlation,
                        control=args.control)
     for name, part in zip(SPLITS, split_by_prompt(pairs, seed=args.seed)):

@@ -100,6 +100,8 @@ def dpo_metrics(losses, chosen_rewards, rejected_rewards, pi_chosen, pi_rejected
 
 
 if __name__ == "__main__":
+    from plumbing.cli import Parser
+    Parser(description="Print each preference loss at h = -5, 0, 5 (no flags).").parse_args()
     zero = torch.zeros(3)
     margins = torch.tensor([-5.0, 0.0, 5.0])  # log-ratio differences h
     for loss_type in LOSSES:

@@ -27,7 +27,7 @@ Per vector: ||tau||, KL at alpha = 1, scale s, the linearization gap (sweeps.lin
     python evaluate.py --n-prompts 128 --n-samples 2 --n-boot 2000 --calibrate kl     # the study setting
     python evaluate.py --seeds 0 1 2          # runs whose config.json seed is 0, 1, 2: two-level bootstrap
     python evaluate.py --scorer hf:<reward-model>,length --correlation 0.9
-Defaults are sized for the CPU demo; negative values need the = form (--alphas-b=-1,0). Outputs (summary.json
+Defaults are sized for the CPU demo; a list may start negative (--alphas-b -1,0). Outputs (summary.json
 last): sweep.jsonl (a row per method, seed and point, with per-prompt scores), summary.md, summary.json, pareto.png
 (fronts, and against KL), control.png (against alpha and KL; pair accuracy), disentanglement.png, cca.png.
 """
@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+import base_model
 import data
 import generate
 import linearize
@@ -51,7 +52,7 @@ from measure.metrics import cca, cca_null, principal_angles, residualize, row_co
 from measure.report import write_results
 from measure.scoring import Scorer, scorer_spec
 from plumbing import models
-from plumbing.cli import in_range, positive, run_cli
+from plumbing.cli import Parser, in_range, positive, run_cli
 from plumbing.run_folder import check_out, find_runs
 
 METHODS = {  # name -> (training mode of its runs, model the vectors are composed in)
@@ -364,7 +365,7 @@ def kl_target(text):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", default="runs", help="folder of training runs (any names; found by their config.json)")
     p.add_argument("--base", default=None, help="theta0 folder (default: <runs>/base)")
     p.add_argument("--out", default="results", help="results folder")
@@ -375,14 +376,15 @@ def parse_args(argv=None):
     p.add_argument("--maximize", default="helpfulness", help="objective whose vector gets --alphas-a (x axis)")
     p.add_argument("--minimize", default="verbosity", help="objective whose vector gets --alphas-b (y axis)")
     p.add_argument("--alphas-a", type=numbers, default="0,0.5,1,1.5", help="grid for the maximized objective's vector")
-    p.add_argument("--alphas-b", type=numbers, default="-1.5,-1,-0.5,0", help="grid for the minimized one (negative = less); write --alphas-b=-1.5,-1,0 (with =)")
+    p.add_argument("--alphas-b", type=numbers, default="-1.5,-1,-0.5,0", help="grid for the minimized one (negative = less), e.g. -1.5,-1,0")
     p.add_argument("--control", type=numbers, default="-1.5,1.5,7", help="1-D sweeps per vector: lo,hi,steps")
     p.add_argument("--calibrate", choices=["none", "kl"], default="none",
                    help="kl: rescale every vector so that alpha = 1 alone spends --kl-target (per-token KL)")
     p.add_argument("--kl-target", type=kl_target, default=None,
                    help="with --calibrate kl: the KL budget of alpha = 1: a number, or standard | tangent (the median "
                         "of that mode's vectors' own); default: the median over all the vectors' own")
-    p.add_argument("--scorer", type=scorer_spec, default="toy", help="toy | length | hf:<reward-model>, comma-joined (later override)")
+    p.add_argument("--scorer", type=scorer_spec, default="toy", help="toy | length | hf:<reward-model> | module:function (your score(prompt, response) -> "
+                   "{attribute: number}, for a new attribute), comma-joined (later override)")
     p.add_argument("--bounds", type=numbers, default=None, help="lo,hi of both axes for HV (default toy: 0,4; else from the data)")
     p.add_argument("--n-prompts", type=positive(int), default=64, help="held-out prompts (study: >= 128)")
     p.add_argument("--n-samples", type=positive(int), default=1, help="samples per prompt and point (study: 2)")
@@ -440,6 +442,7 @@ def main(argv=None):
     if not models.base_available(args.base):
         raise ValueError(f"--base {args.base}: no base model there, nor a hub id in the local cache; run base_model.py "
                          f"--out {args.base} or pass --base")
+    base_model.check_text_form(args.base, args.data)  # toy text in the base's own form (plain | natural)
     if not Path(args.runs).is_dir():
         raise ValueError(f"--runs {args.runs}: no such folder; train runs first (make demo) or pass --runs")
     found = find_runs(args.runs)  # a corrupt config.json stops here, before any work

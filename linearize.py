@@ -16,7 +16,6 @@ saved as safetensors (tau only) next to a fingerprint of the base it belongs to.
     python linearize.py --base runs/base            # prints what is linearized and checks tau = 0
     python linearize.py --base runs/base --linearize "h\\.3\\."   # only the last block moves
 """
-import argparse
 import copy
 import hashlib
 import math
@@ -26,7 +25,7 @@ import re
 import torch
 from torch.func import functional_call, jvp
 
-from plumbing.cli import run_cli
+from plumbing.cli import Parser, run_cli
 from plumbing.models import load_model
 from plumbing.run_folder import atomic_write
 
@@ -334,7 +333,7 @@ def combine(f0, gs, alphas):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("--base", default="runs/base", help="HF folder or hub id of theta0")
     p.add_argument("--linearize", default=None, help="regex on parameter names that move (default: all)")
     args = p.parse_args(argv)

@@ -18,7 +18,6 @@ config.json names: the embedded one, SmolLM2, ...) and the vectors load once, at
     python play.py --runs runs --bench       # seconds per greedy answer (at most 64 tokens) per method; no page
     make test-browser                        # the page in a real browser (chromium): the verbosity slider works
 """
-import argparse
 import json
 import math
 import os
@@ -38,7 +37,7 @@ import toyworld
 from dpo_loss import scored_positions
 from generate import TOP_P, generate
 from linearize import TaskVector, apply_vectors, combine, linearize_for, scored_logits
-from plumbing.cli import positive, run_cli, user_errors
+from plumbing.cli import Parser, positive, run_cli, user_errors
 from plumbing.models import load_model, load_tokenizer
 from plumbing.run_folder import find_runs
 
@@ -350,7 +349,7 @@ def check_port(host, port):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", default="runs", help="folder of training runs (any depth), e.g. after make demo")
     p.add_argument("--base", default=None, help="only the runs of this base (as their config.json names it)")
     p.add_argument("--results", default=None, help="evaluate.py's folder (default: results beside --runs)")

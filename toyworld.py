@@ -41,7 +41,6 @@ exactly, from every score triple a well-formed response can get (`response_space
 
 Run: python toyworld.py --n 5 --seed 0 --correlation 0.5
 """
-import argparse
 import functools
 import itertools
 import math
@@ -49,7 +48,7 @@ import random
 import re
 import statistics
 
-from plumbing.cli import in_range, positive, run_cli
+from plumbing.cli import Parser, in_range, positive, run_cli
 
 ATTRIBUTES = ("helpfulness", "verbosity", "safety")
 VERBOSITY_THRESHOLDS = (9, 17, 25, 33)  # word count <= t[i] -> verbosity i; above all -> 4
@@ -471,15 +470,15 @@ def corpus(n_prompts=2000, seed=0, correlation=None):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Print example rows of the toy preference world.")
-    ap.add_argument("--n", type=positive(), default=5, help="number of prompts")
+    ap = Parser(description="Print example rows of the toy preference world.")
+    ap.add_argument("--n", type=positive(), default=5, help="rows to print (4 responses per prompt)")
     ap.add_argument("--seed", type=int, default=0, help="any integer")
     ap.add_argument("--correlation", type=correlation_flag(), default=DEFAULT_CORRELATION,
                     help="Pearson r of helpfulness vs verbosity, in correlation_range() (default %(default)s)")
     ap.add_argument("--text", choices=TEXT_FORMS, default="plain", help="natural: ordinary English (capitals, "
                     "punctuation attached), the form a pretrained tokenizer expects; the oracle reads both")
     args = ap.parse_args(argv)
-    rows = make_rows(args.n, seed=args.seed, correlation=args.correlation, text=args.text)
+    rows = make_rows(math.ceil(args.n / 4), seed=args.seed, correlation=args.correlation, text=args.text)[:args.n]
     for r in rows:
         print(f"[{r['prompt']}] ->{r['response']}\n    " + "  ".join(f"{a}={r[a]}" for a in ATTRIBUTES))
     if len(rows) > 1:

@@ -26,7 +26,6 @@ over ranks, then --grad-accum), so every layout computes the same step; data ord
 epoch), so --resume is bit-exact on CPU; Ctrl-C stops between two steps and leaves a checkpoint for it. --out is a
 run folder as plumbing/run_folder.py describes it: never a model folder, never a finished run of other flags.
 """
-import argparse
 import contextlib
 import copy
 import functools
@@ -49,7 +48,7 @@ from dpo_loss import LOSSES, concatenated_logps, dpo_metrics, length_normalized,
 from linearize import LinearizedModel, TaskVector, fingerprint, freeze, scored_logits, select_parameters
 from plumbing.models import load_model, load_tokenizer
 from plumbing.checkpoints import resume, save_checkpoint, warmup_cosine
-from plumbing.cli import in_range, positive, run_cli
+from plumbing.cli import Parser, in_range, positive, run_cli
 from plumbing.run_folder import (atomic_write, check_out, default_out, plot_curves, read_json, run_info, write_json,
                                  write_jsonl)
 from toyworld import ATTRIBUTES, DEFAULT_CORRELATION, correlation_flag
@@ -301,6 +300,8 @@ def load_inputs(args, device):
     """(train pairs, held-out pairs, tokenizer, policy, base fingerprint), refusing what cannot make one step.
 
     Only the policy keeps theta0: with --precompute-ref the frozen model can then be freed once the cache is built."""
+    from base_model import check_text_form  # lazily: training needs none of the base's own training code
+    check_text_form(args.base, args.data)  # toy text in the base's own form (plain | natural)
     pairs, val = (data.load_pairs(args.data, args.objective, args.weights, split, args.limit, args.data_seed,
                                   correlation=args.correlation) for split in ("train", "validation"))
     if len(pairs) < args.batch_size:
@@ -458,7 +459,7 @@ def finish(args, policy, rows, paths, config, steps, base_fp, seconds):
 # ----------------------------------------------------------------------------- flags
 def parse_args(argv=None):
     count, number = positive(int), positive(float)
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("--mode", default="tangent", choices=["tangent", "standard"], help="TS-DPO or plain DPO")
     p.add_argument("--objective", default=None, help="attribute to raise (toy: helpfulness | verbosity | safety)")
     p.add_argument("--weights", default=None, help="scalarized objective, e.g. helpfulness=0.7,verbosity=-0.3")

@@ -24,7 +24,6 @@ embedded base's.
     .venv/bin/pip install --no-deps trl==1.16.0 accelerate psutil   # optional: the TRL comparison
 Writes results/bench.json (every ratio; null where a part was skipped).
 """
-import argparse
 import copy
 import math
 import os
@@ -43,7 +42,7 @@ from dpo_loss import preference_loss, scored_positions, sequence_logps
 from generate import generate, generate_sweep
 from linearize import LinearizedModel, TaskVector, freeze, scored_logits, select_parameters
 from plumbing.models import load_model, load_tokenizer
-from plumbing.cli import in_range, positive, run_cli
+from plumbing.cli import Parser, in_range, positive, run_cli
 from plumbing.run_folder import read_json, write_json
 from train_tangent import make_policy, policy_logps
 
@@ -294,7 +293,7 @@ def print_ratios(ratios, goals, which, skipped):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("--base", default=DEFAULT_BASE, help="HF folder or hub id")
     p.add_argument("--data", default="toy", help="pair source (data.py)")
     p.add_argument("--objective", default="helpfulness")

@@ -23,7 +23,6 @@ are the flags of the full run, with --device cuda for the training runs (the SFT
     python -m lab.smollm2 --seeds 0 1 2 --linearize all --steps 300 --device cuda --out runs/real-gpu --report runs/real-gpu
     python -m lab.smollm2 --tiny --init <folder> --out /tmp/r    # seconds, meaningless numbers: the test suite's run
 """
-import argparse
 import shutil
 import statistics
 import time
@@ -37,7 +36,7 @@ from plumbing.models import base_available, resolve_base
 from plumbing.smollm2_wheel import SMOLLM2_DIR
 from measure.metrics import mean_present
 from measure.report import chance_line, family_verdicts, fmt_num
-from plumbing.cli import run_cli
+from plumbing.cli import Parser, run_cli
 from plumbing.run_folder import atomic_write, check_out, newer_than, read_config, read_json, write_json
 from lab.study import STUDY_CLAIMS, VERSUS  # the study's claims, in its order
 
@@ -256,7 +255,7 @@ def write_real(out, rep, seeds, linearize, walls):
 
 # ----------------------------------------------------------------------------- main
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tiny", dest="scale", action="store_const", const="tiny", default="cpu",
                    help="seconds, meaningless numbers: the test suite's smoke run (use with --init <small folder>)")
     p.add_argument("--init", default="smollm2", help="the pretrained LM (default smollm2: make smollm2 installs it)")

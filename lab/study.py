@@ -31,7 +31,6 @@ Outputs: --out (default runs/study[-quick|-tiny]): bases/, runs/, results/<cell>
 logs/<task>.log, study.json; the report: --report (default docs for the full grid, else <out>/report):
 study.md and study-*.png (write_study below; the figures are in measure/plots.py).
 """
-import argparse
 import contextlib
 import json
 import multiprocessing
@@ -46,7 +45,7 @@ from tqdm import tqdm
 from measure.metrics import mean_present, mean_se
 from measure.plots import plot_study_bars, plot_study_cca, plot_study_control, plot_study_hv
 from measure.report import chance_line, family_verdicts, fmt_num
-from plumbing.cli import run_cli
+from plumbing.cli import Parser, run_cli
 from plumbing.run_folder import atomic_write, check_out, newer_than, read_config, read_json, write_json
 
 A, B = "helpfulness", "verbosity"
@@ -436,7 +435,7 @@ def _control_curves(res, a, b):
 
 # ----------------------------------------------------------------------------- main
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = Parser(description=__doc__.split("\n\n")[0])
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", dest="scale", action="store_const", const="quick",
                       help="the same grid, smaller (2 seeds, fewer arms and steps): 12 min on 2 cores")

@@ -13,6 +13,7 @@
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display: must precede pyplot
+import matplotlib.patches
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -22,6 +23,7 @@ from plumbing.run_folder import atomic_write
 COLORS = {"TS-DPO": "tab:blue", "DPO task arithmetic": "tab:orange", "TS-DPO (nonlinear)": "tab:cyan",
           "scalarized DPO": "tab:red", "base": "black"}
 MX = (True, False)  # maximize the first axis, minimize the second
+CCA_X = "canonical index (1 = the strongest pair)"  # the x axis of both CCA figures, counted from 1
 
 
 def mean_points(args, m, sel, idx):
@@ -56,6 +58,7 @@ def plot_pareto(args, o, ideal, path):
     a, b = args.maximize, args.minimize
     fig, (ax, ax_kl) = plt.subplots(1, 2, figsize=(13, 5.5), width_ratios=(1.2, 1))
     base = mean_points(args, o["methods"]["base"], [0], slice(None))
+    labels, seen = [], []  # the w= labels to place; every drawn point and error-bar end, for the axis limits
     for name, m in o["methods"].items():
         c, grid, every = COLORS.get(name), select_points(m, "grid"), list(range(len(m["kl"])))
         xy, se = mean_points(args, m, every, slice(None)), np.column_stack([standard_error(m["scores"][x]) for x in (a, b)])
@@ -65,8 +68,8 @@ def plot_pareto(args, o, ideal, path):
             ax.plot(xy[m["eq"], 0], xy[m["eq"], 1], "x", color=c, ms=8, label=f"{name}, equal budget")
         f = np.array(grid)[pareto_mask(xy[grid], MX)]
         ax.step(*xy[f[np.argsort(xy[f, 0])]].T, where="post", color=c, lw=2)
-        for lab, (x, y) in zip(m.get("labels", []), xy):
-            ax.annotate(f"w={lab['w']:g}", (x, y), fontsize=8, color=c, xytext=(3, 3), textcoords="offset points")
+        labels += [(f"w={lab['w']:g}", x, y, c) for lab, (x, y) in zip(m.get("labels", []), xy)]
+        seen += [xy[grid] - se[grid], xy[grid] + se[grid], xy[m.get("eq", [])]]
         order = np.argsort(m["kl"])
         hv = [hypervolume_2d(np.vstack([base, xy[order[:i + 1]]]), args.ref, MX, args.bounds)
               for i in range(len(order))]
@@ -74,13 +77,41 @@ def plot_pareto(args, o, ideal, path):
     if ideal is not None:
         ax.step(*np.asarray(ideal)[np.argsort(np.asarray(ideal)[:, 0])].T, where="post", color="k", ls="--", lw=1,
                 label="ideal front (toy world)")
-    ax.set_xlim(*args.bounds[0]), ax.set_ylim(*args.bounds[1])
+    seen = np.vstack(seen)
+    ax.set_xlim(*padded(args.bounds[0], seen[:, 0])), ax.set_ylim(*padded(args.bounds[1], seen[:, 1]))
+    place_labels(ax, labels)
     unit = "oracle score (0-4)" if args.scorer == "toy" else f"score ({args.scorer})"
     _finish(ax, f"{a}: {unit}, higher is better", f"{b}: {unit}, lower is better",
             "Pareto fronts (mean ± se over prompts; lines: non-dominated grid points)")
     _finish(ax_kl, "KL budget k: per-token KL(pi_alpha || pi_0) on held-out responses", "HV of the points with KL <= k",
             "Fronts against KL")
     savefig(fig, path)
+
+
+def padded(bounds, values, margin=0.04):
+    """Axis limits holding both the stated bounds and every drawn value, plus a margin: nothing sits on the edge."""
+    v = np.asarray(values, float)
+    v = np.concatenate([v[np.isfinite(v)], bounds])
+    lo, hi = float(v.min()), float(v.max())
+    pad = margin * ((hi - lo) or 1.0)
+    return lo - pad, hi + pad
+
+
+def place_labels(ax, labels, gap=0.035, near=0.12):
+    """Annotate (text, x, y, color) points after the limits are set: a label that would sit within `gap` (axes
+    fraction) of one already placed at a similar x moves up or down (the nearest free place inside the axes) to
+    clear it, with a thin line back to its point. Returns the labels' positions in axes fraction."""
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    placed = []
+    for text, x, y, c in sorted(labels, key=lambda t: t[2]):
+        fx, fy = (x - x0) / (x1 - x0), (y - y0) / (y1 - y0)
+        tries = [fy + 0.01 + k * gap for k in [0] + [s * n for n in range(1, 30) for s in (1, -1)]]  # 0, +1, -1, ..
+        ty = next((t for t in tries if 0 <= t <= 0.95
+                   and not any(abs(t - py) < gap and abs(fx - px) < near for px, py in placed)), fy + 0.01)
+        placed.append((fx, ty))
+        ax.annotate(text, (x, y), xytext=(fx + 0.01, ty), textcoords="axes fraction", fontsize=8, color=c,
+                    arrowprops=dict(arrowstyle="-", color=c, lw=0.5) if abs(ty - fy) > gap else None)
+    return placed
 
 
 def plot_control(args, o, path):
@@ -111,7 +142,10 @@ def plot_xi(args, xi, path):
     """disentanglement.png: xi over the grid per composed method; rows: all pairs, controlled pairs."""
     names = list(xi) or ["(none)"]
     kinds = sorted({k for v in xi.values() for k in v}) or ["all"]
-    vmax = max([np.max(g) for v in xi.values() for g in v.values()] + [1e-9])
+    # a zero alpha asks nothing of its task: xi is not defined there (metrics.xi returns 0), drawn grey, not as 0
+    undefined = (np.asarray(args.alphas_a) == 0)[:, None] | (np.asarray(args.alphas_b) == 0)[None, :]
+    vmax = max([np.max(np.where(undefined, 0, g)) for v in xi.values() for g in v.values()] + [1e-9])
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="0.85")  # masked cells: light grey, not xi = 0
     fig, axes = plt.subplots(len(kinds), len(names), figsize=(4.6 * len(names), 4.2 * len(kinds)), squeeze=False)
     fig.subplots_adjust(hspace=0.4, wspace=0.35)
     im = None
@@ -120,17 +154,19 @@ def plot_xi(args, xi, path):
             if kind not in xi.get(name, {}):
                 ax.axis("off")
                 continue
-            v = np.asarray(xi[name][kind])
-            im = ax.imshow(v, origin="lower", cmap="viridis", vmin=0, vmax=vmax, aspect="auto")
-            for i, j in np.ndindex(v.shape):  # a zero alpha asks nothing of its task: no term, shown as "-"
-                ax.text(j, i, f"{v[i, j]:.2f}" if args.alphas_a[i] and args.alphas_b[j] else "-", ha="center",
-                        va="center", fontsize=7, color="white" if v[i, j] < vmax / 2 else "black")
+            v = np.ma.masked_array(np.asarray(xi[name][kind], float), mask=undefined)
+            im = ax.imshow(v, origin="lower", cmap=cmap, vmin=0, vmax=vmax, aspect="auto")
+            for i, j in np.ndindex(v.shape):
+                ax.text(j, i, "n/a" if undefined[i, j] else f"{v[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="dimgray" if undefined[i, j] else "white" if v[i, j] < vmax / 2 else "black")
             ax.set_xticks(range(len(args.alphas_b)), [f"{x:g}" for x in args.alphas_b])
             ax.set_yticks(range(len(args.alphas_a)), [f"{x:g}" for x in args.alphas_a])
             ax.set_xlabel(f"alpha {args.minimize}"), ax.set_ylabel(f"alpha {args.maximize}")
             ax.set_title(f"{name}, {kind} pairs", fontsize=9)
     if im is not None:
         fig.colorbar(im, ax=axes.ravel().tolist(), label="disentanglement error xi (0-2)")
+        fig.legend(handles=[matplotlib.patches.Patch(color="0.85", label="n/a: an alpha is 0, xi undefined")],
+                   loc="lower center", fontsize=8, frameon=False)
     savefig(fig, path)
 
 
@@ -148,7 +184,7 @@ def plot_cca(args, cca_res, path):
                 ax.plot(i, d["spectrum"], style, marker="o", color=COLORS.get(name), label=tag)
                 ax.plot(i, d["null95"], style, color="gray", label=f"{tag}: null 95th pct")
         ax.set_ylim(0, 1.05)
-        _finish(ax, "canonical index", "canonical correlation", f"{name}: shift {args.maximize} vs {args.minimize}")
+        _finish(ax, CCA_X, "canonical correlation", f"{name}: shift {args.maximize} vs {args.minimize}")
     savefig(fig, path)
 
 
@@ -219,8 +255,9 @@ def plot_study_cca(spectra, path):
     fig, axes = plt.subplots(1, len(spectra), figsize=(4 * len(spectra), 3.6), squeeze=False)
     for ax, (cell, methods) in zip(axes[0], spectra.items()):
         for name, r in methods.items():
-            ax.plot(r["spectrum"], "o-", color=COLORS.get(name), label=name, ms=4)
-            ax.plot(r["null95"], ":", color=COLORS.get(name), label=f"{name}: null 95th pct")
-        _finish(ax, "canonical component", "canonical correlation", cell)
+            i = np.arange(1, len(r["spectrum"]) + 1)
+            ax.plot(i, r["spectrum"], "o-", color=COLORS.get(name), label=name, ms=4)
+            ax.plot(i, r["null95"], ":", color=COLORS.get(name), label=f"{name}: null 95th pct")
+        _finish(ax, CCA_X, "canonical correlation", cell)
     fig.tight_layout()
     savefig(fig, path)

@@ -1,7 +1,7 @@
-"""One-line errors and the argparse types every script shares.
+"""One-line errors, the argument parser and the argparse types every script shares.
 
 A bad input (a flag, a file, a row) ends a script with one line 'script: error: ...' naming it and saying what to
-do (`run_cli`), never with a traceback.
+do (`run_cli`, `Parser`), never with a traceback; a comma list may start with a negative number: --alphas -1,1.
 """
 import argparse
 import math
@@ -28,12 +28,22 @@ def run_cli(main, argv=None):
         raise SystemExit(f"{prog}: error: {text}") from None
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line 'prog: error: ...' (exit 2; --help prints the usage) and whose
+    values may be comma lists starting with a negative number (--alphas-b -1.5,-1,0 needs no '=')."""
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self._negative_number_matcher = re.compile(r"^-\.?\d[\d.,eE+-]*$")  # newer argparse does this itself
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 NUMBER = {int: "a whole number", float: "a number"}
 
 
 def positive(kind=int, allow_zero=False):
     """argparse type: a number > 0 (>= 0 with allow_zero); anything else is a usage error naming the flag."""
-    import argparse
 
     def parse(text):
         try:
@@ -49,7 +59,6 @@ def positive(kind=int, allow_zero=False):
 
 def in_range(lo, hi, kind=float, lo_open=False, hi_open=False):
     """argparse type: a number in [lo, hi] (open ends as asked)."""
-    import argparse
 
     def parse(text):
         try:

@@ -24,9 +24,10 @@ for JSON lines) and the field, and saying what to do. Hub data is real data: a m
 skipped and counted on stderr. Pairs whose chosen text equals the rejected text are kept here and
 dropped, with a count, by data.load_pairs (one place for every source).
 
-    python data.py --source my_pairs.jsonl --objective safety     # (this file has no command of its own)
+    python data.py --data my_pairs.jsonl --objective safety     # (this file has no command of its own)
 """
 import bisect
+import difflib
 import json
 import math
 import os
@@ -43,6 +44,8 @@ HUB = {"nvidia/HelpSteer": "rated", "openbmb/UltraFeedback": "UltraFeedback",
 PAIRWISE = {"PKU-SafeRLHF": tuple(PKU_FIELDS), "hh-rlhf": tuple(HH_DIRS), "pairs": (), "conversational": ()}
 ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity", "safety", "harmlessness",
               *UF_ASPECTS)  # known by name (HelpSteer, the toy world, UltraFeedback): always ratings when present
+TOY_ATTRIBUTES = ("helpfulness", "verbosity", "safety")  # toyworld.ATTRIBUTES (plumbing imports no lesson file)
+_NOTED = set()  # (source, objective) already said to be a label only
 FILE_TYPES = (".jsonl", ".json", ".parquet")
 NOT_ATTRIBUTES = {"prompt", "response", "id", "idx", "index", "source", "model", "split"}
 SHAPES = {  # shape -> the columns that identify it, tried in this order (conversational: chosen is a message list)
@@ -307,9 +310,18 @@ def pairs_of(where, shape, records, strict, objective):
     """(pairs, objective) of a pairwise source (PKU-SafeRLHF, hh-rlhf, pairs); the objective checked against it."""
     objective = objective or ("helpfulness" if shape == "hh-rlhf" else None)
     known = PAIRWISE[shape] or sorted({rec["objective"] for _, rec in records if rec.get("objective")})
-    if (objective or shape != "pairs") and known and objective not in known:  # unlabelled pairs take any name
+    if (objective or shape != "pairs") and known and objective not in known:
         raise ValueError(f"{where}: unknown objective {objective!r} for the {shape} shape; "
                          f"objectives present: {', '.join(known)}")
+    if objective and not known:  # unlabelled pairs take any name, a label only; a typo of a known one is refused
+        near = difflib.get_close_matches(objective, TOY_ATTRIBUTES, n=1, cutoff=0.8)
+        if near and near[0] != objective:
+            raise ValueError(f"{where}: --objective {objective}: did you mean {near[0]}? (the file has no objective "
+                             f"column, so any name is taken as a label; pass --objective {near[0]})")
+        if (where, objective) not in _NOTED:  # once, though train and validation are read apart
+            _NOTED.add((where, objective))
+            print(f"note: {where} has no objective column: --objective {objective} is a label only (every pair is "
+                  "used as is)", file=sys.stderr)
     fn = {"PKU-SafeRLHF": pku_pair, "hh-rlhf": hh_pair, "pairs": pair_record,
           "conversational": conversational_pair}[shape]
     return _map(records, lambda rec, w, r: fn(rec, objective, w, r), where, strict), objective

@@ -11,7 +11,7 @@ import os
 
 import torch
 
-from plumbing.cli import run_cli
+from plumbing.cli import Parser, run_cli
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model", "spiece.model")  # any one holds a vocabulary
 
@@ -66,8 +66,7 @@ def load_tokenizer(name_or_path, flag="--base"):
 
 
 def main(argv=None):
-    import argparse
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("base", nargs="?", default="runs/base", help="a folder, a cached hub id, or smollm2")
     args = p.parse_args(argv)
     model, tok = load_model(args.base), load_tokenizer(args.base)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from plumbing.cli import run_cli
+from plumbing.cli import Parser, run_cli
 
 # files only we write: a base (train_config.json), an export (compose.json), results, a bench, a study, a real-LM
 # walkthrough (real.json); a training run is recognised by its config.json's base_fingerprint (every Hugging Face
@@ -206,8 +206,7 @@ def plot_curves(rows, path):
 
 
 def main(argv=None):
-    import argparse
-    p = argparse.ArgumentParser(description="List the finished training runs under a folder, as readers find them.")
+    p = Parser(description="List the finished training runs under a folder, as readers find them.")
     p.add_argument("root", nargs="?", default="runs", help="folder to search (any depth)")
     root = p.parse_args(argv).root
     for d, cfg in find_runs(root):

@@ -47,6 +47,8 @@ def world(tmp_path_factory):
     model = make_tiny_model("gpt2", len(tok))
     model.save_pretrained(d / "base")
     tok.save_pretrained(d / "base")
+    (d / "base" / "train_config.json").write_text(json.dumps(  # base_model.py's record: trained on the plain form
+        {"steps": 1, "batch_size": 2, "lr": 1e-3, "seed": 0, "data_seed": 0, "n_prompts": 10, "text": "plain"}))
     (d / "mine").mkdir()
     (d / "mine" / "notes.txt").write_text("keep me")
     pair = {"prompt": "how do i care for a cat ?", "chosen": "give it water .", "rejected": "give it water ."}
@@ -105,10 +107,10 @@ def cases(d):
         ("lab/smollm2.py", ["--steps", "0", "--out", f"{d}/r2"], 2, "--steps"),
         ("lab/smollm2.py", ["--out", f"{d}/mine"], 1, "--out"),
         ("lab/smollm2.py", ["--init", f"{d}/nobase", "--out", f"{d}/r3"], 1, "--init"),
-        ("data.py", ["--source", f"{d}/badrow.jsonl", "--objective", "helpfulness"], 1, "row 2"),
-        ("data.py", ["--source", f"{d}/shape.jsonl", "--objective", "helpfulness"], 1, "shape.jsonl"),
-        ("data.py", ["--source", f"{d}/nope.jsonl", "--objective", "helpfulness"], 1, "nope.jsonl"),
-        ("data.py", ["--source", "toy", "--objective", "helpfulness", "--limit", "0"], 2, "--limit"),
+        ("data.py", ["--data", f"{d}/badrow.jsonl", "--objective", "helpfulness"], 1, "row 2"),
+        ("data.py", ["--data", f"{d}/shape.jsonl", "--objective", "helpfulness"], 1, "shape.jsonl"),
+        ("data.py", ["--data", f"{d}/nope.jsonl", "--objective", "helpfulness"], 1, "nope.jsonl"),
+        ("data.py", ["--data", "toy", "--objective", "helpfulness", "--limit", "0"], 2, "--limit"),
         ("data.py", ["--source", "toy:fancy", "--objective", "helpfulness"], 1, "toy:natural"),
         ("train_tangent.py", [*train, "--data", "toy:fancy", "--out", f"{d}/t13"], 2, "toy:natural"),
         ("toyworld.py", ["--text", "fancy"], 2, "--text"),
@@ -118,6 +120,17 @@ def cases(d):
         ("lab/bench.py", ["--batch-size", "0"], 2, "--batch-size"),
         ("lab/bench.py", ["--max-length", "1"], 2, "--max-length"),
         ("toyworld.py", ["--n", "0"], 2, "--n"),
+        # issue 25: negative comma lists are values, typos of known objectives, the base's text form, --scorer
+        ("compose.py", [*base, "--vectors", f"{d}/full.safetensors", "--alphas", "-1,1"], 2, "2 --alphas"),
+        ("evaluate.py", ["--runs", f"{d}/runs", *base, "--alphas-b", "-1,x", "--out", f"{d}/e6"], 2, "--alphas-b"),
+        ("evaluate.py", ["--runs", f"{d}/runs", *base, "--scorer", "no_such_module:score", "--out", f"{d}/e7"], 2,
+         "--scorer"),
+        ("evaluate.py", ["--runs", f"{d}/runs", *base, "--data", "toy:natural", "--out", f"{d}/e8"], 1, "plain form"),
+        ("data.py", ["--data", f"{d}/same.jsonl", "--objective", "helpfulnes"], 1, "did you mean helpfulness"),
+        ("train_tangent.py", [*train, "--data", f"{d}/same.jsonl", "--objective", "helpfulnes", "--out", f"{d}/t14"], 1,
+         "did you mean helpfulness"),
+        ("train_tangent.py", [*train, "--data", "toy:natural", "--out", f"{d}/t15"], 1, "plain form"),
+        ("dpo_loss.py", ["--beta", "1"], 2, "unrecognized arguments"),
     ]
 
 

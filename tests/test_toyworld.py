@@ -210,9 +210,9 @@ def test_command_line(capsys):
         assert err.value.code == 2, argv  # refused at parse time
     capsys.readouterr()
     tw.main(["--n", "2", "--seed", "-1", "--correlation", "-0.4"])
-    rows = tw.make_rows(2, seed=-1, correlation=-0.4)
+    rows = tw.make_rows(1, seed=-1, correlation=-0.4)[:2]  # --n counts rows (4 per prompt), not prompts
     out = capsys.readouterr().out
-    assert out.count("helpfulness=") == len(rows) and f"{tw.label_correlation(rows):.3f}" in out
+    assert out.count("helpfulness=") == len(rows) == 2 and f"{tw.label_correlation(rows):.3f}" in out
 
 
 def test_natural_text_is_ordinary_english_and_scores_the_same():
