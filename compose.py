@@ -6,14 +6,11 @@ Each TS-DPO run gives one task vector tau_k (one objective). At inference a user
     linearized (TS-DPO):  f_lin(x; theta0 + sum_k alpha_k tau_k) = f0(x) + sum_k alpha_k J tau_k(x)
     nonlinear:            f(x; theta0 + sum_k alpha_k tau_k)      (the weights are edited, then a forward)
 
-The linearity trick: in the linearized model the logits are LINEAR in alpha. Per batch, K jvps give f0 and
-every g_k = J tau_k once; after that each alpha point costs one weighted sum and a log-softmax, not a
-forward; logits exist only where a response token is scored, (N, V). `sweep_logps` and `pair_sweep` use
-this for implicit-reward sweeps over held-out pairs, with the per-token KL(pi_alpha || pi_0) of every point
-from the same logits. Generation uses it too (generate.py: rows = (prompt, alpha point), K jvps per step).
-
-How far an alpha goes: `kl_scale` finds the s at which s * direction spends a given KL budget, and
-`linearization_gap` measures ||f(theta0 + alpha tau) - f_lin|| / ||f(theta0 + alpha tau) - f0||.
+The linearity trick: in the linearized model the logits are LINEAR in alpha. K jvps give f0 and every
+g_k = J tau_k once (LinearizedModel.jvp_many); after that each alpha point costs one weighted sum (linearize.combine),
+not a forward. generate.py decodes with it (rows = (prompt, alpha point), K jvps per step); measure/sweeps.py
+sweeps held-out pairs with it. The export is the nonlinear model: f0 + J tau is not a set of weights, so a
+TS-DPO model needs linearize.py at inference.
 
     python compose.py --base runs/base --vectors runs/ts-helpfulness runs/ts-verbosity --alphas 1.0 -0.5
     python compose.py ... --nonlinear --greedy --prompt "how do i care for a cat ?"
@@ -26,8 +23,6 @@ import argparse
 import math
 import os
 
-import toyworld
-from generate import TOP_P, generate
 from linearize import TaskVector, apply_vectors, fingerprint, linearize_for
 from plumbing.cli import Parser, in_range, positive, run_cli
 from plumbing.models import load_model, load_tokenizer
@@ -89,6 +84,8 @@ def export(base_path, vector_paths, alphas, out_dir):
 
 # -------------------------------------------------------------------------------------------------- main
 def main(argv=None):
+    import toyworld  # the CLI's: composing and exporting need neither the sampler nor the toy prompts
+    from generate import TOP_P, generate
     p = Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("--base", default="runs/base", help="HF folder of theta0 (base_model.py)")
     p.add_argument("--vectors", nargs="+", default=["runs/ts-helpfulness", "runs/ts-verbosity"],
