@@ -211,7 +211,8 @@ def test_compose_names_the_model_and_the_mode_mismatch(world, tmp_path, capsys, 
     mine = tmp_path / "mine"  # a foreign --export is refused before any generation
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
-    monkeypatch.setattr(compose, "generate", lambda *a, **k: pytest.fail("generated before refusing --export"))
+    import generate
+    monkeypatch.setattr(generate, "generate", lambda *a, **k: pytest.fail("generated before refusing --export"))
     with pytest.raises(ValueError, match="--export .*mine: exists and is not a model exported by compose.py"):
         run("--vectors", tangent, "--alphas", "1", "--export", str(mine))
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
