@@ -206,10 +206,11 @@ def write_real(out, rep, seeds, linearize, walls):
                      f"{mean_present([u.get('scale') for u in v]):.2f} | {' / '.join(g)} | {cos:.2f} |")
     # --- examples
     ex = read_json(out / "examples.json")
-    n_ex = len({e["prompt"] for e in ex})
+    n_ex, n_distinct = len(ex) // (2 * len(EXAMPLE_ALPHAS)), len({e["prompt"] for e in ex})
     L += ["", "## Greedy answers along the verbosity vector (helpfulness 0)", "",
-          f"{n_ex} held-out benign prompts, greedy, per method and alpha_verbosity: mean words ± standard error over "
-          "the prompts, how many answers say a sentence twice (the oracle counts it once) and how many refuse.", "",
+          f"{n_ex} held-out benign prompts ({n_distinct} distinct: they are drawn with replacement), greedy, per method "
+          "and alpha_verbosity: mean words ± standard error over the prompts, how many answers say a sentence twice "
+          "(the oracle counts it once) and how many refuse.", "",
           "| method | alpha | mean words ± se | repeat a sentence | refuse |", "|---|---|---|---|---|"]
     for name in dict.fromkeys(e["method"] for e in ex):
         for alpha in EXAMPLE_ALPHAS:
@@ -222,8 +223,9 @@ def write_real(out, rep, seeds, linearize, walls):
     first = next(iter(dict.fromkeys(e["prompt"] for e in ex)), None)
     L += ["", f"Illustrations only (one prompt, not a statistic): *{first}*", "",
           "| method | alpha | answer | words |", "|---|---|---|---|"]
+    shown = {(e["method"], e["alpha"]): e for e in ex if e["prompt"] == first}  # a prompt drawn twice: once
     L += [f"| {e['method']} | {e['alpha']:+g} | {e['response'].strip().replace('|', '/')} | {e['words']} |"
-          for e in ex if e["prompt"] == first and e["method"] == "TS-DPO"]
+          for e in shown.values()]
     # --- cost
     L += ["", "## Cost", "", f"Linearized (TS-DPO) and trained (standard DPO): `{linearize or 'all'}`. Seconds as each "
           "step measured itself:", "", "| step | s | s per optimizer step |", "|---|---|---|",
