@@ -63,6 +63,16 @@ def random_taus(lin, k=2, scale=0.05, seed=1):
     return [TaskVector({n: scale * torch.randn(p.shape, generator=g) for n, p in lin.theta0.items()}) for _ in range(k)]
 
 
+def tiny_base(path):
+    """A random 1-layer GPT-2 with a toy-world tokenizer, saved as an HF folder; returns the model."""
+    import toyworld
+    tok = build_tokenizer(toyworld.corpus(n_prompts=40, seed=0), vocab_size=400)
+    model = make_tiny_model("gpt2", vocab_size=len(tok), n_layer=1, d=16)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return model
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
     return build_tokenizer()

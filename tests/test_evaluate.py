@@ -15,22 +15,12 @@ import linearize
 from plumbing import models
 from measure import report
 from plumbing import cli, run_folder
-import toyworld
-from conftest import build_tokenizer, make_tiny_model
+from conftest import make_tiny_model, tiny_base
 
 TINY = ["--alphas-a", "0,1", "--alphas-b=-1,0", "--control=-1,1,3", "--n-prompts", "3", "--n-samples", "2",
         "--max-new-tokens", "4", "--n-pairs", "4", "--n-cca", "8", "--cca-k", "2", "--max-length", "96",
         "--n-boot", "50"]
 VERDICTS = ("higher", "lower", "no difference detected")
-
-
-def tiny_base(path):
-    """A random 1-layer GPT-2 with a toy-world tokenizer, saved as an HF folder; returns the model."""
-    tok = build_tokenizer(toyworld.corpus(n_prompts=40, seed=0), vocab_size=400)
-    model = make_tiny_model("gpt2", vocab_size=len(tok), n_layer=1, d=16)
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return model
 
 
 def fake_run(folder, mode, objective=None, weights=None, seed=0, tau=None, fingerprint="-"):

@@ -11,7 +11,7 @@ import torch
 
 import play
 import toyworld
-from conftest import build_tokenizer, make_tiny_model
+from conftest import tiny_base
 from generate import TOP_P, generate
 from linearize import TaskVector, apply_vectors, fingerprint, linearize_for
 from plumbing import cli
@@ -19,15 +19,6 @@ from plumbing import cli
 TS, DPO = "TS-DPO (linearized)", "DPO task arithmetic (nonlinear)"
 PROMPT, N = "tell me about cats .", 6  # N: new tokens per answer (a jvp per token and vector: keep it short)
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*deprecated:FutureWarning")
-
-
-def tiny_base(path):
-    """A random 1-layer GPT-2 with a toy-world tokenizer, saved as an HF folder (as in test_evaluate.py)."""
-    tok = build_tokenizer(toyworld.corpus(n_prompts=40, seed=0), vocab_size=400)
-    model = make_tiny_model("gpt2", vocab_size=len(tok), n_layer=1, d=16)
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return model
 
 
 def fake_run(folder, mode, objective, tau, base, fp, seed=0):
