@@ -66,8 +66,8 @@ SCALES = {  # every size of the same grid; a cell list, flags and seeds per scal
     "tiny": dict(
         seeds=(0, 1), correlations=(), weights=(0.5,),
         small=dict(d_model=32, n_layer=1, n_head=2, steps=6), wide=dict(d_model=48, n_layer=1, n_head=2, steps=6),
-        base_flags=["--eval-prompts", "4", "--n-prompts", "200", "--batch-size", "8"],
-        train_flags=["--limit", "400", "--batch-size", "4", "--eval-pairs", "8", "--eval-every", "3"], steps=3,
+        base_flags=["--eval-prompts", "4", "--n-prompts", "100", "--batch-size", "8"],
+        train_flags=["--limit", "100", "--batch-size", "4", "--eval-pairs", "8", "--eval-every", "3"], steps=3,
         lrs={"tangent": (1e-3, 2e-3), "standard": (1e-3, 2e-3)}, rich=dict(lr=5e-3, steps=4),
         eval_flags=["--n-prompts", "3", "--n-pairs", "6", "--n-cca", "6", "--n-perm", "100", "--n-boot", "20",
                     "--max-new-tokens", "12", "--control=-1,1,3", "--alphas-a", "0,1", "--alphas-b=-1,0"]),

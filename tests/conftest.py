@@ -5,6 +5,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -52,6 +53,41 @@ def make_tiny_model(kind="gpt2", vocab_size=300, seed=0, n_layer=2, d=32, **conf
     return model.float().eval()
 
 
+def run_as_script(script, argv):
+    """What a user sees from `python script.py ARGV` (lab/x.py: `python -m lab.x ARGV`): {"code", "stdout", "stderr",
+    "traceback"}. Run here by runpy with __name__ == "__main__", from the repo root, not in a new interpreter: the
+    scripts' imports (torch, transformers) are loaded already, so a table of cases costs milliseconds a case, where
+    a subprocess spent seconds importing them again."""
+    import contextlib
+    import io
+    import runpy
+    import traceback
+    import warnings
+    out, err, code, tb = io.StringIO(), io.StringIO(), 0, None
+    argv0, cwd = sys.argv, os.getcwd()
+    sys.argv = [script, *argv]
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", ".*found in sys.modules", RuntimeWarning)  # runpy: lab.x is imported
+            try:
+                if "/" in script:  # lab/x.py runs as python -m lab.x
+                    runpy.run_module(script[:-3].replace("/", "."), run_name="__main__", alter_sys=True)
+                else:
+                    runpy.run_path(str(ROOT / script), run_name="__main__")
+            except SystemExit as e:  # as the interpreter ends: SystemExit("message") prints it and exits 1
+                code = e.code if isinstance(e.code, int) else (1 if e.code else 0)
+                if isinstance(e.code, str):
+                    print(e.code, file=sys.stderr)
+            except Exception:  # an uncaught error: its traceback, exit 1
+                code, tb = 1, traceback.format_exc()
+                print(tb, file=sys.stderr, end="")
+    finally:
+        sys.argv = argv0
+        os.chdir(cwd)
+    return {"code": code, "stdout": out.getvalue(), "stderr": err.getvalue(), "traceback": tb}
+
+
 ALPHAS = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.5, -1.0], [-2.0, 0.3]])  # alpha points (P, K) of two vectors
 PROMPTS = ["how do i care for a cat ?", "tell me", "the moon goes around the earth once a month . how"]
 
@@ -71,6 +107,25 @@ def tiny_base(path):
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return model
+
+
+def once_per_run(tmp_path_factory, name, make):
+    """A folder that make(folder) fills once per test run -> the folder. Under -n 2 the tests of a module may run on
+    both workers (they are handed out one at a time): the first worker to need the folder makes it, the other waits
+    for it and reads the same files instead of making them again."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.mktemp(name)
+        make(folder)
+        return folder
+    from filelock import FileLock
+    folder = tmp_path_factory.getbasetemp().parent / name  # this run's folder, shared by its workers
+    with FileLock(f"{folder}.lock"):
+        if not (folder / "made").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a worker that failed half-way left
+            folder.mkdir()
+            make(folder)
+            (folder / "made").touch()
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -108,9 +163,20 @@ def composed(tiny_tokenizer):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: a test of several seconds (subprocesses, whole pipelines); run first")
+    config.addinivalue_line("markers", "slow(seconds=0): a test of several seconds (subprocesses, whole pipelines); "
+                                       "run first, the longest (seconds: about that long on two cores) before the rest")
+    if getattr(config.option, "maxschedchunk", "no xdist") is None:  # unless --maxschedchunk is given
+        config.option.maxschedchunk = 1  # xdist's default: a quarter of the suite to each worker at once, in order
+
+
+def slow_first(item):
+    """Sort key: slow tests first, those said to take longest at the head."""
+    slow = item.get_closest_marker("slow")
+    return (0, -slow.kwargs.get("seconds", 0)) if slow else (1, 0)
 
 
 def pytest_collection_modifyitems(config, items):
-    """The slow tests go first: with `-n 2` each worker then ends on short tests, not on one long tail."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order
+    """The slow tests go first, the longest at the head: with `-n 2`, xdist hands the tests out one at a time
+    (pytest_configure), so the long ones start early, on both workers, and each worker ends on short tests. (In
+    chunks of a quarter of the suite, the default, all the slow tests ran one after the other on one worker.)"""
+    items.sort(key=slow_first)  # stable: the rest keep their order

@@ -11,51 +11,18 @@
 import argparse
 import json
 import os
-import subprocess
 import sys
 import types
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import run_as_script
 
 from plumbing.cli import Parser
 
 RUNNABLE = ["train_tangent.py", "compose.py", "evaluate.py", "base_model.py", "data.py", "toyworld.py", "linearize.py",
             "dpo_loss.py", "play.py", "lab/study.py", "lab/smollm2.py", "lab/bench.py", "plumbing/run_folder.py",
             "plumbing/models.py"]
-
-# runs each (script, argv) as `python script.py argv` / `python -m pkg.mod argv` would, in this one process
-DRIVER = r'''
-import contextlib, io, json, runpy, sys
-out = []
-for script, argv in json.loads(sys.argv[1]):
-    so, se = io.StringIO(), io.StringIO()
-    sys.argv = [script] + argv
-    code = 0
-    with contextlib.redirect_stdout(so), contextlib.redirect_stderr(se):
-        try:
-            if "/" in script:
-                runpy.run_module(script[:-3].replace("/", "."), run_name="__main__", alter_sys=True)
-            else:
-                runpy.run_path(script, run_name="__main__")
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (1 if e.code else 0)
-        except BaseException as e:
-            code, se = 99, io.StringIO(repr(e))
-    out.append({"code": code, "stdout": so.getvalue(), "stderr": se.getvalue()})
-print("RESULTS" + json.dumps(out))
-'''
-
-
-def run_scripts(cases, cwd=ROOT):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(cases)], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
-    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULTS")]
-    assert line, f"the driver died: {proc.stderr[-2000:]}"
-    return json.loads(line[0][len("RESULTS"):])
 
 
 # ----------------------------------------------------------------------------- A1, A6: one parser, --help everywhere
@@ -72,12 +39,11 @@ def test_parser_error_is_one_line_and_help_still_works(capsys):
     assert e.value.code == 0 and capsys.readouterr().out.startswith("usage: x.py")
 
 
-@pytest.mark.slow
 def test_every_runnable_file_has_help_and_one_line_usage_errors():
     cases = [[s, ["--help"]] for s in RUNNABLE] + [[s, ["--no-such-flag"]] for s in RUNNABLE]
-    results = run_scripts(cases)
     problems = []
-    for (script, argv), r in zip(cases, results):
+    for script, argv in cases:
+        r = run_as_script(script, argv)  # as `python script.py argv` would, in this process (conftest)
         prog = os.path.basename(script)
         if argv == ["--help"] and (r["code"] != 0 or not r["stdout"].startswith(f"usage: {prog}")):
             problems.append(f"{script} --help: exit {r['code']}, stdout {r['stdout'][:200]!r} {r['stderr'][-300:]!r}")

@@ -1,42 +1,16 @@
 """Every script, fed the bad inputs users really type: one error line naming the flag, file or row, never a traceback.
 
-Each case runs as `python script.py ARGS` (or `python -m lab.name ARGS`) does: runpy with __name__ == "__main__". One
-subprocess runs the whole table, so torch and transformers are imported once. For every case: a non-zero exit
-(2 for usage errors), exactly one line "<script>: error: ..." that names what is wrong, no traceback, and no
-finished-looking output (no `finished: true`, no task vector).
+Each case runs as `python script.py ARGS` (or `python -m lab.name ARGS`) does: runpy with __name__ == "__main__"
+(conftest.run_as_script), in this process, where torch and transformers are imported already. For every case: a
+non-zero exit (2 for usage errors), exactly one line "<script>: error: ..." that names what is wrong, no traceback,
+and no finished-looking output (no `finished: true`, no task vector).
 """
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, build_tokenizer, make_tiny_model
-
-# runs each case of one script in this process, as `python script.py args` would, and reports what the user saw
-DRIVER = r'''
-import contextlib, io, json, os, runpy, sys, traceback
-out = []
-for script, argv in json.loads(sys.argv[1]):
-    err = io.StringIO()
-    sys.argv = [script] + argv
-    code, tb = 0, None
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            if "/" in script:  # lab/x.py runs as python -m lab.x
-                runpy.run_module(script[:-3].replace("/", "."), run_name="__main__", alter_sys=True)
-            else:
-                runpy.run_path(script, run_name="__main__")
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (1 if e.code else 0)
-            if isinstance(e.code, str):
-                print(e.code, file=sys.stderr)
-        except BaseException:
-            code, tb = 1, traceback.format_exc()
-    out.append({"code": code, "stderr": err.getvalue(), "traceback": tb})
-print("RESULTS" + json.dumps(out))
-'''
+from conftest import build_tokenizer, make_tiny_model, run_as_script
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +50,11 @@ def cases(d):
     return [
         ("train_tangent.py", [*train, "--linearize", "((", "--out", f"{d}/t1"], 2, "--linearize"),
         ("train_tangent.py", [*train, "--mode", "standard", "--linearize", "((", "--out", f"{d}/t2"], 2, "--linearize"),
-        ("train_tangent.py", [*train, "--linearize", "nomatch", "--out", f"{d}/t3"], 1, "--linearize"),
+        # --limit: a regex (or a base) is checked once the data is read; the whole toy world takes a second to build
+        ("train_tangent.py", [*train, "--mode", "standard", "--limit", "100", "--linearize", "zzz", "--out",
+                              f"{d}/t2z"], 1, "--linearize 'zzz' matches no parameter"),
+        ("train_tangent.py", [*train, "--limit", "100", "--linearize", "nomatch", "--out", f"{d}/t3"], 1,
+         "--linearize"),
         ("train_tangent.py", [*train[:-4], "--batch-size", "0", "--out", f"{d}/t4"], 2, "--batch-size"),
         ("train_tangent.py", [*train, "--grad-accum", "0", "--out", f"{d}/t5"], 2, "--grad-accum"),
         ("train_tangent.py", [*train, "--eval-every", "0", "--out", f"{d}/t6"], 2, "--eval-every"),
@@ -88,7 +66,8 @@ def cases(d):
          "same.jsonl"),
         ("train_tangent.py", [*train, "--data", f"{d}/nope.jsonl", "--out", f"{d}/t12"], 1, "nope.jsonl"),
         ("train_tangent.py", [*train, "--out", f"{d}/mine"], 1, "--out"),
-        ("train_tangent.py", ["--objective", "helpfulness", "--base", f"{d}/nobase", "--out", f"{d}/t13"], 1, "--base"),
+        ("train_tangent.py", ["--objective", "helpfulness", "--base", f"{d}/nobase", "--limit", "100", "--out",
+                              f"{d}/t13"], 1, "--base"),
         ("linearize.py", [*base, "--linearize", "(("], 1, "--linearize"),
         ("linearize.py", ["--base", f"{d}/nobase"], 1, "--base"),
         ("compose.py", [*base, "--vectors", f"{d}/half.safetensors", "--alphas", "1"], 1, "half.safetensors"),
@@ -137,16 +116,9 @@ def cases(d):
 @pytest.mark.slow
 def test_bad_inputs_get_one_line_and_leave_nothing(world):
     table = [(s, [a.replace("{d}", str(world)) for a in argv], code, want) for s, argv, code, want in cases(world)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps([[s, argv] for s, argv, *_ in table])], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=600)
-    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULTS")]
-    assert line, f"the driver died: {proc.stderr[-2000:]}"
-    results = iter(json.loads(line[0][len("RESULTS"):]))
     failures = []
     for script, argv, code, want in table:
-        r = next(results)
+        r = run_as_script(script, argv)
         prog = os.path.basename(script)
         errors = [x for x in r["stderr"].splitlines() if x.startswith(f"{prog}: error:")]
         problems = []

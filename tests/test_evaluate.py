@@ -15,7 +15,7 @@ import linearize
 from plumbing import models
 from measure import report
 from plumbing import cli, run_folder
-from conftest import make_tiny_model, tiny_base
+from conftest import make_tiny_model, once_per_run, tiny_base
 
 TINY = ["--alphas-a", "0,1", "--alphas-b=-1,0", "--control=-1,1,3", "--n-prompts", "3", "--n-samples", "2",
         "--max-new-tokens", "4", "--n-pairs", "4", "--n-cca", "8", "--cca-k", "2", "--max-length", "96",
@@ -46,12 +46,10 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def evaluated(tmp_path_factory):
+def evaluate_tiny(tmp):
     """evaluate.main --calibrate kl on a tiny random base + random vectors in folders with arbitrary names."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as one_thread (a module-scoped fixture cannot use a function-scoped one)
-    tmp = tmp_path_factory.mktemp("ev")
     model = tiny_base(tmp / "runs" / "base")
     fp = linearize.fingerprint(models.load_model(str(tmp / "runs" / "base")))
     g = torch.Generator().manual_seed(0)
@@ -60,11 +58,16 @@ def evaluated(tmp_path_factory):
                                                ("standard", None, "helpfulness=0,verbosity=-1", 0.05)]):
         tau = linearize.TaskVector({n: scale * torch.randn(p.shape, generator=g) for n, p in model.named_parameters()})
         fake_run(tmp / "runs" / f"run{i}", mode, obj, w, tau=tau, fingerprint=fp)
-    out = tmp / "results"
     try:
-        ev.main(["--runs", str(tmp / "runs"), "--out", str(out), "--calibrate", "kl", *TINY])
+        ev.main(["--runs", str(tmp / "runs"), "--out", str(tmp / "results"), "--calibrate", "kl", *TINY])
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    """evaluate_tiny's results, made once per test run (its tests may run on both workers): conftest.once_per_run."""
+    out = once_per_run(tmp_path_factory, "evaluated", evaluate_tiny) / "results"
     rows = [json.loads(line) for line in (out / "sweep.jsonl").read_text().splitlines()]
     return out, json.loads((out / "summary.json").read_text()), rows, (out / "summary.md").read_text()
 
@@ -193,7 +196,8 @@ def test_default_out_names_train_then_evaluate(tmp_path, monkeypatch, one_thread
     monkeypatch.chdir(tmp_path)
     tiny_base(tmp_path / "runs" / "base")
     common = ["--mode", "standard", "--base", "runs/base", "--steps", "2", "--batch-size", "2", "--eval-every", "2",
-              "--eval-pairs", "4", "--save-every", "2", "--warmup-steps", "1", "--max-length", "96"]
+              "--eval-pairs", "4", "--save-every", "2", "--warmup-steps", "1", "--max-length", "96",
+              "--limit", "200"]  # 50 of the toy world's prompts: building all of it took a second per split
     train_tangent.main(common + ["--objective", "helpfulness"])
     train_tangent.main(common + ["--weights", "helpfulness=0.75,verbosity=-0.25"])
     scal = run_folder.default_out("standard", weights="helpfulness=0.75,verbosity=-0.25")
