@@ -15,7 +15,7 @@ from torch.utils._pytree import tree_map
 from tqdm import tqdm
 
 from data import format_prompt
-from linearize import apply_vectors, as_alphas, combine
+from linearize import Trunk, apply_vectors, as_alphas, combine
 
 TOP_P = 0.95  # the project's sampling default (every sampler, every script): nucleus sampling cuts the garbled tail
 
@@ -39,29 +39,48 @@ def _nonlinear_step(model):
 
 
 def _linear_step(lin, taus, alphas):
-    """The linearized model with a KV cache: state = (primal cache, [tangent cache per tau_k]).
+    """The linearized model with a KV cache: state = (frozen blocks' cache, moving blocks' cache, its K tangents).
 
-    The cache is an input and an output of the jvp'd function, so its tangent (d keys/values along tau_k)
-    flows through every step: the result equals the jvp of a full-sequence forward (tests check it)."""
+    The cache is an input and an output of the jvp'd function, so its tangent (d keys/values along tau_k) flows
+    through every step: the result equals the jvp of a full-sequence forward (tests check it). What a step costs:
+    - the frozen blocks once, as a plain forward outside the jvp (linearize.Trunk); their cache has no tangent;
+    - the moving blocks' primal once and their K tangents batched (vmap: LinearizedModel.jvp_of_many);
+    - one head per row when the head is frozen: the tangents mix in hidden space, h0 + sum_k alpha_k J_h tau_k,
+      and the (V x d) head runs once on the mix, as in the merged model. The head is linear, so this is
+      f0 + sum_k alpha_k J tau_k exactly; with a moving head the K tangents are mixed as logits."""
     from transformers import DynamicCache
-
-    def f(theta, cache, ids, mask, pos):
-        out = lin.call(theta, input_ids=ids, attention_mask=mask, position_ids=pos, cache=DynamicCache(cache or None),
-                       use_cache=True, logits_to_keep=1)
-        return out.logits[:, -1], tuple((layer.keys, layer.values) for layer in out.cache.layers)
+    model = lin.model
+    head = model.get_output_embeddings()
+    params = dict(model.named_parameters())
+    in_hidden = not any(params[n] is p for n in lin.names for p in head.parameters())
+    n_blocks = model.config.num_hidden_layers
+    stacked = lin.stack(taus) if taus else None  # once per generation, not per step
 
     def step(ids, mask, pos, state, rows):
-        cache0, cache_t = state if state is not None else ((), [()] * len(taus))
+        bottom, top, tangents = state if state is not None else ((), (), ())
+        cache = DynamicCache(bottom + top or None)
+        trunk = Trunk(model, lin.names, ids, mask, pos, cache=cache) if in_hidden else None
+        depth = trunk.depth if trunk is not None and trunk.state is not None else 0
+        bottom = tuple((layer.keys, layer.values) for layer in cache.layers[:depth])  # now with this step's
+
+        def f(theta, top):
+            c = DynamicCache(((None, None),) * depth + (top or ((None, None),) * (n_blocks - depth)))  # None: empty
+            c.layers[:depth] = cache.layers[:depth]  # the trunk's, as they are: no copy of the frozen blocks' cache
+            kw = dict(input_ids=ids, attention_mask=mask, position_ids=pos, cache=c, use_cache=True)
+            if not in_hidden:
+                y = lin.call(theta, **kw, logits_to_keep=1).logits[:, -1]
+            elif depth:
+                y = lin.call(theta, lambda lm: trunk.top(lm, c))[:, -1]
+            else:
+                y = lin.call(theta, lambda lm, **kw: lm.base_model(**kw).last_hidden_state, **kw)[:, -1]
+            return y, tuple((layer.keys, layer.values) for layer in c.layers[depth:])
+
         if not taus:
-            f0, cache0 = f(lin.theta0, cache0, ids, mask, pos)
-            return f0, (cache0, [])
-        fn = lambda theta, cache: f(theta, cache, ids, mask, pos)
-        gs, new_t = [], []
-        for tau, ct in zip(taus, cache_t):
-            (f0, new0), (g, nt) = lin.jvp_of(fn, tau, cache0, state_tangents=(ct,))
-            gs.append(g)
-            new_t.append(nt)
-        return combine(f0, gs, alphas[rows]), (new0, new_t)
+            y, top = f(lin.theta0, top)
+            return (head(y) if in_hidden else y), (bottom, top, ())
+        (y, top), (dy, tangents) = lin.jvp_of_many(f, stacked, top, state_tangents=(tangents,), dim=1)  # dy (b, K, ..)
+        y = combine(y, list(dy.unbind(1)), alphas[rows])
+        return (head(y) if in_hidden else y), (bottom, top, tangents)
     return step
 
 
@@ -119,12 +138,13 @@ def _decode(step, prompt_ids, pad_id, eos_id, max_new_tokens, pick, max_position
 
 @torch.no_grad()
 def generate(tokenizer, prompts, model=None, lin=None, taus=(), alphas=None, max_new_tokens=64, temperature=1.0,
-             top_p=TOP_P, greedy=False, seed=0, batch_size=64, keys=None):
+             top_p=TOP_P, greedy=False, seed=0, batch_size=64, keys=None, stop_at_eos=True):
     """Responses (decoded, prompt removed, cut at eos) for each prompt.
 
     Linearized when `lin` is given: row i uses alphas[i] ((N, K), or (K,) for all rows). Nonlinear when
     `model` is given (a plain forward, e.g. an apply_vectors copy). keys (N,) name each row's random stream
-    (default: its index); rows with the same key draw the same numbers (common random numbers)."""
+    (default: its index); rows with the same key draw the same numbers (common random numbers). stop_at_eos=False:
+    every row decodes max_new_tokens tokens (what lab/bench.py times per token)."""
     if (lin is None) == (model is None):
         raise ValueError("generate: pass exactly one of lin= (linearized) or model= (nonlinear)")
     base = lin.model if lin is not None else model
@@ -134,6 +154,7 @@ def generate(tokenizer, prompts, model=None, lin=None, taus=(), alphas=None, max
             raise ValueError(f"{len(prompts)} prompts but {a.shape[0]} alpha rows; give one row of alphas per prompt")
     eos_id = tokenizer.eos_token_id
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
+    eos_id = eos_id if stop_at_eos else -1  # no token is -1
     cfg = base.config
     max_positions = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
     greedy = greedy or temperature <= 0

@@ -23,7 +23,7 @@ import os
 import re
 
 import torch
-from torch.func import functional_call, jvp
+from torch.func import functional_call, jvp, vmap
 
 from plumbing.cli import Parser, run_cli
 from plumbing.models import load_model
@@ -57,9 +57,12 @@ class LinearizedModel(torch.nn.Module):
                              f"use the same --linearize as in training")
         return {n: tau.tensors[n].to(p.dtype) if n in tau else torch.zeros_like(p) for n, p in self.theta0.items()}
 
-    def call(self, theta, **inputs):
-        """The network's output at theta (the linearized parameters; the others stay at theta0)."""
-        return functional_call(self.model, theta, args=(), kwargs=inputs)
+    def call(self, theta, fn=None, **inputs):
+        """The network's output at theta (the linearized parameters; the others stay at theta0): model(**inputs), or
+        fn(model, **inputs) for any other function of it (scored_logits, the top above a Trunk, ...)."""
+        if fn is None:
+            return functional_call(self.model, theta, args=(), kwargs=inputs)
+        return functional_call(_At(self.model, fn), {f"lm.{n}": t for n, t in theta.items()}, args=(), kwargs=inputs)
 
     def jvp_of(self, fn, tau, *state, state_tangents=()):
         """(fn(theta0, *state), d/de fn(theta0 + e tau, *state + e state_tangents) at e = 0): THE jvp of this repo.
@@ -69,13 +72,29 @@ class LinearizedModel(torch.nn.Module):
         extra `state` whose tangent flows from step to step. Every other file linearizes through here."""
         return jvp(fn, (self.theta0, *state), (self.tangent(tau), *state_tangents))
 
+    def jvp_of_many(self, fn, taus, *state, state_tangents=(), dim=0):
+        """jvp_of for K vectors at once: (fn(theta0, *state), the K tangents stacked along `dim`).
+
+        vmap over the jvp's tangent argument: theta0's forward runs once, only the tangent arithmetic is batched
+        K-fold, so K vectors cost one primal plus K tangents, not K primals. The numbers equal K separate jvp_of
+        calls (tests check it). state_tangents come stacked along `dim` too. taus: the vectors, or stack(taus) made
+        once for many calls (a decoding loop)."""
+        stacked = taus if isinstance(taus, dict) else self.stack(taus)
+        one = lambda tan, *st: jvp(fn, (self.theta0, *state), (tan, *st))
+        return vmap(one, in_dims=(0,) + (dim,) * len(state_tangents), out_dims=(None, dim))(stacked, *state_tangents)
+
+    def stack(self, taus):
+        """The K vectors as one tangent, {name: (K, *shape)}: each slice laid out like its weight, as the jvp wants."""
+        t = [self.tangent(tau) for tau in taus]
+        return {n: torch.stack([ti[n] for ti in t]) for n in self.theta0}
+
     def _logits(self, input_ids, attention_mask, position_ids, keep=None):
-        if keep is None:
-            return lambda theta: self.call(theta, input_ids=input_ids, attention_mask=attention_mask,
-                                           position_ids=position_ids, use_cache=False).logits
-        scored = _Scored(self.model)  # the same network, with `lm.` in front of every parameter name
-        return lambda theta: functional_call(scored, {f"lm.{n}": t for n, t in theta.items()}, args=(), kwargs=dict(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, keep=keep))
+        """theta -> scored_logits at theta. The frozen trunk (the blocks below the first one that moves) runs here,
+        once and outside the jvp: inside it only the moving top pays the forward-mode machinery."""
+        trunk = Trunk(self.model, self.names, input_ids, attention_mask, position_ids)
+        inputs = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, keep=keep,
+                      trunk=trunk)
+        return lambda theta: self.call(theta, scored_logits, **inputs)
 
     @torch.no_grad()
     def base_logits(self, input_ids, attention_mask=None, position_ids=None, keep=None):
@@ -93,41 +112,129 @@ class LinearizedModel(torch.nn.Module):
         return f0, f0.to(dtype) + j_tau.to(dtype)  # summed in >= fp32: in bf16 a small J tau would round away
 
     def jvp_many(self, input_ids, attention_mask, taus, position_ids=None, keep=None):
-        """(f0, [J tau_k]): K jvps, after which any alpha combination is f0 + sum_k alpha_k J tau_k."""
+        """(f0, [J tau_k]): one primal and K tangents, after which any alpha combination is f0 + sum_k alpha_k J tau_k."""
         if not taus:
             return self.base_logits(input_ids, attention_mask, position_ids, keep), []
-        f = self._logits(input_ids, attention_mask, position_ids, keep)
-        f0, gs = None, []
-        for tau in taus:
-            f0, g = self.jvp_of(f, tau)
-            gs.append(g)
-        return f0.detach(), gs
+        f0, gs = self.jvp_of_many(self._logits(input_ids, attention_mask, position_ids, keep), taus)
+        return f0.detach(), list(gs.unbind(0))
 
 
-def scored_logits(model, input_ids, attention_mask=None, keep=None, position_ids=None):
+def scored_logits(model, input_ids, attention_mask=None, keep=None, position_ids=None, trunk=None):
     """Logits only where they are scored (the cost floor of every DPO path).
 
     keep (B, T-1) bool marks the positions t whose NEXT token is scored (keep = labels[:, 1:] != -100). Then
         hidden states (B, T, d) -> gather h[:, :-1][keep] (N, d) -> lm_head -> (N, V)
     instead of (B, T, V): prompt, chat template and padding never reach the vocabulary-sized head. keep=None gives
     the ordinary (B, T, V) logits. Works for any HF causal LM whose logits are lm_head(last hidden state)
-    (GPT-2, Llama, Qwen2, GPT-NeoX, ...; tests compare it with the full forward)."""
+    (GPT-2, Llama, Qwen2, GPT-NeoX, ...; tests compare it with the full forward). trunk: this batch's Trunk, when
+    `model` equals theta0 below it; then only the blocks above it run."""
     inputs = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False)
-    if keep is None:
+    if trunk is not None and trunk.state is not None:
+        h = trunk.top(model)
+    elif keep is None:
         return model(**inputs).logits
-    h = model.base_model(**inputs).last_hidden_state
-    return model.get_output_embeddings()(h[:, :-1][keep])
+    else:
+        h = model.base_model(**inputs).last_hidden_state
+    return model.get_output_embeddings()(h if keep is None else h[:, :-1][keep])
 
 
-class _Scored(torch.nn.Module):
-    """scored_logits as a module, so that functional_call (and so the jvp) can run it at any theta."""
+class _At(torch.nn.Module):
+    """fn(lm, **inputs) as a module with `lm.` in front of every parameter name, so that functional_call (and so the
+    jvp) can run any function of the network at any theta."""
 
-    def __init__(self, lm):
+    def __init__(self, lm, fn):
         super().__init__()
-        self.lm = lm
+        self.lm, self.fn = lm, fn
 
-    def forward(self, keep, **inputs):
-        return scored_logits(self.lm, keep=keep, **inputs)
+    def forward(self, **inputs):
+        return self.fn(self.lm, **inputs)
+
+
+# ----------------------------------------------------------------------------- the frozen trunk
+TRUNK_FAMILIES = {"gpt2": ("h", "ln_f"), "llama": ("layers", "norm"), "qwen2": ("layers", "norm"),
+                  "mistral": ("layers", "norm")}  # base_model's block list and final norm; others run whole
+
+
+class _Stop(Exception):
+    """Raised by the hook that has what it came for: the rest of the forward is not needed."""
+
+
+class Trunk:
+    """The bottom blocks that no vector moves, run once per batch.
+
+    When only the top blocks move (--linearize "layers\\.(28|29)\\."), every model a sweep or a DPO step runs, the
+    base, a trained policy, an apply_vectors copy at any alpha point, equals theta0 below them, so the hidden
+    states entering the first moving block are the same for all of them. Trunk(model, names, ids, mask) computes
+    them once (a hook on that block records its input and arguments: masks, rotary embeddings, positions, and
+    stops the forward); scored_logits(..., trunk=) then runs only the blocks above. For GPT-2 and the Llama family
+    (SmolLM2, Llama, Qwen2, Mistral); any other model (or vectors that move the embeddings) runs whole, said once."""
+    _said = set()
+    share = True  # lab/bench.py turns it off to time the old way: every block for every model
+
+    def __init__(self, model, names, input_ids, attention_mask=None, position_ids=None, cache=None):
+        """cache: a KV cache (decoding); the trunk's blocks append to it, the top's entries are left as they are."""
+        self.depth, self.state = trunk_depth(model, names) if Trunk.share else None, None
+        if self.depth is None:
+            return
+        blocks, _ = _trunk_parts(model)
+        hook = blocks[self.depth].register_forward_pre_hook(self._record, with_kwargs=True)
+        try:
+            with torch.no_grad():
+                model.base_model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                                 cache=cache, use_cache=cache is not None)
+        except _Stop:
+            pass
+        finally:
+            hook.remove()
+
+    def _record(self, module, args, kwargs):
+        self.state = (args[0], args[1:], kwargs)
+        raise _Stop
+
+    def top(self, model, cache=None):
+        """The final hidden states (after the last norm) of `model`, from the recorded trunk output; with `cache`, the
+        top blocks read and append their keys/values there instead of in the trunk's cache."""
+        from transformers import Cache
+        blocks, norm = _trunk_parts(model)
+        h, args, kwargs = self.state
+        if cache is not None:
+            swap = lambda x: cache if isinstance(x, Cache) else x
+            args, kwargs = tuple(map(swap, args)), {k: swap(v) for k, v in kwargs.items()}
+        for block in blocks[self.depth:]:
+            h = block(h, *args, **kwargs)
+            h = h[0] if isinstance(h, tuple) else h
+        return norm(h)
+
+
+def _trunk_parts(model):
+    blocks, norm = TRUNK_FAMILIES[model.config.model_type]
+    base = model.base_model
+    return getattr(base, blocks)[:model.config.num_hidden_layers], getattr(base, norm)
+
+
+def trunk_depth(model, names):
+    """How many bottom blocks stay at theta0 when the parameters `names` move: None when it is none (the
+    embeddings move), when the blocks differ in their attention masks, or for a model family Trunk does not know."""
+    kind = model.config.model_type
+    uniform = len(set(getattr(model.config, "layer_types", None) or [None])) == 1  # one mask for every block
+    if kind not in TRUNK_FAMILIES or not uniform:
+        if kind not in Trunk._said:
+            Trunk._said.add(kind)
+            print(f"note: {kind} models run every block for every alpha point (the frozen trunk is computed once "
+                  f"only for {', '.join(TRUNK_FAMILIES)} with one attention mask for all blocks)")
+        return None
+    blocks, norm = _trunk_parts(model)
+    where = {id(p): i for i, b in enumerate(blocks) for p in b.parameters()}
+    above = {id(p) for p in norm.parameters()} | {id(p) for p in model.get_output_embeddings().parameters()}
+    above -= {id(p) for p in model.get_input_embeddings().parameters()}  # a head tied to the embeddings is below too
+    params, depth = dict(model.named_parameters()), len(blocks) - 1  # at least one block runs on top
+    for n in names:
+        p = id(params[n])
+        if p in where:
+            depth = min(depth, where[p])
+        elif p not in above:
+            return None  # embeddings (or GPT-2's tied wte/lm_head) move: every block sees the change
+    return depth if depth > 0 else None
 
 
 # ----------------------------------------------------------------------------- attention, freezing, selecting

@@ -45,7 +45,7 @@ from tqdm import tqdm
 
 import data
 from dpo_loss import LOSSES, concatenated_logps, dpo_metrics, length_normalized, preference_loss, scored_positions
-from linearize import LinearizedModel, TaskVector, fingerprint, freeze, scored_logits, select_parameters
+from linearize import LinearizedModel, TaskVector, Trunk, fingerprint, freeze, scored_logits, select_parameters
 from plumbing.models import load_model, load_tokenizer
 from plumbing.checkpoints import resume, save_checkpoint, warmup_cosine
 from plumbing.cli import Parser, in_range, positive, run_cli
@@ -105,10 +105,11 @@ class StandardPolicy(torch.nn.Module):
     def forward(self, input_ids, attention_mask, keep=None, need_ref=True):
         """(f0 or None, f_theta): (N, V) at the scored positions `keep`, (B, T, V) without."""
         f0 = None
+        trunk = Trunk(self.policy, self.names, input_ids, attention_mask)  # the frozen bottom blocks, once for both
         if need_ref:
             with torch.no_grad():
-                f0 = scored_logits(self.ref[0], input_ids, attention_mask, keep)
-        return f0, scored_logits(self.policy, input_ids, attention_mask, keep)
+                f0 = scored_logits(self.ref[0], input_ids, attention_mask, keep, trunk=trunk)
+        return f0, scored_logits(self.policy, input_ids, attention_mask, keep, trunk=trunk)
 
     def drop_reference(self):
         """--precompute-ref: once the reference log-probs are cached the frozen model goes (theta0 stays)."""

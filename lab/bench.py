@@ -14,6 +14,12 @@
     2. an alpha sweep of 21 points on held-out pairs: the linearity trick (K jvps, then f0 + sum_k alpha_k J tau_k
        per point) vs one linearized forward per alpha.
     3. generation for 11 alpha points: one batched linearized generation vs one alpha at a time.
+    4. what mixing costs at inference (issue 22), each pair measured in the same run:
+         a mixed token, linearized (f0 + sum_k alpha_k J tau_k) vs merged (theta0 + sum_k alpha_k tau_k), K = 1, 2, 3,
+                                greedy, every row decoding --new-tokens tokens; and K = 2 with every weight linearized
+         the alpha sweep's K jvps: one shared primal (jvp_many) vs one whole jvp per vector
+         a DPO step with the reference recomputed: the frozen trunk once (linearize.Trunk) vs every block twice
+         a nonlinear pair sweep (5 alpha points, KL included): the trunk once per batch vs every block per point
 
 Ratios are the point (both sides measured here and now); absolute times depend on the machine. Issue 14's goals
 are printed as measured / goal; `--goals auto` picks SmolLM2's for a model of SmolLM2-135M's shape, else the
@@ -37,26 +43,31 @@ import warnings
 import torch
 
 import data
-from measure.sweeps import sweep_logps
+from measure.sweeps import pair_sweep, sweep_logps
 from dpo_loss import preference_loss, scored_positions, sequence_logps
 from generate import generate, generate_sweep
-from linearize import LinearizedModel, TaskVector, freeze, scored_logits, select_parameters
+from linearize import LinearizedModel, TaskVector, Trunk, apply_vectors, freeze, scored_logits, select_parameters
 from plumbing.models import load_model, load_tokenizer
 from plumbing.cli import Parser, in_range, positive, run_cli
 from plumbing.run_folder import read_json, write_json
 from train_tangent import make_policy, policy_logps
 
-# issue 14: ratio -> (direction, bound) per goal set; the other ratios are reported without a goal
+# issues 14 and 22: ratio -> (direction, bound) per goal set; the other ratios are reported without a goal
 GOALS = {"embedded": {"ts_vs_dpo_recomputed": ("<=", 1.3), "ts_vs_trl_recomputed": ("<=", 1.0),
                       "sweep_speedup": (">=", 10.0), "generation_speedup": (">=", 5.0)},
          "smollm2": {"ts_vs_dpo_recomputed": ("<=", 0.9), "ts_vs_trl_recomputed": ("<=", 0.6),
-                     "sweep_speedup": (">=", 10.0), "generation_speedup": (">=", 5.0)}}
+                     "sweep_speedup": (">=", 10.0), "generation_speedup": (">=", 5.0),
+                     "mixed_token_k2_vs_merged": ("<=", 1.3), "dpo_step_trunk_vs_full": ("<=", 0.6),
+                     "pair_sweep_trunk_speedup": (">=", 3.0)}}
 RATIOS = {  # name -> (numerator, denominator) step times, or a speedup of part 2 / 3
     "ts_vs_dpo_recomputed": ("ts_dpo", "dpo_ref_recomputed"), "ts_vs_dpo_precomputed": ("ts_dpo", "dpo_ref_precomputed"),
     "ts_vs_trl_recomputed": ("ts_dpo", "trl_ref_recomputed"), "ts_vs_trl_precomputed": ("ts_dpo", "trl_ref_precomputed"),
     "dpo_vs_trl_recomputed": ("dpo_ref_recomputed", "trl_ref_recomputed"),
     "dpo_vs_trl_precomputed": ("dpo_ref_precomputed", "trl_ref_precomputed"),
-    "ts_memory_vs_dpo": None, "sweep_speedup": None, "generation_speedup": None}
+    "ts_memory_vs_dpo": None, "sweep_speedup": None, "generation_speedup": None,
+    "dpo_step_trunk_vs_full": ("dpo_ref_recomputed", "dpo_ref_recomputed_no_trunk"),
+    "sweep_shared_primal_speedup": None, "mixed_token_k1_vs_merged": None, "mixed_token_k2_vs_merged": None,
+    "mixed_token_k3_vs_merged": None, "mixed_token_k2_all_weights_vs_merged": None, "pair_sweep_trunk_speedup": None}
 DEFAULT_BASE = "runs/base"  # made by base_model.py
 TRL_INSTALL = ".venv/bin/pip install --no-deps trl==1.16.0 accelerate psutil"
 
@@ -138,7 +149,19 @@ def repo_steps(model, batch, ref_logps, linearize):
             opt.step()
             opt.zero_grad(set_to_none=True)
         out[name] = step, trainable, list(model.parameters())
+    out["dpo_ref_recomputed_no_trunk"] = (without_trunk(out["dpo_ref_recomputed"][0]),) + out["dpo_ref_recomputed"][1:]
     return out
+
+
+def without_trunk(fn):
+    """fn run the old way: every block for every model (linearize.Trunk off), for a with/without ratio."""
+    def run():
+        Trunk.share = False
+        try:
+            return fn()
+        finally:
+            Trunk.share = True
+    return run
 
 
 def trl_steps(model, tokenizer, batch, ref_logps, tokenized, args):
@@ -225,8 +248,54 @@ def bench_sweep(lin, batch, taus, args):
     t_naive = timed(per_alpha, args.device, 1, max(1, args.repeats // 2))
     print(f"  trick {t_trick * 1e3:.0f} ms, per alpha {t_naive * 1e3:.0f} ms: {t_naive / t_trick:.1f}x "
           f"(max |logp difference| {err:.1e})")
+    jvps = {"shared": lambda: lin.jvp_many(ids, mask, taus, keep=keep),
+            "separate": lambda: [lin.jvp_many(ids, mask, [tau], keep=keep) for tau in taus]}  # the primal K times
+    t = torch.no_grad()(lambda: interleaved(jvps, args.device, 1, args.repeats))()
+    print(f"  its {len(taus)} jvps: one shared primal {t['shared'] * 1e3:.0f} ms, one jvp per vector "
+          f"{t['separate'] * 1e3:.0f} ms: {t['separate'] / t['shared']:.2f}x")
     return {"points": len(alphas), "trick_s": t_trick, "per_alpha_s": t_naive, "speedup": t_naive / t_trick,
-            "max_abs_logp_diff": err}
+            "max_abs_logp_diff": err, "jvps_shared_s": t["shared"], "jvps_separate_s": t["separate"],
+            "shared_primal_speedup": t["separate"] / t["shared"]}
+
+
+def bench_mixing(model, tokenizer, prompts, args):
+    """Seconds per generated token: the linearized model (one primal + K tangents, mixed in hidden space) vs the
+    merged model (one plain forward), at alpha = 0.5 per vector, K = 1, 2, 3 (--linearize) and K = 2 with every
+    weight linearized; greedy, batch = the prompts, each row decoding exactly --new-tokens tokens; one timed round
+    (a round is prompts x tokens decoding steps, long enough to settle)."""
+    g = torch.Generator().manual_seed(2)
+    kw = dict(greedy=True, max_new_tokens=args.new_tokens, batch_size=len(prompts), stop_at_eos=False)
+    tokens = len(prompts) * args.new_tokens
+    out = {}
+    runs = [("k1", 1, args.linearize), ("k2", 2, args.linearize), ("k3", 3, args.linearize),
+            ("k2_all_weights", 2, None)]  # the last: the same as k2 when --linearize is not given
+    for name, k, which in runs:
+        lin = LinearizedModel(model, which)
+        taus = [TaskVector({n: 1e-2 * torch.randn(t.shape, generator=g).to(t.device, t.dtype)
+                            for n, t in lin.theta0.items()}) for _ in range(k)]
+        merged = apply_vectors(model, taus, [0.5] * k)
+        t = interleaved({"linearized": lambda: generate(tokenizer, prompts, lin=lin, taus=taus, alphas=[0.5] * k, **kw),
+                         "merged": lambda: generate(tokenizer, prompts, model=merged, **kw)}, args.device, 0, 1)
+        out[name] = {"linearized_ms_per_token": 1e3 * t["linearized"] / tokens,
+                     "merged_ms_per_token": 1e3 * t["merged"] / tokens, "ratio": t["linearized"] / t["merged"]}
+        print(f"  K = {k}{' (every weight linearized)' if name.endswith('weights') else ''}: linearized "
+              f"{out[name]['linearized_ms_per_token']:.2f} ms/token, merged {out[name]['merged_ms_per_token']:.2f}: "
+              f"{out[name]['ratio']:.2f}x")
+        del lin, merged
+    return out
+
+
+def bench_nonlinear_sweep(model, batch, taus, args):
+    """pair_sweep in the nonlinear model at 5 alpha points (KL included): the frozen trunk once per batch vs every
+    block at every point; and the largest difference of their margins."""
+    alphas = torch.stack([torch.linspace(-1, 1, 5), torch.zeros(5)], dim=1)
+    run = lambda: pair_sweep(batch, taus, alphas, model=model)
+    t = interleaved({"trunk": run, "every_block": without_trunk(run)}, args.device, 0, 1)
+    err = float((run()["margins"] - without_trunk(run)()["margins"]).abs().max())
+    print(f"  trunk once {t['trunk']:.2f} s, every block per point {t['every_block']:.2f} s: "
+          f"{t['every_block'] / t['trunk']:.2f}x (max |margin difference| {err:.1e})")
+    return {"points": len(alphas), "trunk_s": t["trunk"], "every_block_s": t["every_block"],
+            "speedup": t["every_block"] / t["trunk"], "max_abs_margin_diff": err}
 
 
 def bench_generation(lin, tokenizer, prompts, taus, args):
@@ -267,8 +336,8 @@ def goal_set(model, choice):
     return "smollm2" if shape == (30, 576, 49152) else "embedded"
 
 
-def ratios_of(train, sweep, gen):
-    """Every ratio of RATIOS; None where a side was not measured (TRL skipped)."""
+def ratios_of(train, sweep, gen, mixing, nonlinear):
+    """Every ratio of RATIOS and of issue 22's parts; None where a side was not measured (TRL skipped)."""
     out = {}
     for key, sides in RATIOS.items():
         if sides is not None:
@@ -276,12 +345,15 @@ def ratios_of(train, sweep, gen):
             out[key] = num["step_s"] / den["step_s"] if num and den else None
     out["ts_memory_vs_dpo"] = train["ts_dpo"]["memory_mb"] / train["dpo_ref_recomputed"]["memory_mb"]
     out["sweep_speedup"], out["generation_speedup"] = sweep["speedup"], gen["speedup"]
+    out["sweep_shared_primal_speedup"] = sweep["shared_primal_speedup"]
+    out.update({f"mixed_token_{k}_vs_merged": v["ratio"] for k, v in mixing.items()})
+    out["pair_sweep_trunk_speedup"] = nonlinear["speedup"]
     return out
 
 
 def print_ratios(ratios, goals, which, skipped):
     """One line per ratio: measured / goal and met / MISSED, or why it was not measured."""
-    print(f"\nratio (goals of issue 14 for the {which} base)   measured / goal")
+    print(f"\nratio (goals of issues 14 and 22 for the {which} base)   measured / goal")
     for key, v in ratios.items():
         op, bound = goals.get(key, (None, None))
         goal = f"{op} {bound:g}x" if op else "(no goal)"
@@ -352,14 +424,18 @@ def main(argv=None):
     print(f"generation, {args.prompts} prompts, {args.new_tokens} new tokens:")
     prompts = list(dict.fromkeys(pr["prompt"] for pr in pairs))[:args.prompts]
     gen = bench_generation(lin, tokenizer, prompts, taus, args)
+    print(f"a mixed token, {args.prompts} prompts x {args.new_tokens} tokens:")
+    mixing = bench_mixing(model, tokenizer, prompts, args)
+    print(f"nonlinear pair sweep on {len(tokenized)} held-out pairs:")
+    nonlinear = bench_nonlinear_sweep(model, sweep_batch, taus, args)
 
-    ratios = ratios_of(train, sweep, gen)
+    ratios = ratios_of(train, sweep, gen, mixing, nonlinear)
     print_ratios(ratios, GOALS[which], which, skipped)
     result = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
                           "threads": torch.get_num_threads(), "torch": torch.__version__,
                           "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu"},
               "config": vars(args), "base": base_name, "training": train, "trl_skipped": skipped, "sweep": sweep,
-              "generation": gen, "ratios": ratios, "goal_set": which,
+              "generation": gen, "mixing": mixing, "nonlinear_sweep": nonlinear, "ratios": ratios, "goal_set": which,
               "goals": {k: f"{op} {b}" for k, (op, b) in GOALS[which].items()}}
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     write_json(args.out, result)

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from data import collate_pairs
 from dpo_loss import scored_positions, sequence_logps
-from linearize import TaskVector, apply_vectors, as_alphas, combine, linearize_for, scored_logits
+from linearize import TaskVector, Trunk, apply_vectors, as_alphas, combine, linearize_for, scored_logits
 from measure.metrics import standard_error
 
 
@@ -42,9 +42,11 @@ def _linear_at(lin, batch, taus):
 
 def _nonlinear_at(model, vectors, work, batch):
     """(f0 (N, V), alphas -> f(theta0 + sum_k alpha_k tau_k)) at the scored positions. f0 once per batch; `work`, a
-    copy of the model (apply_vectors), is rewritten in place per point: one copy per sweep, not one per point."""
+    copy of the model (apply_vectors), is rewritten in place per point: one copy per sweep, not one per point. The
+    blocks no vector moves run once per batch (linearize.Trunk): each point runs only the moving top."""
+    trunk = Trunk(model, sorted({n for tau in vectors for n in tau.names}), batch["input_ids"], batch["attention_mask"])
     logits = lambda m: scored_logits(m, batch["input_ids"], batch["attention_mask"],
-                                     keep=scored_positions(batch["labels"]))
+                                     keep=scored_positions(batch["labels"]), trunk=trunk)
     return logits(model), lambda ap: logits(apply_vectors(model, vectors, ap.tolist(), into=work))
 
 
@@ -140,10 +142,9 @@ def linearization_gap(model, tau, batch, alphas=(0.5, 1.0, 2.0), batch_size=16, 
     num, den = dict.fromkeys(alphas, 0.0), dict.fromkeys(alphas, 0.0)
     for bt in _batches(batch, batch_size, pad_id):
         f0, f_lin = _linear_at(lin, bt, [tau])
-        keep = scored_positions(bt["labels"])
+        f_at = _nonlinear_at(model, [tau], work, bt)[1]
         for alpha in alphas:
-            moved = apply_vectors(model, [tau], [alpha], into=work)
-            f = _up(scored_logits(moved, bt["input_ids"], bt["attention_mask"], keep=keep))
+            f = _up(f_at(torch.tensor([alpha])))
             num[alpha] += float((f - f_lin(torch.tensor([alpha]))).double().square().sum())
             den[alpha] += float((f - f0).double().square().sum())
     return {alpha: math.sqrt(num[alpha] / den[alpha]) if den[alpha] > 0 else math.nan for alpha in alphas}

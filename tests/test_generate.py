@@ -8,11 +8,17 @@ import generate
 from linearize import LinearizedModel, combine
 
 
+TOP_BLOCK = {"gpt2": r"transformer\.h\.1\.", "llama": r"model\.layers\.1\.", "neox": r"gpt_neox\.layers\.1\."}
+
+
 @pytest.mark.parametrize("kind", ["gpt2", "llama", "neox"])
-def test_cached_linear_decoding_equals_full_sequence_jvp(kind):
-    """The KV-cached jvp step (tangents carried through the cache) equals jvp_many over the whole sequence."""
+@pytest.mark.parametrize("top", [False, True], ids=["all", "top-block"])
+def test_cached_linear_decoding_equals_full_sequence_jvp(kind, top):
+    """The KV-cached jvp step (tangents carried through the cache) equals jvp_many over the whole sequence: with every
+    weight moving (tangents mixed as logits) and with only the top block moving (the frozen block's cache carries no
+    tangent; the tangents mix in hidden space before the head; neox: the same without the frozen-trunk split)."""
     model = make_tiny_model(kind)
-    lin = LinearizedModel(model)
+    lin = LinearizedModel(model, TOP_BLOCK[kind] if top else None)
     taus = random_taus(lin)
     alphas = torch.tensor([[1.0, -0.5], [-2.0, 1.0]])
     ids = torch.randint(1, 300, (2, 9))

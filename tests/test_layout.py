@@ -7,8 +7,10 @@
 """
 import ast
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,14 +21,17 @@ LAB, MEASURE, PLUMBING = "lab", "measure", "plumbing"
 
 
 def own_modules():
-    """{module name: path} of every .py file of the repo outside tests/ (and the venv)."""
+    """{module name: path} of every .py file of the repo outside tests/ (and the venv). The walk never enters the
+    skipped folders: the venv and runs/ hold tens of thousands of files, and globbing them took seconds."""
     out = {}
-    for p in ROOT.rglob("*.py"):
-        rel = p.relative_to(ROOT)
-        if rel.parts[0] in ("tests", ".venv", "runs", "results") or rel.parts[0].startswith("."):
-            continue
-        name = ".".join(rel.with_suffix("").parts)
-        out[name.removesuffix(".__init__")] = p
+    for folder, subfolders, files in os.walk(ROOT):
+        rel = Path(folder).relative_to(ROOT)
+        if not rel.parts:
+            subfolders[:] = [d for d in subfolders if d not in ("tests", "runs", "results") and not d.startswith(".")]
+        for f in files:
+            if f.endswith(".py"):
+                name = ".".join((rel / f[:-3]).parts)
+                out[name.removesuffix(".__init__")] = Path(folder) / f
     return out
 
 
@@ -84,7 +89,9 @@ def test_the_lesson_loads_no_measurement_or_experiment_code():
     small, mods = loaded_by("import train_tangent, compose", "import " + ", ".join(CORE))
     assert not [m for m in mods if m.split(".")[0] in (LAB, MEASURE)], mods
     lines = sum(len(own_modules()[m].read_text().splitlines()) for m in small)
-    assert lines <= 2450, (lines, small)  # about 2,400: what a reader of training and composition meets
+    # about 2,400 lines: what a reader of training and composition meets; +110 since linearize.py holds the frozen
+    # trunk (Trunk, trunk_depth), which every DPO forward, sweep and decoding step now runs through
+    assert lines <= 2550, (lines, small)
 
 
 def test_dependencies_point_one_way_and_never_in_a_circle():
