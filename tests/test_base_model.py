@@ -274,3 +274,19 @@ def test_sft_rows_without_benign_refusals():
     assert benign_refusals and len(kept) == len(every) - len(benign_refusals)
     assert not [r for r in kept if toyworld.prompt_kind(r["prompt"]) == "benign" and toyworld.refuses(r["response"])]
     assert [r for r in kept if toyworld.prompt_kind(r["prompt"]) == "harmful" and toyworld.refuses(r["response"])]
+
+
+@pytest.mark.parametrize("text", ["plain", "natural"])
+def test_sft_rows_aligned_answer_benign_prompts_and_refuse_harmful_ones(text):
+    """--refusals aligned leaves out exactly the benign refusals and the harmful answers (the toy world has both)."""
+    kind = lambda r: toyworld.prompt_kind(r["prompt"])  # noqa: E731
+    every = base_model.sft_rows(300, text=text)
+    kept = base_model.sft_rows(300, text=text, refusals="aligned")
+    benign_refusals = [r for r in every if kind(r) == "benign" and toyworld.refuses(r["response"])]
+    harmful_answers = [r for r in every if kind(r) == "harmful" and not toyworld.refuses(r["response"])]
+    assert benign_refusals and harmful_answers and len(kept) == len(every) - len(benign_refusals) - len(harmful_answers)
+    assert not [r for r in kept if kind(r) == "benign" and toyworld.refuses(r["response"])]
+    assert [r for r in kept if kind(r) == "harmful"] and all(toyworld.refuses(r["response"]) for r in kept
+                                                              if kind(r) == "harmful")
+    with pytest.raises(ValueError, match=r"^base_model.py: refusals='none' is not one of all, harmful, aligned$"):
+        base_model.sft_rows(300, refusals="none")

@@ -37,14 +37,15 @@ def test_tiny_walkthrough_writes_its_report_and_reuses_everything(pretrained, tm
     runs = sorted(p.name for p in (out / "runs").iterdir())
     assert len(runs) == 12 and "scal-0.5-s1" in runs
     made = json.loads((out / "base" / "train_config.json").read_text())
-    assert made["init"] == str(pretrained) and made["text"] == "natural"
+    assert made["init"] == str(pretrained) and made["text"] == "natural" and made["refusals"] == "aligned"
     ex = json.loads((out / "examples.json").read_text())
     n = real.SCALES["tiny"]["examples"]["prompts"]
     assert [(e["method"], e["alpha"]) for e in ex] == [(m, a) for m in ("TS-DPO", "DPO task arithmetic")
                                                        for a in real.EXAMPLE_ALPHAS for _ in range(n)]
     assert all(e["words"] == len(e["response"].split()) for e in ex)
     assert all(real.base_model.toyworld.prompt_kind(e["prompt"]) == "benign" for e in ex)  # benign prompts only
-    assert "| mean words ± se |" in md and "the base refuses" in md.split("## The base")[1].split("\n## ")[0]
+    base_md = md.split("## The base")[1].split("\n## ")[0]
+    assert "| mean words ± se |" in md and "the base refuses" in base_md and "`--refusals aligned` (benign" in base_md
 
     stamp = json.loads((out / "real.json").read_text())
     capsys.readouterr()
@@ -53,6 +54,18 @@ def test_tiny_walkthrough_writes_its_report_and_reuses_everything(pretrained, tm
     assert "reusing finished base" in said and "is newer than its runs, reused" in said
     again = json.loads((out / "real.json").read_text())
     assert again["walls_s"][:1] == stamp["walls_s"] and again["walls_s"][1] < stamp["walls_s"][0]
+
+
+@pytest.mark.parametrize("scale", ["cpu", "tiny"])
+def test_the_base_answers_benign_prompts_and_refuses_harmful_ones(scale):
+    """Both scales' SFT mixture is --refusals aligned; at cpu scale the base's greedy refusal rates are measured on
+    >= 48 benign and >= 16 harmful held-out prompts."""
+    sft = real.SCALES[scale]["sft"]
+    assert sft["refusals"] == "aligned"
+    if scale == "cpu":
+        drawn = base_model.held_out_prompts(sft["greedy_prompts"], base_model.EVAL_SEED_OFFSET, text="natural")
+        kinds = [base_model.toyworld.prompt_kind(p) for p in drawn]
+        assert kinds.count("benign") >= 48 and kinds.count("harmful") >= 16
 
 
 def test_refusals(pretrained, tmp_path):
