@@ -23,7 +23,7 @@ def pretrained(tmp_path_factory):
     return d
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=8)  # the second longest: it starts right after the study
 def test_tiny_walkthrough_writes_its_report_and_reuses_everything(pretrained, tmp_path, capsys):
     out = tmp_path / "r"
     real.main(["--tiny", "--init", str(pretrained), "--out", str(out), "--seeds", "0", "1"])
