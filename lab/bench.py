@@ -289,9 +289,10 @@ def bench_nonlinear_sweep(model, batch, taus, args):
     """pair_sweep in the nonlinear model at 5 alpha points (KL included): the frozen trunk once per batch vs every
     block at every point; and the largest difference of their margins."""
     alphas = torch.stack([torch.linspace(-1, 1, 5), torch.zeros(5)], dim=1)
-    run = lambda: pair_sweep(batch, taus, alphas, model=model)
-    t = interleaved({"trunk": run, "every_block": without_trunk(run)}, args.device, 0, 1)
-    err = float((run()["margins"] - without_trunk(run)()["margins"]).abs().max())
+    got = {}  # each side's last result: the margins are compared without running either again
+    run = lambda name: lambda: got.__setitem__(name, pair_sweep(batch, taus, alphas, model=model))
+    t = interleaved({"trunk": run("trunk"), "every_block": without_trunk(run("every_block"))}, args.device, 0, 1)
+    err = float((got["trunk"]["margins"] - got["every_block"]["margins"]).abs().max())
     print(f"  trunk once {t['trunk']:.2f} s, every block per point {t['every_block']:.2f} s: "
           f"{t['every_block'] / t['trunk']:.2f}x (max |margin difference| {err:.1e})")
     return {"points": len(alphas), "trunk_s": t["trunk"], "every_block_s": t["every_block"],

@@ -40,14 +40,14 @@ def _linear_at(lin, batch, taus):
     return f0, lambda ap: combine(f0, gs, ap)
 
 
-def _nonlinear_at(model, vectors, work, batch):
-    """(f0 (N, V), alphas -> f(theta0 + sum_k alpha_k tau_k)) at the scored positions. f0 once per batch; `work`, a
-    copy of the model (apply_vectors), is rewritten in place per point: one copy per sweep, not one per point. The
-    blocks no vector moves run once per batch (linearize.Trunk): each point runs only the moving top."""
+def _nonlinear_at(model, vectors, work, batch, f0=True):
+    """(f0 (N, V), alphas -> f(theta0 + sum_k alpha_k tau_k)) at the scored positions. f0 once per batch (None with
+    f0=False); `work`, a copy of the model (apply_vectors), is rewritten in place per point: one copy per sweep, not
+    one per point. The blocks no vector moves run once per batch (linearize.Trunk): each point runs only the top."""
     trunk = Trunk(model, sorted({n for tau in vectors for n in tau.names}), batch["input_ids"], batch["attention_mask"])
     logits = lambda m: scored_logits(m, batch["input_ids"], batch["attention_mask"],
                                      keep=scored_positions(batch["labels"]), trunk=trunk)
-    return logits(model), lambda ap: logits(apply_vectors(model, vectors, ap.tolist(), into=work))
+    return logits(model) if f0 else None, lambda ap: logits(apply_vectors(model, vectors, ap.tolist(), into=work))
 
 
 def _point_stats(f0, logits_at, labels, a, average=False, kl=True):
@@ -142,7 +142,7 @@ def linearization_gap(model, tau, batch, alphas=(0.5, 1.0, 2.0), batch_size=16, 
     num, den = dict.fromkeys(alphas, 0.0), dict.fromkeys(alphas, 0.0)
     for bt in _batches(batch, batch_size, pad_id):
         f0, f_lin = _linear_at(lin, bt, [tau])
-        f_at = _nonlinear_at(model, [tau], work, bt)[1]
+        f_at = _nonlinear_at(model, [tau], work, bt, f0=False)[1]  # f0 came with the jvp
         for alpha in alphas:
             f = _up(f_at(torch.tensor([alpha])))
             num[alpha] += float((f - f_lin(torch.tensor([alpha]))).double().square().sum())
