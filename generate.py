@@ -1,8 +1,9 @@
 """Sampling from theta0 + sum_k alpha_k tau_k, linearized or nonlinear: the one sampler of every script.
 
-Linearized (TS-DPO): rows = (prompt, alpha point) decode together. Each step runs K jvps for the whole batch (a KV
-cache carries the primal keys/values and their tangents, so a step costs K one-token jvps) and each row mixes the
-shared g_k = J tau_k with its own alphas (linearize.combine). Nonlinear: a plain forward of an apply_vectors copy.
+Linearized (TS-DPO): rows = (prompt, alpha point) decode together. Each step runs one primal and K tangents for the
+whole batch (a KV cache carries the primal keys/values and their tangents) and each row mixes the shared
+g_k = J tau_k with its own alphas (linearize.combine). One slider setting for every row needs one tangent, along
+sum_k alpha_k tau_k: J is linear. Nonlinear: a plain forward of an apply_vectors copy.
 
 Sampling is temperature plus top-p by the inverse CDF at one uniform per row and step. A row's stream depends only
 on (seed, key), so prompt i draws the same numbers in every method, at every alpha point and in every batch layout:
@@ -44,7 +45,8 @@ def _linear_step(lin, taus, alphas):
     The cache is an input and an output of the jvp'd function, so its tangent (d keys/values along tau_k) flows
     through every step: the result equals the jvp of a full-sequence forward (tests check it). What a step costs:
     - the frozen blocks once, as a plain forward outside the jvp (linearize.Trunk); their cache has no tangent;
-    - the moving blocks' primal once and their K tangents batched (vmap: LinearizedModel.jvp_of_many);
+    - the moving blocks' primal once and their K tangents batched (vmap: LinearizedModel.jvp_of_many), or one
+      tangent per distinct mix when the rows ask for fewer mixes than there are vectors (one slider setting);
     - one head per row when the head is frozen: the tangents mix in hidden space, h0 + sum_k alpha_k J_h tau_k,
       and the (V x d) head runs once on the mix, as in the merged model. The head is linear, so this is
       f0 + sum_k alpha_k J tau_k exactly; with a moving head the K tangents are mixed as logits."""
@@ -54,7 +56,11 @@ def _linear_step(lin, taus, alphas):
     params = dict(model.named_parameters())
     in_hidden = not any(params[n] is p for n in lin.names for p in head.parameters())
     n_blocks = model.config.num_hidden_layers
-    stacked = lin.stack(taus) if taus else None  # once per generation, not per step
+    # fewer distinct alpha rows than vectors (one slider setting: play.py, a deployed mix): one tangent per mix,
+    # sum_k alpha_k tau_k, since J is linear in it; each row then adds its mix's tangent. Else K tangents, mixed per row
+    mixes, which = torch.unique(alphas, dim=0, return_inverse=True) if taus else (None, None)
+    mix_first = taus and len(mixes) < len(taus)
+    stacked = lin.stack(taus, mixes if mix_first else None) if taus else None  # once per generation, not per step
 
     def step(ids, mask, pos, state, rows):
         bottom, top, tangents = state if state is not None else ((), (), ())
@@ -79,7 +85,10 @@ def _linear_step(lin, taus, alphas):
             y, top = f(lin.theta0, top)
             return (head(y) if in_hidden else y), (bottom, top, ())
         (y, top), (dy, tangents) = lin.jvp_of_many(f, stacked, top, state_tangents=(tangents,), dim=1)  # dy (b, K, ..)
-        y = combine(y, list(dy.unbind(1)), alphas[rows])
+        if mix_first:
+            y = y + dy[torch.arange(len(rows)), which[rows]].to(y.dtype)
+        else:
+            y = combine(y, list(dy.unbind(1)), alphas[rows])
         return (head(y) if in_hidden else y), (bottom, top, tangents)
     return step
 

@@ -24,6 +24,7 @@ import re
 
 import torch
 from torch.func import functional_call, jvp, vmap
+from torch.utils._pytree import tree_map
 
 from plumbing.cli import Parser, run_cli
 from plumbing.models import load_model
@@ -81,12 +82,19 @@ class LinearizedModel(torch.nn.Module):
         once for many calls (a decoding loop)."""
         stacked = taus if isinstance(taus, dict) else self.stack(taus)
         one = lambda tan, *st: jvp(fn, (self.theta0, *state), (tan, *st))
+        if len(next(iter(stacked.values()))) == 1:  # vmap over 1 trips on outputs that do not depend on the tangent
+            y, dy = one({n: t[0] for n, t in stacked.items()}, *tree_map(lambda t: t.select(dim, 0), state_tangents))
+            return y, tree_map(lambda t: t.unsqueeze(dim), dy)
         return vmap(one, in_dims=(0,) + (dim,) * len(state_tangents), out_dims=(None, dim))(stacked, *state_tangents)
 
-    def stack(self, taus):
-        """The K vectors as one tangent, {name: (K, *shape)}: each slice laid out like its weight, as the jvp wants."""
+    def stack(self, taus, mixes=None):
+        """The K vectors as one tangent, {name: (K, *shape)}: each slice laid out like its weight, as the jvp wants.
+
+        mixes (D, K): the D mixed vectors sum_k mixes[d, k] tau_k instead. J is linear in its tangent, so the jvp
+        along a mix is the same mix of the K jvps: D tangents, not K, when fewer mixes than vectors are asked for."""
         t = [self.tangent(tau) for tau in taus]
-        return {n: torch.stack([ti[n] for ti in t]) for n in self.theta0}
+        s = {n: torch.stack([ti[n] for ti in t]) for n in self.theta0}
+        return s if mixes is None else {n: torch.tensordot(mixes.to(v), v, dims=1) for n, v in s.items()}
 
     def _logits(self, input_ids, attention_mask, position_ids, keep=None):
         """theta -> scored_logits at theta. The frozen trunk (the blocks below the first one that moves) runs here,

@@ -16,7 +16,8 @@
     3. generation for 11 alpha points: one batched linearized generation vs one alpha at a time.
     4. what mixing costs at inference (issue 22), each pair measured in the same run:
          a mixed token, linearized (f0 + sum_k alpha_k J tau_k) vs merged (theta0 + sum_k alpha_k tau_k), K = 1, 2, 3,
-                                greedy, every row decoding --new-tokens tokens; and K = 2 with every weight linearized
+                                greedy, every row decoding --new-tokens tokens, one slider setting (one tangent along
+                                the mix); K = 3 with each row its own alphas; K = 2 with every weight linearized
          the alpha sweep's K jvps: one shared primal (jvp_many) vs one whole jvp per vector
          a DPO step with the reference recomputed: the frozen trunk once (linearize.Trunk) vs every block twice
          a nonlinear pair sweep (5 alpha points, KL included): the trunk once per batch vs every block per point
@@ -67,7 +68,8 @@ RATIOS = {  # name -> (numerator, denominator) step times, or a speedup of part 
     "ts_memory_vs_dpo": None, "sweep_speedup": None, "generation_speedup": None,
     "dpo_step_trunk_vs_full": ("dpo_ref_recomputed", "dpo_ref_recomputed_no_trunk"),
     "sweep_shared_primal_speedup": None, "mixed_token_k1_vs_merged": None, "mixed_token_k2_vs_merged": None,
-    "mixed_token_k3_vs_merged": None, "mixed_token_k2_all_weights_vs_merged": None, "pair_sweep_trunk_speedup": None}
+    "mixed_token_k3_vs_merged": None, "mixed_token_k3_row_alphas_vs_merged": None,
+    "mixed_token_k2_all_weights_vs_merged": None, "pair_sweep_trunk_speedup": None}
 DEFAULT_BASE = "runs/base"  # made by base_model.py
 TRL_INSTALL = ".venv/bin/pip install --no-deps trl==1.16.0 accelerate psutil"
 
@@ -259,26 +261,32 @@ def bench_sweep(lin, batch, taus, args):
 
 
 def bench_mixing(model, tokenizer, prompts, args):
-    """Seconds per generated token: the linearized model (one primal + K tangents, mixed in hidden space) vs the
-    merged model (one plain forward), at alpha = 0.5 per vector, K = 1, 2, 3 (--linearize) and K = 2 with every
-    weight linearized; greedy, batch = the prompts, each row decoding exactly --new-tokens tokens; one timed round
-    (a round is prompts x tokens decoding steps, long enough to settle)."""
+    """Seconds per generated token: the linearized model vs the merged model (one plain forward), at alpha = 0.5 per
+    vector for every row (one slider setting: one tangent along the mix, whatever K), K = 1, 2, 3 (--linearize);
+    K = 3 with each row its own alphas (one primal + 3 tangents, mixed in hidden space); K = 2 with every weight
+    linearized. Greedy, batch = the prompts, each row decoding exactly --new-tokens tokens; one timed round (a round
+    is prompts x tokens decoding steps, long enough to settle)."""
     g = torch.Generator().manual_seed(2)
     kw = dict(greedy=True, max_new_tokens=args.new_tokens, batch_size=len(prompts), stop_at_eos=False)
     tokens = len(prompts) * args.new_tokens
     out = {}
     runs = [("k1", 1, args.linearize), ("k2", 2, args.linearize), ("k3", 3, args.linearize),
+            ("k3_row_alphas", 3, args.linearize),
             ("k2_all_weights", 2, None)]  # the last: the same as k2 when --linearize is not given
     for name, k, which in runs:
         lin = LinearizedModel(model, which)
         taus = [TaskVector({n: 1e-2 * torch.randn(t.shape, generator=g).to(t.device, t.dtype)
                             for n, t in lin.theta0.items()}) for _ in range(k)]
         merged = apply_vectors(model, taus, [0.5] * k)
-        t = interleaved({"linearized": lambda: generate(tokenizer, prompts, lin=lin, taus=taus, alphas=[0.5] * k, **kw),
+        alphas = torch.full((len(prompts), k), 0.5)
+        if name == "k3_row_alphas":  # rows differ in a vector the merged model leaves at 0.5: same merged arithmetic
+            alphas[:, 0] += 1e-3 * torch.arange(len(prompts))
+        t = interleaved({"linearized": lambda: generate(tokenizer, prompts, lin=lin, taus=taus, alphas=alphas, **kw),
                          "merged": lambda: generate(tokenizer, prompts, model=merged, **kw)}, args.device, 0, 1)
         out[name] = {"linearized_ms_per_token": 1e3 * t["linearized"] / tokens,
                      "merged_ms_per_token": 1e3 * t["merged"] / tokens, "ratio": t["linearized"] / t["merged"]}
-        print(f"  K = {k}{' (every weight linearized)' if name.endswith('weights') else ''}: linearized "
+        what = {"k2_all_weights": " (every weight linearized)", "k3_row_alphas": " (each row its own alphas)"}
+        print(f"  K = {k}{what.get(name, '')}: linearized "
               f"{out[name]['linearized_ms_per_token']:.2f} ms/token, merged {out[name]['merged_ms_per_token']:.2f}: "
               f"{out[name]['ratio']:.2f}x")
         del lin, merged

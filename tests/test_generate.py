@@ -13,14 +13,20 @@ TOP_BLOCK = {"gpt2": r"transformer\.h\.1\.", "llama": r"model\.layers\.1\.", "ne
 
 @pytest.mark.parametrize("kind", ["gpt2", "llama", "neox"])
 @pytest.mark.parametrize("top", [False, True], ids=["all", "top-block"])
-def test_cached_linear_decoding_equals_full_sequence_jvp(kind, top):
+@pytest.mark.parametrize("one_mix", [False, True], ids=["row-alphas", "one-mix"])
+def test_cached_linear_decoding_equals_full_sequence_jvp(kind, top, one_mix, monkeypatch):
     """The KV-cached jvp step (tangents carried through the cache) equals jvp_many over the whole sequence: with every
     weight moving (tangents mixed as logits) and with only the top block moving (the frozen block's cache carries no
-    tangent; the tangents mix in hidden space before the head; neox: the same without the frozen-trunk split)."""
+    tangent; the tangents mix in hidden space before the head; neox: the same without the frozen-trunk split).
+    one-mix: every row has the same alphas, so the step runs one tangent along sum_k alpha_k tau_k, not K."""
     model = make_tiny_model(kind)
     lin = LinearizedModel(model, TOP_BLOCK[kind] if top else None)
     taus = random_taus(lin)
-    alphas = torch.tensor([[1.0, -0.5], [-2.0, 1.0]])
+    alphas = torch.tensor([[1.0, -0.5], [1.0, -0.5]] if one_mix else [[1.0, -0.5], [-2.0, 1.0]])
+    tangents = []
+    many = lin.jvp_of_many
+    monkeypatch.setattr(lin, "jvp_of_many", lambda fn, st, *a, **kw: tangents.append(
+        len(next(iter(st.values()))) if isinstance(st, dict) else len(st)) or many(fn, st, *a, **kw))
     ids = torch.randint(1, 300, (2, 9))
     mask = torch.ones_like(ids)
     mask[1, :3], ids[1, :3] = 0, 0  # left padding
@@ -33,6 +39,7 @@ def test_cached_linear_decoding_equals_full_sequence_jvp(kind, top):
     for t in range(5, 7):
         logits, state = step(ids[:, t:t + 1], mask[:, :t + 1], pos[:, t:t + 1], state, torch.arange(2))
         torch.testing.assert_close(logits, want[:, t], atol=1e-5, rtol=1e-5)
+    assert tangents == [2] + [1 if one_mix else 2] * 3  # jvp_many over the sequence, then the 3 steps
 
 
 def test_batched_alpha_generation_equals_per_alpha_and_eos_drops_rows(composed):
