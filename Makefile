@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test bench clean venv smollm2 study study-quick real play test-browser
+.PHONY: demo test bench clean venv smollm2 study study-quick real real-full play test-browser
 
 venv: $(VENV)/.installed
 
@@ -48,6 +48,11 @@ smollm2: venv
 # TS-DPO / DPO / scalarized runs on its top blocks, the evaluation; writes docs/real.md and docs/real-*.png
 real: smollm2
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m lab.smollm2
+
+# the real-LM run that can tell the methods apart (issue 23): 3 seeds, 48 prompts and pairs, both arms (matched, and
+# rich: standard DPO out of the lazy regime); runs/real-full, reused when stopped and rerun; writes docs/real.md
+real-full: smollm2
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m lab.smollm2 --full
 
 # the mixer (play.py, issue 21): a local page over the runs of `make demo` (--base: not those of make study or
 # make real beside them), one slider per task vector, the oracle's scores and the KL to the base per answer;

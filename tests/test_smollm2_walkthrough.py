@@ -56,6 +56,43 @@ def test_tiny_walkthrough_writes_its_report_and_reuses_everything(pretrained, tm
     assert again["walls_s"][:1] == stamp["walls_s"] and again["walls_s"][1] < stamp["walls_s"][0]
 
 
+@pytest.mark.slow(seconds=6)
+def test_the_rich_arm_trains_standard_dpo_harder_and_shares_the_tangent_runs(pretrained, tmp_path):
+    """--arms matched rich (issue 23): the rich arm retrains only the standard runs, at the scale's rich lr and steps,
+    evaluates them against matched's TS-DPO runs in results-rich/, and real.md gives both arms side by side."""
+    out = tmp_path / "r"
+    real.main(["--tiny", "--init", str(pretrained), "--out", str(out), "--arms", "matched", "rich"])
+    runs = {p.name: json.loads((p / "config.json").read_text()) for p in (out / "runs").iterdir()}
+    rich = {n: c for n, c in runs.items() if "-rich-" in n}
+    assert sorted(rich) == sorted(f"{n}-rich-s0" for n, mode, _ in real.RUNS if mode == "standard")
+    R = real.SCALES["tiny"]["rich"]
+    assert all(c["lr"] == R["lr"] and c["steps"] == R["steps"] and c["mode"] == "standard" for c in rich.values())
+    assert all(runs[n.replace("-rich", "")]["lr"] != R["lr"] for n in rich)  # matched's own lr
+    summary = json.loads((out / "results-rich" / "summary.json").read_text())
+    used = json.dumps(summary["runs"])
+    assert "ts-helpfulness-s0" in used and "dpo-helpfulness-rich-s0" in used and "dpo-helpfulness-s0\"" not in used
+    md = (out / "report" / "real.md").read_text()
+    rows = [r for r in md.splitlines() if r.startswith("| 1. coverage |")]
+    assert len(rows) == 4 and {r.split(" | ")[2] for r in rows} == {"matched", "rich"}
+    assert md.count("arm: ") >= 2 and "**rich**:" in md  # each arm's chance line, the arms described
+    assert "| rich | TS-DPO | helpfulness |" in md
+    with pytest.raises(ValueError, match="holds a tiny walkthrough, not a full one"):
+        real.main(["--full", "--init", str(pretrained), "--out", str(out)])
+
+
+def test_the_arms_and_sizes_refuse_what_makes_no_sense(capsys):
+    for argv, said in ((["--arms", "rich"], "give matched too"), (["--tiny", "--full"], "not allowed with")):
+        with pytest.raises(SystemExit):
+            real.parse_args(argv)
+        assert said in capsys.readouterr().err
+    a = real.parse_args(["--full"])
+    assert (a.seeds, a.arms, a.out) == ([0, 1, 2], ["matched", "rich"], "runs/real-full")
+    flags = real.SCALES["full"]["eval"]
+    last = lambda f: flags[len(flags) - 1 - flags[::-1].index(f) + 1]  # argparse keeps a repeated flag's last value
+    assert int(last("--n-prompts")) >= 48 and int(last("--n-pairs")) >= 48
+    assert len([x for x in flags if x.startswith("--control=")][-1].split("=")[1].split(",")) == 5
+
+
 @pytest.mark.parametrize("scale", ["cpu", "tiny"])
 def test_the_base_answers_benign_prompts_and_refuses_harmful_ones(scale):
     """Both scales' SFT mixture is --refusals aligned; at cpu scale the base's greedy refusal rates are measured on
