@@ -13,7 +13,7 @@ The same steps as `make demo`, on a pretrained base instead of the 0.94M one tra
   5. docs/real.md and docs/real-*.png.
 `--full` (make real-full, issue 23) is the run that can tell the methods apart: seeds 0 1 2, 48 held-out prompts and
 pairs per objective, a 5-point control sweep, and two arms: matched (the runs above) and rich, where standard and
-scalarized DPO train at RICH_LR, out of the lazy regime, and TS-DPO's matched runs are scaled to their KL (the
+scalarized DPO train at the first lr of a ladder where standard DPO's gap at alpha = 1 reaches 0.3 (choose_rich), and TS-DPO's matched runs are scaled to their KL (the
 embedded study's rich cell). Each arm is evaluated on its own (results/, results-rich/); docs/real.md shows both.
 Every step is reused when finished (the base and runs by their own rules, the evaluation when it is newer than the
 runs, the examples when newer than the evaluation), so a stopped `make real` continues where it stopped.
@@ -38,9 +38,11 @@ import base_model
 import evaluate
 import generate
 import train_tangent
-from plumbing.models import base_available, resolve_base
+from plumbing.models import base_available, load_model, load_tokenizer, resolve_base
 from plumbing.smollm2_wheel import SMOLLM2_DIR
+from linearize import TaskVector
 from measure.metrics import mean_present
+from measure.sweeps import linearization_gap
 from measure.report import chance_line, family_verdicts, fmt_num
 from plumbing.cli import Parser, run_cli
 from plumbing.run_folder import atomic_write, check_out, newer_than, read_config, read_json, write_json
@@ -48,7 +50,6 @@ from lab.study import STUDY_CLAIMS, VERSUS  # the study's claims, in its order
 
 A, B = "helpfulness", "verbosity"
 TOP2 = r"model\.layers\.(28|29)\."  # SmolLM2's top 2 of 30 blocks (see the docstring for why)
-RICH_LR = 8e-4  # the rich arm's standard-DPO lr: PROVISIONAL until measured (see issue 23's note)
 SCALES = {
     "cpu": dict(  # make real: 31.1 min with the SFT reused, about 42 with it (docs/performance.md#make-real)
         sft=dict(steps=400, batch_size=16, lr=1e-3, warmup=10, eval_prompts=100, max_new_tokens=64,
@@ -59,7 +60,7 @@ SCALES = {
         eval=["--n-prompts", "16", "--n-pairs", "16", "--n-cca", "32", "--alphas-a", "0,1", "--alphas-b=-1,0",
               "--control=-1,1,3", "--max-new-tokens", "64", "--pair-batch-size", "16", "--batch-size", "128"],
         examples=dict(prompts=16, max_new_tokens=64),
-        rich=dict(lr=RICH_LR, steps=40)),
+        rich=dict(lrs=(4e-4, 8e-4, 1.6e-3, 3.2e-3), steps=40, gap=0.3)),  # matched: 1e-4, gap 0.06 / 0.08
     "tiny": dict(
         sft=dict(steps=3, batch_size=4, lr=1e-3, warmup=1, eval_prompts=4, max_new_tokens=8, trainable=None,
                  n_prompts=40, refusals="aligned", greedy_prompts=6),
@@ -67,15 +68,16 @@ SCALES = {
         lr={"tangent": 1e-3, "standard": 1e-3}, linearize=None,
         eval=["--n-prompts", "3", "--n-pairs", "6", "--n-cca", "6", "--n-perm", "100", "--n-boot", "20",
               "--max-new-tokens", "8", "--alphas-a", "0,1", "--alphas-b=-1,0", "--control=-1,1,3"],
-        examples=dict(prompts=2, max_new_tokens=8), rich=dict(lr=1e-2, steps=2)),
+        examples=dict(prompts=2, max_new_tokens=8), rich=dict(lrs=(1e-2, 3e-2), steps=2, gap=0.3)),
 }
 # make real-full: the 3-seed run that can tell the methods apart (issue 23): both arms, 48 held-out prompts and pairs
 # per objective, a 5-point control sweep (a 3-point Spearman cannot move); the base, runs and settings of cpu
 SCALES["full"] = dict(SCALES["cpu"], eval=[*SCALES["cpu"]["eval"], "--n-prompts", "48", "--n-pairs", "48",
                                            "--control=-1,0,1,2,3"])  # a later flag wins
-ARMS = {"matched": "every run at its matched lr (the runs above)",
-        "rich": "standard and scalarized DPO trained harder (the scale's rich lr and steps), out of the lazy regime; "
-                "TS-DPO's runs are matched's, scaled to the rich arm's KL as every vector is"}
+ARMS = {"matched": "every run at its matched lr",
+        "rich": "standard and scalarized DPO trained at a higher lr, out of the lazy regime (the first lr of a ladder "
+                "where standard DPO's gap at alpha = 1 reaches the goal on both objectives); TS-DPO's runs are "
+                "matched's, scaled to the rich arm's KL as every vector is"}
 EVAL_FLAGS = ["--maximize", A, "--minimize", B, "--no-ablation", "--calibrate", "kl", "--kl-target", "standard",
               "--data", "toy:natural"]
 RUNS = [("ts-" + A, "tangent", ["--objective", A]), ("ts-" + B, "tangent", ["--objective", B]),
@@ -91,21 +93,59 @@ def make_base(S, out, init):
     return base_model.train_base(out / "base", init=init, text="natural", **S["sft"])
 
 
-def train_runs(S, out, seed, linearize, device="cpu", arm="matched"):
-    """Every run of one seed and arm (train_tangent.main; a finished one is reused) -> [run folders]. The rich arm
-    trains only its standard runs (at S["rich"]'s lr and steps) and shares matched's TS-DPO runs."""
+def train_one(S, out, d, mode, flags, seed, linearize, device, lr, steps=()):
+    """One run (train_tangent.main; a finished one is reused) -> its folder."""
+    extra = ["--precompute-ref"] if mode == "standard" else []  # the reference once: the faster DPO path
+    lin = [] if linearize in (None, "all") else ["--linearize", linearize]
+    train_tangent.main(["--mode", mode, *flags, "--base", str(out / "base"), "--data", "toy:natural", "--lr", f"{lr:g}",
+                        "--seed", str(seed), "--out", str(d), *lin, *extra, "--device", device, *S["train"], *steps])
+    return d  # a later --steps (the rich arm's) wins over S["train"]'s
+
+
+def train_runs(S, out, seed, linearize, device="cpu", arm="matched", rich_lr=None):
+    """Every run of one seed and arm -> [run folders]. The rich arm trains only its standard runs (at rich_lr and
+    S["rich"]'s steps) and shares matched's TS-DPO runs."""
     folders = []
     for name, mode, flags in RUNS:
-        rich = arm == "rich" and mode == "standard"
-        d = out / "runs" / f"{name}{'-rich' if rich else ''}-s{seed}"
-        extra = ["--precompute-ref"] if mode == "standard" else []  # the reference once: the faster DPO path
-        lin = [] if linearize in (None, "all") else ["--linearize", linearize]
-        lr, steps = (S["rich"]["lr"], ["--steps", str(S["rich"]["steps"])]) if rich else (S["lr"][mode], [])
-        train_tangent.main(["--mode", mode, *flags, "--base", str(out / "base"), "--data", "toy:natural",
-                            "--lr", f"{lr:g}", "--seed", str(seed), "--out", str(d), *lin, *extra,
-                            "--device", device, *S["train"], *steps])  # the later --steps wins
-        folders.append(d)
+        if arm == "rich" and mode == "standard":
+            folders.append(train_one(S, out, out / "runs" / f"{name}-rich{rich_lr:g}-s{seed}", mode, flags, seed,
+                                     linearize, device, rich_lr, ["--steps", str(S["rich"]["steps"])]))
+        else:
+            folders.append(train_one(S, out, out / "runs" / f"{name}-s{seed}", mode, flags, seed, linearize, device,
+                                     S["lr"][mode]))
     return folders
+
+
+def choose_rich(S, out, seed, linearize, device="cpu"):
+    """The rich arm's lr, by one criterion measured before any rich run is evaluated: the first lr of S["rich"]["lrs"]
+    (ascending) at which standard DPO's linearization gap at alpha = 1 (the vector as trained, on the 16 + 16
+    held-out pairs evaluate.py measures the gap on) is >= S["rich"]["gap"] for both objectives, on the first seed.
+    None reaches it: the largest lr, and the report says so. The chosen rung's runs are the rich arm's seed-`seed`
+    DPO runs. -> (lr, {lr: {objective: gap}}), kept in <out>/rich.json (reused)."""
+    R, path = S["rich"], out / "rich.json"
+    got = read_json(path, fix=f"delete {path} and rerun") if path.exists() else {}
+    model = tok = None
+    for lr in R["lrs"]:
+        if f"{lr:g}" not in got:
+            if model is None:
+                model, tok = load_model(out / "base"), load_tokenizer(out / "base")
+                args = evaluate.parse_args([*EVAL_FLAGS, *S["eval"], "--base", str(out / "base")])
+                sets = evaluate.held_out(args, tok, [])[1]
+                n, g, ps = sets["all"]["n"], min(16, sets["all"]["n"]), sets["all"]["pairs"]
+            gaps = {}
+            for obj in (A, B):
+                d = train_one(S, out, out / "runs" / f"dpo-{obj}-rich{lr:g}-s{seed}", "standard", ["--objective", obj],
+                              seed, linearize, device, lr, ["--steps", str(R["steps"])])
+                tau = TaskVector.load(d, base=model)
+                gaps[obj] = linearization_gap(model, tau, ps[:g] + ps[n:n + g], (1.0,), batch_size=args.pair_batch_size,
+                                              pad_id=tok.pad_token_id)[1.0]
+            got[f"{lr:g}"] = gaps
+            write_json(path, got)
+            print(f"lab.smollm2: rich arm, lr {lr:g}: standard DPO's gap at alpha = 1 " +
+                  " / ".join(f"{o} {x:.3f}" for o, x in gaps.items()), flush=True)
+        if min(got[f"{lr:g}"].values()) >= R["gap"]:
+            return lr, got
+    return R["lrs"][-1], got
 
 
 def results_dir(out, arm):
@@ -157,7 +197,7 @@ def examples(S, out, seed):
 
 
 # ----------------------------------------------------------------------------- docs/real.md
-def write_real(out, rep, seeds, linearize, walls, arms=("matched",)):
+def write_real(out, rep, seeds, linearize, walls, arms=("matched",), rich=(None, {}, {})):
     """docs/real.md and docs/real-*.png from each arm's summary.json, the base's report, the runs and the examples."""
     out, rep, arms = Path(out), Path(rep), list(arms)
     rep.mkdir(parents=True, exist_ok=True)
@@ -191,7 +231,14 @@ def write_real(out, rep, seeds, linearize, walls, arms=("matched",)):
     col = (lambda arm: f" {arm} |") if two else (lambda arm: "")
     L += ["", "## Verdicts", ""]
     if two:
-        L += ["The arms (issue 23): " + "; ".join(f"**{a}**: {ARMS[a]}" for a in arms) + ".", ""]
+        lr, ladder, R = rich
+        met = min(ladder[f"{lr:g}"].values()) >= R["gap"]
+        L += ["The arms (issue 23): " + "; ".join(f"**{a}**: {ARMS[a]}" for a in arms) + ".", "",
+              f"The rich lr, by that one criterion (gap >= {R['gap']:g} on both objectives, seed {seeds[0]}, "
+              f"{R['steps']} steps): " + "; ".join(f"lr {k}: " + " / ".join(f"{o} {x:.3f}" for o, x in v.items())
+                                                  for k, v in ladder.items()) +
+              (f". Chosen: {lr:g}." if met else f". **No lr of the ladder reached it**: the largest, {lr:g}, is used, "
+               "and the rich arm is not out of the lazy regime by this criterion."), ""]
     L += [f"{'Each arm' if two else 'The whole table'} is one family (one regime): Holm's step-down rule on each row's "
           "two-sided p (Student t on the paired bootstrap's se) keeps a side only where the adjusted p < 0.05 as well; "
           "the raw verdict is in brackets where it differs. **degenerate**: a statistic that cannot move (a zero-width "
@@ -356,13 +403,15 @@ def main(argv=None):
     stamp_it()  # first: a stopped walkthrough's folder is ours, and a rerun continues it
     t0 = time.time()
     make_base(S, out, args.init)
-    folders = {arm: {s: train_runs(S, out, s, linearize, args.device, arm) for s in args.seeds} for arm in args.arms}
+    rich_lr, ladder = choose_rich(S, out, args.seeds[0], linearize, args.device) if "rich" in args.arms else (None, {})
+    folders = {arm: {s: train_runs(S, out, s, linearize, args.device, arm, rich_lr) for s in args.seeds}
+               for arm in args.arms}
     for arm in args.arms:
         evaluate_runs(S, out, folders[arm], arm)
     examples(S, out, args.seeds[0])
     walls.append(round(time.time() - t0, 1))  # every invocation's wall: the longest is the one that did the work
     stamp_it()
-    path = write_real(out, args.report, args.seeds, linearize, walls, args.arms)
+    path = write_real(out, args.report, args.seeds, linearize, walls, args.arms, (rich_lr, ladder, S["rich"]))
     print(f"lab.smollm2: done in {walls[-1]:.0f} s; report: {path}")
 
 

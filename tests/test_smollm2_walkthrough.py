@@ -56,28 +56,40 @@ def test_tiny_walkthrough_writes_its_report_and_reuses_everything(pretrained, tm
     assert again["walls_s"][:1] == stamp["walls_s"] and again["walls_s"][1] < stamp["walls_s"][0]
 
 
-@pytest.mark.slow(seconds=6)
-def test_the_rich_arm_trains_standard_dpo_harder_and_shares_the_tangent_runs(pretrained, tmp_path):
-    """--arms matched rich (issue 23): the rich arm retrains only the standard runs, at the scale's rich lr and steps,
-    evaluates them against matched's TS-DPO runs in results-rich/, and real.md gives both arms side by side."""
+@pytest.mark.slow(seconds=8)
+@pytest.mark.parametrize("goal", [0.0, 1e9], ids=["first-lr-reaches-it", "none-reaches-it"])
+def test_the_rich_arm_trains_standard_dpo_harder_and_shares_the_tangent_runs(pretrained, tmp_path, monkeypatch, goal):
+    """--arms matched rich (issue 23): the rich lr is the first of the ladder where standard DPO's gap at alpha = 1
+    reaches the goal on both objectives (else the largest, said so); the rich arm retrains only the standard runs at
+    that lr, reuses the ladder's runs, evaluates them against matched's TS-DPO runs in results-rich/, and real.md gives
+    both arms side by side."""
+    R = dict(real.SCALES["tiny"]["rich"], gap=goal)
+    monkeypatch.setitem(real.SCALES["tiny"], "rich", R)
     out = tmp_path / "r"
     real.main(["--tiny", "--init", str(pretrained), "--out", str(out), "--arms", "matched", "rich"])
+    ladder = json.loads((out / "rich.json").read_text())
+    lr = R["lrs"][0] if goal == 0 else R["lrs"][-1]
+    assert list(ladder) == [f"{x:g}" for x in (R["lrs"][:1] if goal == 0 else R["lrs"])]
+    assert all(0 < g < 10 for v in ladder.values() for g in v.values())
     runs = {p.name: json.loads((p / "config.json").read_text()) for p in (out / "runs").iterdir()}
-    rich = {n: c for n, c in runs.items() if "-rich-" in n}
-    assert sorted(rich) == sorted(f"{n}-rich-s0" for n, mode, _ in real.RUNS if mode == "standard")
-    R = real.SCALES["tiny"]["rich"]
-    assert all(c["lr"] == R["lr"] and c["steps"] == R["steps"] and c["mode"] == "standard" for c in rich.values())
-    assert all(runs[n.replace("-rich", "")]["lr"] != R["lr"] for n in rich)  # matched's own lr
+    rich = {n: c for n, c in runs.items() if "-rich" in n}
+    chosen = sorted(f"{n}-rich{lr:g}-s0" for n, mode, _ in real.RUNS if mode == "standard")
+    ladder_runs = [f"dpo-{o}-rich{x:g}-s0" for x in R["lrs"][:len(ladder)] for o in (real.A, real.B)]
+    assert sorted(rich) == sorted(set(chosen) | set(ladder_runs))  # the chosen rung's DPO runs are not trained twice
+    assert all(c["lr"] in R["lrs"] and c["steps"] == R["steps"] and c["mode"] == "standard" for c in rich.values())
+    assert all(runs[n.replace(f"-rich{lr:g}", "")]["lr"] not in R["lrs"] for n in chosen)  # matched's own lr
     summary = json.loads((out / "results-rich" / "summary.json").read_text())
     used = json.dumps(summary["runs"])
-    assert "ts-helpfulness-s0" in used and "dpo-helpfulness-rich-s0" in used and "dpo-helpfulness-s0\"" not in used
+    assert "ts-helpfulness-s0" in used and f"dpo-helpfulness-rich{lr:g}-s0" in used and "dpo-helpfulness-s0\"" not in used
     md = (out / "report" / "real.md").read_text()
     rows = [r for r in md.splitlines() if r.startswith("| 1. coverage |")]
     assert len(rows) == 4 and {r.split(" | ")[2] for r in rows} == {"matched", "rich"}
     assert md.count("arm: ") >= 2 and "**rich**:" in md  # each arm's chance line, the arms described
     assert "| rich | TS-DPO | helpfulness |" in md
-    with pytest.raises(ValueError, match="holds a tiny walkthrough, not a full one"):
-        real.main(["--full", "--init", str(pretrained), "--out", str(out)])
+    assert (f"Chosen: {lr:g}." in md) == (goal == 0) and ("No lr of the ladder reached it" in md) == (goal > 0)
+    if goal == 0:
+        with pytest.raises(ValueError, match="holds a tiny walkthrough, not a full one"):
+            real.main(["--full", "--init", str(pretrained), "--out", str(out)])
 
 
 def test_the_arms_and_sizes_refuse_what_makes_no_sense(capsys):
