@@ -406,6 +406,7 @@ def main(argv=None):
     torch.manual_seed(0)
     if args.device == "cpu":
         torch.set_num_threads(args.threads)
+    Trunk.MEMO = 0  # every timed call pays its trunk, as a new batch does (the rounds repeat one batch)
     model, tokenizer, base_name = load_base(args)
     select_parameters(model, args.linearize)  # a regex that matches nothing: one line before any work
     pairs = data.load_pairs(args.data, objective=args.objective, split="test", limit=2000)

@@ -148,3 +148,28 @@ def test_the_jvp_over_the_top_equals_the_jvp_over_the_whole_network(kind, monkey
     torch.testing.assert_close(f_lin, f_lin_all, rtol=1e-5, atol=1e-6)
     for a, b in zip(grad, grad_all):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+
+
+def test_the_trunk_of_a_batch_seen_before_is_remembered_until_a_frozen_weight_changes(monkeypatch):
+    """An evaluation visits the same pairs many times: the second Trunk of the same batch and model runs no block;
+    other inputs, another model, or an in-place edit of a trunk weight run them again, with the same result as a
+    fresh trunk."""
+    model, other = model_of("llama"), model_of("llama")
+    names = [n for n, _ in model.named_parameters() if n.startswith("model.layers.2.")]
+    ids, mask, _ = padded_batch("left")
+    calls = []
+    for m in (model, other):
+        m.model.layers[0].register_forward_pre_hook(lambda *a: calls.append(1))
+    first = Trunk(model, names, ids, mask)
+    again = Trunk(model, names, ids.clone(), mask.clone())  # equal by value: remembered
+    assert len(calls) == 1 and again.state is first.state
+    Trunk(model, names, ids[:2], mask[:2])  # other inputs
+    Trunk(other, names, ids, mask)  # another model with equal weights: its own memo
+    assert len(calls) == 3
+    with torch.no_grad():
+        model.model.layers[1].mlp.up_proj.weight.mul_(1.5)  # a trunk weight edited in place
+    edited = Trunk(model, names, ids, mask)
+    assert len(calls) == 4 and not torch.equal(edited.state[0], first.state[0])
+    monkeypatch.setattr(Trunk, "MEMO", 0)
+    fresh = Trunk(model, names, ids, mask)
+    assert len(calls) == 5 and torch.equal(fresh.state[0], edited.state[0])
