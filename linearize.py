@@ -195,7 +195,8 @@ class Trunk:
         blocks, _ = _trunk_parts(model)
         key = None
         if cache is None and Trunk.MEMO:
-            weights = [*model.get_input_embeddings().parameters(), *blocks[:self.depth].parameters()]
+            top = {id(w) for m in (*blocks[self.depth:], _trunk_parts(model)[1]) for w in m.parameters()}
+            weights = [w for w in model.base_model.parameters() if id(w) not in top]  # embeddings, bottom blocks
             key = (self.depth, *map(_content, (input_ids, attention_mask, position_ids)),
                    tuple((w.data_ptr(), w._version) for w in weights))
             seen = Trunk._memo.setdefault(model, OrderedDict())

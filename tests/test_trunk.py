@@ -170,6 +170,10 @@ def test_the_trunk_of_a_batch_seen_before_is_remembered_until_a_frozen_weight_ch
         model.model.layers[1].mlp.up_proj.weight.mul_(1.5)  # a trunk weight edited in place
     edited = Trunk(model, names, ids, mask)
     assert len(calls) == 4 and not torch.equal(edited.state[0], first.state[0])
+    with torch.no_grad():
+        model.model.embed_tokens.weight.add_(0.1)  # the embeddings are below the trunk too
+    Trunk(model, names, ids, mask)
+    assert len(calls) == 5
     monkeypatch.setattr(Trunk, "MEMO", 0)
-    fresh = Trunk(model, names, ids, mask)
-    assert len(calls) == 5 and torch.equal(fresh.state[0], edited.state[0])
+    fresh, again = Trunk(model, names, ids, mask), Trunk(model, names, ids, mask)
+    assert len(calls) == 7 and torch.equal(fresh.state[0], again.state[0]) and fresh.state is not again.state
