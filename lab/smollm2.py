@@ -73,7 +73,7 @@ SCALES = {
 # make real-full: the 3-seed run that can tell the methods apart (issue 23): both arms, 48 held-out prompts and pairs
 # per objective, a 5-point control sweep (a 3-point Spearman cannot move); the base, runs and settings of cpu
 SCALES["full"] = dict(SCALES["cpu"], eval=[*SCALES["cpu"]["eval"], "--n-prompts", "48", "--n-pairs", "48",
-                                           "--control=-1,0,1,2,3"])  # a later flag wins
+                                           "--control=-1,1,5"])  # a later flag wins
 ARMS = {"matched": "every run at its matched lr",
         "rich": "standard and scalarized DPO trained at a higher lr, out of the lazy regime (the first lr of a ladder "
                 "where standard DPO's gap at alpha = 1 reaches the goal on both objectives); TS-DPO's runs are "

@@ -99,10 +99,8 @@ def test_the_arms_and_sizes_refuse_what_makes_no_sense(capsys):
         assert said in capsys.readouterr().err
     a = real.parse_args(["--full"])
     assert (a.seeds, a.arms, a.out) == ([0, 1, 2], ["matched", "rich"], "runs/real-full")
-    flags = real.SCALES["full"]["eval"]
-    last = lambda f: flags[len(flags) - 1 - flags[::-1].index(f) + 1]  # argparse keeps a repeated flag's last value
-    assert int(last("--n-prompts")) >= 48 and int(last("--n-pairs")) >= 48
-    assert len([x for x in flags if x.startswith("--control=")][-1].split("=")[1].split(",")) == 5
+    ev = real.evaluate.parse_args([*real.EVAL_FLAGS, *real.SCALES["full"]["eval"]])  # as evaluate.py reads them
+    assert ev.n_prompts >= 48 and ev.n_pairs >= 48 and int(ev.control[2]) == 5
 
 
 @pytest.mark.parametrize("scale", ["cpu", "tiny"])
