@@ -403,10 +403,17 @@ def main(argv=None):
     args = parse_args(argv)
     if os.path.exists(args.out) and "ratios" not in read_json(args.out, fix="delete it or pass another --out"):
         raise ValueError(f"--out {args.out}: exists and is not a bench.json of ours; pass another --out")
+    memo, Trunk.MEMO = Trunk.MEMO, 0  # every timed call pays its trunk, as a new batch does (the rounds repeat one batch)
+    try:
+        run(args)
+    finally:
+        Trunk.MEMO = memo
+
+
+def run(args):
     torch.manual_seed(0)
     if args.device == "cpu":
         torch.set_num_threads(args.threads)
-    Trunk.MEMO = 0  # every timed call pays its trunk, as a new batch does (the rounds repeat one batch)
     model, tokenizer, base_name = load_base(args)
     select_parameters(model, args.linearize)  # a regex that matches nothing: one line before any work
     pairs = data.load_pairs(args.data, objective=args.objective, split="test", limit=2000)

@@ -37,6 +37,7 @@ def base(tmp_path_factory):
 
 def run(base, out, capsys):
     bench.main(["--base", str(base), "--out", str(out), *TINY])
+    assert bench.Trunk.MEMO > 0  # the bench turns the trunk memo off while it times, and back on for the rest
     return capsys.readouterr().out.splitlines(), json.load(open(out))
 
 

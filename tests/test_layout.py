@@ -90,8 +90,9 @@ def test_the_lesson_loads_no_measurement_or_experiment_code():
     assert not [m for m in mods if m.split(".")[0] in (LAB, MEASURE)], mods
     lines = sum(len(own_modules()[m].read_text().splitlines()) for m in small)
     # about 2,400 lines: what a reader of training and composition meets; +110 since linearize.py holds the frozen
-    # trunk (Trunk, trunk_depth), which every DPO forward, sweep and decoding step now runs through
-    assert lines <= 2550, (lines, small)
+    # trunk (Trunk, trunk_depth), which every DPO forward, sweep and decoding step now runs through; +36 for one
+    # tangent per slider setting (stack's mixes, generate's choice) and the trunk's memo of the batches it has seen
+    assert lines <= 2575, (lines, small)
 
 
 def test_dependencies_point_one_way_and_never_in_a_circle():
