@@ -60,7 +60,9 @@ SCALES = {
         eval=["--n-prompts", "16", "--n-pairs", "16", "--n-cca", "32", "--alphas-a", "0,1", "--alphas-b=-1,0",
               "--control=-1,1,3", "--max-new-tokens", "64", "--pair-batch-size", "16", "--batch-size", "128"],
         examples=dict(prompts=16, max_new_tokens=64),
-        rich=dict(lrs=(4e-4, 8e-4, 1.6e-3, 3.2e-3), steps=40, gap=0.3)),  # matched: 1e-4, gap 0.06 / 0.08
+        # the rich arm's ladder (matched: 1e-4, gap 0.060 / 0.076). Measured 2026-12-07 on make real's base, seed 0,
+        # gap at alpha = 1 helpfulness / verbosity: 4e-4 0.185 / 0.205, 8e-4 0.289 / 0.352, 1.6e-3 0.505 / 0.484
+        rich=dict(lrs=(4e-4, 8e-4, 1.6e-3, 3.2e-3), steps=40, gap=0.3)),
     "tiny": dict(
         sft=dict(steps=3, batch_size=4, lr=1e-3, warmup=1, eval_prompts=4, max_new_tokens=8, trainable=None,
                  n_prompts=40, refusals="aligned", greedy_prompts=6),
