@@ -192,10 +192,10 @@ class Trunk:
         self.depth, self.state = trunk_depth(model, names) if Trunk.share else None, None
         if self.depth is None:
             return
-        blocks, _ = _trunk_parts(model)
+        blocks, norm = _trunk_parts(model)
         key = None
         if cache is None and Trunk.MEMO:
-            top = {id(w) for m in (*blocks[self.depth:], _trunk_parts(model)[1]) for w in m.parameters()}
+            top = {id(w) for m in (*blocks[self.depth:], norm) for w in m.parameters()}
             weights = [w for w in model.base_model.parameters() if id(w) not in top]  # embeddings, bottom blocks
             key = (self.depth, *map(_content, (input_ids, attention_mask, position_ids)),
                    tuple((w.data_ptr(), w._version) for w in weights))

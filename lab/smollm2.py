@@ -260,11 +260,10 @@ def write_real(out, rep, seeds, linearize, walls, arms=("matched",), rich=(None,
             raw_all.append(raw)
             shown = ["–", v] if v in ("–", "not measured") else [f"{c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]",
                                                                 v + (f" (raw: {raw})" if raw != v else "")]
-            cells.setdefault((claim, label.format(a=A, b=B), arm), []).extend(shown)
+            cells.setdefault((claim, label.format(a=A, b=B)), {}).setdefault(arm, []).extend(shown)
         chance.append((f"{arm} arm: " if two else "") + chance_line(raw_all))
-    order = sorted(cells, key=lambda k: ([c[:2] for c in cells].index(k[:2]), arms.index(k[2])))
-    L += ["| " + " | ".join([claim, label, *([arm] if two else []), *cells[(claim, label, arm)]]) + " |"
-          for claim, label, arm in order]
+    L += ["| " + " | ".join([claim, label, *([arm] if two else []), *row]) + " |"
+          for (claim, label), by_arm in cells.items() for arm, row in by_arm.items()]  # each row, its arms together
     L += [""] + chance
     L += ["", "## The methods", "", f"|{' arm |' if two else ''} method | HV ± se | HV equal budget | Spearman {A} / {B} "
           f"| xi controlled ± se | KL at alpha=1 {A} / {B} | well-formed min |", "|---|---|---|---|---|---|---|" +
