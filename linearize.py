@@ -26,7 +26,7 @@ from collections import OrderedDict
 
 import torch
 from torch.func import functional_call, jvp, vmap
-from torch.utils._pytree import tree_map
+from torch.utils._pytree import tree_leaves, tree_map
 
 from plumbing.cli import Parser, run_cli
 from plumbing.models import load_model
@@ -179,13 +179,14 @@ class Trunk:
     stops the forward); scored_logits(..., trunk=) then runs only the blocks above. For GPT-2 and the Llama family
     (SmolLM2, Llama, Qwen2, Mistral); any other model (or vectors that move the embeddings) runs whole, said once.
 
-    An evaluation visits the same pairs many times (KL at alpha = 1, the KL calibration, the pair sweeps, the gap),
-    so the last MEMO batches' trunks are remembered per model, keyed by the inputs and by every trunk weight's
-    storage and version (an in-place edit of a frozen weight is a miss)."""
+    An evaluation visits the same pairs many times (KL, calibration, sweeps, gap), and runs of one seed train on the
+    same batches, so the latest trunks (MEMO bytes) are remembered for all models, keyed by the inputs, the depth
+    and the content of the weights below it (_frozen_digest: an in-place edit of a frozen weight is a miss)."""
     _said = set()
     share = True  # lab/bench.py turns it off to time the old way: every block for every model
-    MEMO = 8  # batches remembered per model; lab/bench.py sets 0: a timed step pays its trunk, as a new batch does
-    _memo = weakref.WeakKeyDictionary()  # model -> OrderedDict(key -> state)
+    MEMO = 512 << 20  # bytes of trunk states remembered; lab/bench.py sets 0: a timed step pays its trunk
+    _memo = OrderedDict()  # key -> (state, bytes), oldest first
+    _digests = weakref.WeakKeyDictionary()  # model -> (storage and version of its frozen weights, their digest)
 
     def __init__(self, model, names, input_ids, attention_mask=None, position_ids=None, cache=None):
         """cache: a KV cache (decoding); the trunk's blocks append to it, the top's entries are left as they are."""
@@ -193,16 +194,13 @@ class Trunk:
         if self.depth is None:
             return
         blocks, norm = _trunk_parts(model)
-        key = None
+        key, seen = None, Trunk._memo
         if cache is None and Trunk.MEMO:
-            top = {id(w) for m in (*blocks[self.depth:], norm) for w in m.parameters()}
-            weights = [w for w in model.base_model.parameters() if id(w) not in top]  # embeddings, bottom blocks
             key = (self.depth, *map(_content, (input_ids, attention_mask, position_ids)),
-                   tuple((w.data_ptr(), w._version) for w in weights))
-            seen = Trunk._memo.setdefault(model, OrderedDict())
+                   _frozen_digest(model, blocks[self.depth:], norm))
             if key in seen:
                 seen.move_to_end(key)
-                self.state = seen[key]
+                self.state = seen[key][0]
                 return
         hook = blocks[self.depth].register_forward_pre_hook(self._record, with_kwargs=True)
         try:
@@ -214,8 +212,8 @@ class Trunk:
         finally:
             hook.remove()
         if key is not None and self.state is not None:
-            seen[key] = self.state
-            while len(seen) > Trunk.MEMO:
+            seen[key] = self.state, sum(t.nbytes for t in tree_leaves(self.state) if isinstance(t, torch.Tensor))
+            while sum(b for _, b in seen.values()) > Trunk.MEMO:
                 seen.popitem(last=False)
 
     def _record(self, module, args, kwargs):
@@ -240,6 +238,22 @@ class Trunk:
 def _content(t):
     """A tensor as a dict key, by value (None stays None)."""
     return None if t is None else (tuple(t.shape), str(t.dtype), t.detach().cpu().numpy().tobytes())
+
+
+def _frozen_digest(model, top_blocks, norm):
+    """blake2b of the model's class, config and every weight below `top_blocks` (name, shape, dtype, device, bytes):
+    a run's policy copy shares its base's. Recomputed (about 0.6 s for SmolLM2) only when one of them changes."""
+    top = {id(w) for m in (*top_blocks, norm) for w in m.parameters()}
+    weights = [(n, w) for n, w in model.base_model.named_parameters() if id(w) not in top]
+    stamp, known = tuple((w.data_ptr(), w._version) for _, w in weights), Trunk._digests.get(model)
+    if known is None or known[0] != stamp:
+        cfg = {k: v for k, v in model.config.to_dict().items() if k != "use_cache"}
+        h = hashlib.blake2b(f"{type(model).__name__}{cfg}{model.config._attn_implementation}".encode(), digest_size=16)
+        for n, w in weights:
+            h.update(f"{n}:{tuple(w.shape)}:{w.dtype}:{w.device};".encode())
+            h.update(w.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+        known = Trunk._digests[model] = (stamp, h.hexdigest())
+    return known[1]
 
 
 def _trunk_parts(model):

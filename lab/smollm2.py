@@ -82,8 +82,8 @@ ARMS = {"matched": "every run at its matched lr",
                 "matched's, scaled to the rich arm's KL as every vector is"}
 EVAL_FLAGS = ["--maximize", A, "--minimize", B, "--no-ablation", "--calibrate", "kl", "--kl-target", "standard",
               "--data", "toy:natural"]
-RUNS = [("ts-" + A, "tangent", ["--objective", A]), ("ts-" + B, "tangent", ["--objective", B]),
-        ("dpo-" + A, "standard", ["--objective", A]), ("dpo-" + B, "standard", ["--objective", B]),
+RUNS = [("ts-" + A, "tangent", ["--objective", A]), ("dpo-" + A, "standard", ["--objective", A]),
+        ("ts-" + B, "tangent", ["--objective", B]), ("dpo-" + B, "standard", ["--objective", B]),
         ("scal-0", "standard", ["--weights", f"{A}=0,{B}=-1"]),
         ("scal-0.5", "standard", ["--weights", f"{A}=0.5,{B}=-0.5"])]  # w = 1 is dpo-helpfulness (select_runs)
 EXAMPLE_ALPHAS = (-1.0, 0.0, 1.0)  # alpha of the verbosity vector; helpfulness's stays 0
@@ -105,17 +105,20 @@ def train_one(S, out, d, mode, flags, seed, linearize, device, lr, steps=()):
     return d  # a later --steps (the rich arm's) wins over S["train"]'s
 
 
-def train_runs(S, out, seed, linearize, device="cpu", arm="matched", rich_lr=None):
-    """Every run of one seed and arm -> [run folders]. The rich arm trains only its standard runs (at rich_lr and
-    S["rich"]'s steps) and shares matched's TS-DPO runs."""
-    folders = []
+def train_runs(S, out, seed, linearize, device="cpu", arms=("matched",), rich_lr=None):
+    """Every run of one seed -> {arm: [run folders]}. The rich arm trains only its standard runs (at rich_lr and
+    S["rich"]'s steps) and shares matched's TS-DPO runs. Runs with the same data follow each other (TS-DPO, DPO and
+    rich DPO of one objective; one seed is one batch order), so each batch's frozen trunk is computed for the first
+    and remembered for the others (linearize.Trunk)."""
+    folders = {arm: [] for arm in arms}
     for name, mode, flags in RUNS:
-        if arm == "rich" and mode == "standard":
-            folders.append(train_one(S, out, out / "runs" / f"{name}-rich{rich_lr:g}-s{seed}", mode, flags, seed,
-                                     linearize, device, rich_lr, ["--steps", str(S["rich"]["steps"])]))
-        else:
-            folders.append(train_one(S, out, out / "runs" / f"{name}-s{seed}", mode, flags, seed, linearize, device,
-                                     S["lr"][mode]))
+        matched = train_one(S, out, out / "runs" / f"{name}-s{seed}", mode, flags, seed, linearize, device,
+                            S["lr"][mode])
+        folders["matched"].append(matched)
+        if "rich" in arms:
+            folders["rich"].append(matched if mode == "tangent" else train_one(
+                S, out, out / "runs" / f"{name}-rich{rich_lr:g}-s{seed}", mode, flags, seed, linearize, device,
+                rich_lr, ["--steps", str(S["rich"]["steps"])]))
     return folders
 
 
@@ -406,8 +409,8 @@ def main(argv=None):
     t0 = time.time()
     make_base(S, out, args.init)
     rich_lr, ladder = choose_rich(S, out, args.seeds[0], linearize, args.device) if "rich" in args.arms else (None, {})
-    folders = {arm: {s: train_runs(S, out, s, linearize, args.device, arm, rich_lr) for s in args.seeds}
-               for arm in args.arms}
+    by_seed = {s: train_runs(S, out, s, linearize, args.device, args.arms, rich_lr) for s in args.seeds}
+    folders = {arm: {s: by_seed[s][arm] for s in args.seeds} for arm in args.arms}
     for arm in args.arms:
         evaluate_runs(S, out, folders[arm], arm)
     examples(S, out, args.seeds[0])

@@ -1,5 +1,7 @@
 """What mixing costs, made cheaper without changing a number: one primal for K tangents (jvp_of_many) and the frozen
 trunk run once (linearize.Trunk), each against the plain computation it replaces."""
+from collections import OrderedDict
+
 import pytest
 import torch
 from conftest import make_tiny_model, random_taus
@@ -10,6 +12,12 @@ from train_tangent import StandardPolicy
 
 TOP = {"gpt2": r"transformer\.h\.2\.", "llama": r"model\.layers\.2\.", "qwen2": r"model\.layers\.2\.",
        "mistral": r"model\.layers\.2\.", "neox": r"gpt_neox\.layers\.2\."}
+
+
+@pytest.fixture(autouse=True)
+def fresh_memo(monkeypatch):
+    """Each test starts with no trunk remembered (the memo is shared by every model of a process)."""
+    monkeypatch.setattr(Trunk, "_memo", OrderedDict())
 
 
 def model_of(kind, n_layer=3, d=32, vocab_size=300):
@@ -151,21 +159,26 @@ def test_the_jvp_over_the_top_equals_the_jvp_over_the_whole_network(kind, monkey
 
 
 def test_the_trunk_of_a_batch_seen_before_is_remembered_until_a_frozen_weight_changes(monkeypatch):
-    """An evaluation visits the same pairs many times: the second Trunk of the same batch and model runs no block;
-    other inputs, another model, or an in-place edit of a trunk weight run them again, with the same result as a
-    fresh trunk."""
-    model, other = model_of("llama"), model_of("llama")
+    """An evaluation visits the same pairs many times, and runs of one seed train on the same batches: the second
+    Trunk of the same batch runs no block, for the same model or another with equal weights below the top (a run's
+    policy copy); other inputs, other weights, or an in-place edit of a trunk weight run them again, with the same
+    result as a fresh trunk."""
+    model, twin, other = model_of("llama"), model_of("llama"), model_of("llama")
+    with torch.no_grad():
+        other.model.layers[0].self_attn.q_proj.weight[0, 0] += 1e-3  # one weight of the trunk differs
+        twin.model.layers[2].mlp.up_proj.weight.mul_(2.0)  # the top differs: the trunk is the same
     names = [n for n, _ in model.named_parameters() if n.startswith("model.layers.2.")]
     ids, mask, _ = padded_batch("left")
     calls = []
-    for m in (model, other):
+    for m in (model, twin, other):
         m.model.layers[0].register_forward_pre_hook(lambda *a: calls.append(1))
     first = Trunk(model, names, ids, mask)
     again = Trunk(model, names, ids.clone(), mask.clone())  # equal by value: remembered
     assert len(calls) == 1 and again.state is first.state
+    assert Trunk(twin, names, ids, mask).state is first.state and len(calls) == 1  # equal weights below the top
     Trunk(model, names, ids[:2], mask[:2])  # other inputs
-    Trunk(other, names, ids, mask)  # another model with equal weights: its own memo
-    assert len(calls) == 3
+    moved = Trunk(other, names, ids, mask)  # a trunk weight differs
+    assert len(calls) == 3 and not torch.equal(moved.state[0], first.state[0])
     with torch.no_grad():
         model.model.layers[1].mlp.up_proj.weight.mul_(1.5)  # a trunk weight edited in place
     edited = Trunk(model, names, ids, mask)
@@ -174,6 +187,10 @@ def test_the_trunk_of_a_batch_seen_before_is_remembered_until_a_frozen_weight_ch
         model.model.embed_tokens.weight.add_(0.1)  # the embeddings are below the trunk too
     Trunk(model, names, ids, mask)
     assert len(calls) == 5
+    one = Trunk._memo[next(reversed(Trunk._memo))][1]  # the bytes of one batch's trunk
+    monkeypatch.setattr(Trunk, "MEMO", one)  # room for one batch: the other is forgotten
+    Trunk(model, names, ids[:2], mask[:2]), Trunk(model, names, ids, mask)
+    assert len(calls) == 7 and len(Trunk._memo) == 1
     monkeypatch.setattr(Trunk, "MEMO", 0)
     fresh, again = Trunk(model, names, ids, mask), Trunk(model, names, ids, mask)
-    assert len(calls) == 7 and torch.equal(fresh.state[0], again.state[0]) and fresh.state is not again.state
+    assert len(calls) == 9 and torch.equal(fresh.state[0], again.state[0]) and fresh.state is not again.state
