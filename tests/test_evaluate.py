@@ -309,3 +309,17 @@ def test_bad_files_are_one_line(tmp_path):
     (theirs / "notes.txt").write_text("keep me")
     assert "--out" in one_line_error(["--runs", str(tmp_path / "runs"), "--out", str(theirs)])
     assert [p.name for p in theirs.iterdir()] == ["notes.txt"]
+
+
+def test_disjoint_seeds_give_each_seed_its_own_held_out_items(tiny_tokenizer):
+    """--disjoint-seeds: seed i of 3 gets the i-th slice of the held-out prompts, pairs and CCA rows, each as many as
+    asked and none shared; without it every seed gets the first slice (the same items)."""
+    args = ev.parse_args(["--n-prompts", "4", "--n-pairs", "3", "--n-cca", "5", "--disjoint-seeds"])
+    got = [ev.held_out(args, tiny_tokenizer, [], i, 3) for i in range(3)]
+    shared = ev.held_out(args, tiny_tokenizer, [])
+    assert got[0][0] == shared[0] and got[0][2] == shared[2]
+    for k, n in ((0, 4), (2, 5)):  # prompts, CCA rows
+        items = [repr(x) for prompts_sets_rows in got for x in prompts_sets_rows[k]]
+        assert len(items) == 3 * n and len(set(items)) == 3 * n
+    pairs = [repr(sorted(p.items())) for g in got for p in g[1]["all"]["pairs"]]
+    assert [g[1]["all"]["n"] for g in got] == [3, 3, 3] and len(set(pairs)) == len(pairs) == 3 * 2 * 3

@@ -33,6 +33,8 @@ def test_tiny_walkthrough_writes_its_report_and_reuses_everything(pretrained, tm
     assert md.count("| 1. coverage |") == 2 and "(2 seed(s): [0, 1])" in md
     summary = json.loads((out / "results" / "summary.json").read_text())
     assert set(summary["per_seed"]) == {"0", "1"} and summary["config"]["data"] == "toy:natural"
+    seen = [set(summary["per_seed"][s]["prompts"]) for s in ("0", "1")]  # --disjoint-seeds: each seed its own
+    assert len(seen[0]) == len(seen[1]) == 3 and not seen[0] & seen[1] and "none shared (6 and 12 in all)" in md
     assert {m for m in summary["methods"]} >= {"TS-DPO", "DPO task arithmetic", "scalarized DPO"}
     runs = sorted(p.name for p in (out / "runs").iterdir())
     assert len(runs) == 12 and "scal-0.5-s1" in runs
@@ -100,7 +102,7 @@ def test_the_arms_and_sizes_refuse_what_makes_no_sense(capsys):
     a = real.parse_args(["--full"])
     assert (a.seeds, a.arms, a.out) == ([0, 1, 2], ["matched", "rich"], "runs/real-full")
     ev = real.evaluate.parse_args([*real.EVAL_FLAGS, *real.SCALES["full"]["eval"]])  # as evaluate.py reads them
-    assert ev.n_prompts >= 48 and ev.n_pairs >= 48 and int(ev.control[2]) == 5
+    assert ev.disjoint_seeds and len(a.seeds) * min(ev.n_prompts, ev.n_pairs) >= 48 and int(ev.control[2]) == 5
 
 
 @pytest.mark.parametrize("scale", ["cpu", "tiny"])
