@@ -205,6 +205,81 @@ def examples(S, out, seed):
 
 
 # ----------------------------------------------------------------------------- docs/real.md
+STUDY_MD = Path(__file__).resolve().parents[1] / "docs" / "study.md"  # make study's report, read for real.md
+
+
+def md_tables(path):
+    """Every table of a markdown file -> [(header cells, [row cells])] (real.md reads docs/study.md with it)."""
+    tables, inside = [], False
+    for line in Path(path).read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("|"):
+            inside = False
+        elif not inside:
+            tables.append((cells, []))
+            inside = True
+        elif not set("".join(cells)) <= set("-: "):  # the |---| line
+            tables[-1][1].append(cells)
+    return tables
+
+
+def beside_study(summs, cells, path=STUDY_MD):
+    """real.md's section that sets each arm beside the embedded study's matched and rich regimes (docs/study.md):
+    every claim's TS-DPO - task arithmetic CI and adjusted verdict, the DPO gap and cosines, KL, HV, well-formedness."""
+    L = ["", "## Beside the embedded study", ""]
+    if not path.exists():
+        return L + ["docs/study.md is not there (make study writes it): nothing to set beside."]
+    emb, verdicts, per_vec, methods = ("matched", "rich"), {}, {}, {}
+    for head, rows in md_tables(path):
+        for r in rows:
+            row = dict(zip(head, r))
+            reg = row.get("regime", "").split(" (")[0]
+            if reg not in emb:
+                continue
+            if "TS-DPO − DPO task arithmetic [95% CI]" in head:
+                i = head.index("TS-DPO − DPO task arithmetic [95% CI]")
+                verdicts[(row["claim"], row["quantity"], reg)] = f"{r[i]} {r[i + 1]}"
+            elif "gap at 0.5 / 1 / 2" in head:
+                per_vec[(reg, row["arm"], row["objective"])] = row
+            elif "HV ± se" in head:
+                methods[(reg, row["method"])] = row
+    arms = list(summs)
+    cols = [f"SmolLM2 {a}" for a in arms] + [f"embedded {r}" for r in emb]
+    L += ["The same claims and the same rule on the embedded 0.94M base of `make study` (3 seeds; matched: both "
+          "methods at their criterion lr; rich: standard DPO at a higher lr), from docs/study.md. TS-DPO − DPO task "
+          "arithmetic, 95% CI and adjusted verdict:", "", "| claim | quantity | " + " | ".join(cols) + " |",
+          "|---|---|" + "---|" * len(cols)]
+    for (claim, label), by_arm in cells.items():
+        mine = [" ".join(by_arm.get(a, ["–", ""])[:2]) for a in arms]
+        L.append(f"| {claim} | {label} | " + " | ".join(mine + [verdicts.get((claim, label, r), "–") for r in emb])
+                 + " |")
+    vec = lambda summ, name, o, f: mean_present([f(p, p["vectors"].get(f"{name}/{o}", {}))
+                                                 for p in summ["per_seed"].values()])
+    gap1 = lambda g: float(g.split(" / ")[1]) if g and g != "–" else None
+    rows = [("standard DPO's gap at alpha = 1, " + " / ".join((A, B)),
+             lambda summ: " / ".join(fmt_num(vec(summ, "DPO task arithmetic", o, lambda p, v: v.get("gap", {}).get("1")))
+                                     for o in (A, B)),
+             lambda reg: " / ".join(fmt_num(gap1(per_vec.get((reg, "DPO task arithmetic", o), {}).get(
+                 "gap at 0.5 / 1 / 2"))) for o in (A, B))),
+            ("cos(TS-DPO, DPO), " + " / ".join((A, B)),
+             lambda summ: " / ".join(fmt_num(vec(summ, "TS-DPO", o, lambda p, v: p["cosines"].get(
+                 f"{o}: TS-DPO vs DPO task arithmetic")), ".2f") for o in (A, B)),
+             lambda reg: " / ".join(per_vec.get((reg, "TS-DPO", o), {}).get("cos(TS, DPO)", "–") for o in (A, B)))]
+    for name in ("TS-DPO", "DPO task arithmetic"):
+        rows += [(f"{name}: HV ± se", lambda summ, n=name: f"{fmt_num(summ['methods'][n].get('hv'))} ± "
+                                                           f"{fmt_num(summ['methods'][n].get('hv_se'))}",
+                  lambda reg, n=name: methods.get((reg, n), {}).get("HV ± se", "–")),
+                 (f"{name}: KL at alpha = 1, " + " / ".join((A, B)),
+                  lambda summ, n=name: " / ".join(fmt_num(summ["methods"][n].get(f"kl_at_1_{o}"), ".4f") for o in (A, B)),
+                  lambda reg, n=name: methods.get((reg, n), {}).get(f"KL at alpha=1 {A} / {B}", "–")),
+                 (f"{name}: well-formed, its lowest point (all at abs(alpha) <= 1)", lambda summ, n=name: f"{summ['methods'][n]['well_formed_min']:.2f}",
+                  lambda reg, n=name: methods.get((reg, n), {}).get("well-formed min", "–"))]
+    L += ["", "| per arm | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    L += [f"| {label} | " + " | ".join([mine(summs[a]) for a in arms] + [theirs(r) for r in emb]) + " |"
+          for label, mine, theirs in rows]
+    return L
+
+
 def write_real(out, rep, seeds, linearize, walls, arms=("matched",), rich=(None, {}, {})):
     """docs/real.md and docs/real-*.png from each arm's summary.json, the base's report, the runs and the examples."""
     out, rep, arms = Path(out), Path(rep), list(arms)
@@ -270,6 +345,7 @@ def write_real(out, rep, seeds, linearize, walls, arms=("matched",), rich=(None,
     L += ["| " + " | ".join([claim, label, *([arm] if two else []), *row]) + " |"
           for (claim, label), by_arm in cells.items() for arm, row in by_arm.items()]  # each row, its arms together
     L += [""] + chance
+    L += beside_study(summs, cells)
     L += ["", "## The methods", "", f"|{' arm |' if two else ''} method | HV ± se | HV equal budget | Spearman {A} / {B} "
           f"| xi controlled ± se | KL at alpha=1 {A} / {B} | well-formed min |", "|---|---|---|---|---|---|---|" +
           ("---|" if two else "")]

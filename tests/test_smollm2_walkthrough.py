@@ -30,7 +30,7 @@ def test_tiny_walkthrough_writes_its_report_and_reuses_everything(pretrained, tm
     md = (out / "report" / "real.md").read_text()
     for section in ("## The base", "## Verdicts", "## The methods", "## Greedy answers along the verbosity vector", "## Cost", "## Caveats"):
         assert section in md
-    assert md.count("| 1. coverage |") == 2 and "(2 seed(s): [0, 1])" in md
+    assert md.split("## Beside")[0].count("| 1. coverage |") == 2 and "(2 seed(s): [0, 1])" in md
     summary = json.loads((out / "results" / "summary.json").read_text())
     assert set(summary["per_seed"]) == {"0", "1"} and summary["config"]["data"] == "toy:natural"
     seen = [set(summary["per_seed"][s]["prompts"]) for s in ("0", "1")]  # --disjoint-seeds: each seed its own
@@ -84,10 +84,13 @@ def test_the_rich_arm_trains_standard_dpo_harder_and_shares_the_tangent_runs(pre
     used = json.dumps(summary["runs"])
     assert "ts-helpfulness-s0" in used and f"dpo-helpfulness-rich{lr:g}-s0" in used and "dpo-helpfulness-s0\"" not in used
     md = (out / "report" / "real.md").read_text()
-    rows = [r for r in md.splitlines() if r.startswith("| 1. coverage |")]
+    rows = [r for r in md.split("## Beside")[0].splitlines() if r.startswith("| 1. coverage |")]  # the verdicts
     assert len(rows) == 4 and {r.split(" | ")[2] for r in rows} == {"matched", "rich"}
     assert md.count("arm: ") >= 2 and "**rich**:" in md  # each arm's chance line, the arms described
     assert "| rich | TS-DPO | helpfulness |" in md
+    beside = md.split("## Beside the embedded study")[1].split("\n## ")[0]  # docs/study.md's matched and rich cells
+    assert "| SmolLM2 matched | SmolLM2 rich | embedded matched | embedded rich |" in beside
+    assert beside.count("| 1. coverage | HV, full grid |") == 1 and "standard DPO's gap at alpha = 1" in beside
     assert (f"Chosen: {lr:g}." in md) == (goal == 0) and ("No lr of the ladder reached it" in md) == (goal > 0)
     if goal == 0:
         with pytest.raises(ValueError, match="holds a tiny walkthrough, not a full one"):
@@ -127,3 +130,19 @@ def test_refusals(pretrained, tmp_path):
     (tmp_path / "study" / "study.json").write_text("{}")  # ours, but not a walkthrough
     with pytest.raises(ValueError, match="holds no real.json"):
         real.main(["--tiny", "--init", str(pretrained), "--out", str(tmp_path / "study")])
+
+
+def test_the_embedded_study_is_read_from_its_tables(tmp_path):
+    """real.md sets each arm beside docs/study.md's matched and rich rows, read by header name; without the file it
+    says so in one line."""
+    study = tmp_path / "study.md"
+    study.write_text("# x\n\n| claim | quantity | regime | TS-DPO − DPO task arithmetic [95% CI] | verdict (adjusted) |\n"
+                     "|---|---|---|---|---|\n| 1. coverage | HV, full grid | matched (r = 0.75) | +0.100 [+0.050, +0.150] | "
+                     "holds |\n| 1. coverage | HV, full grid | wide (r = 0.75) | -0.1 [-0.2, -0.05] | fails |\ntext\n")
+    assert real.md_tables(study)[0][1][1][2] == "wide (r = 0.75)"
+    cells = {("1. coverage", "HV, full grid"): {"matched": ["+0.010 [-0.020, +0.040]", "not detectable"]}}
+    summ = {"per_seed": {}, "methods": {n: {"well_formed_min": 0.9} for n in ("TS-DPO", "DPO task arithmetic")}}
+    md = "\n".join(real.beside_study({"matched": summ}, cells, study))
+    assert ("| 1. coverage | HV, full grid | +0.010 [-0.020, +0.040] not detectable | +0.100 [+0.050, +0.150] holds "
+            "| – |") in md and "-0.1 [-0.2" not in md  # the wide regime is not one of the two
+    assert "is not there" in real.beside_study({"matched": summ}, cells, tmp_path / "none.md")[-1]
