@@ -75,8 +75,8 @@ SCALES = {
         examples=dict(prompts=2, max_new_tokens=8), rich=dict(lrs=(1e-2, 3e-2), steps=2, gap=0.3)),
 }
 # make real-full: the 3-seed run that can tell the methods apart (issue 23): both arms, 48 held-out prompts and pairs
-# per objective in all, 16 per seed and none shared (48 per seed would cost ~16 min of evaluation per arm and seed:
-# 96 min for the six, against 6 at 16), a 5-point control sweep (a 3-point Spearman cannot move); cpu's base and runs
+# per objective in all, 16 per seed and none shared (measured: 7 min of evaluation per arm and seed at 16, so about
+# 21 at 48, 2 h for the six), a 5-point control sweep (a 3-point Spearman cannot move); cpu's base and runs
 SCALES["full"] = dict(SCALES["cpu"], eval=[*SCALES["cpu"]["eval"], "--control=-1,1,5", "--disjoint-seeds"])
 ARMS = {"matched": "every run at its matched lr",
         "rich": "standard and scalarized DPO trained at a higher lr, out of the lazy regime (the first lr of a ladder "
@@ -253,30 +253,34 @@ def beside_study(summs, cells, path=STUDY_MD):
         mine = [" ".join(by_arm.get(a, ["–", ""])[:2]) for a in arms]
         L.append(f"| {claim} | {label} | " + " | ".join(mine + [verdicts.get((claim, label, r), "–") for r in emb])
                  + " |")
-    vec = lambda summ, name, o, f: mean_present([f(p, p["vectors"].get(f"{name}/{o}", {}))
-                                                 for p in summ["per_seed"].values()])
-    gap1 = lambda g: float(g.split(" / ")[1]) if g and g != "–" else None
-    rows = [("standard DPO's gap at alpha = 1, " + " / ".join((A, B)),
-             lambda summ: " / ".join(fmt_num(vec(summ, "DPO task arithmetic", o, lambda p, v: v.get("gap", {}).get("1")))
-                                     for o in (A, B)),
-             lambda reg: " / ".join(fmt_num(gap1(per_vec.get((reg, "DPO task arithmetic", o), {}).get(
-                 "gap at 0.5 / 1 / 2"))) for o in (A, B))),
-            ("cos(TS-DPO, DPO), " + " / ".join((A, B)),
-             lambda summ: " / ".join(fmt_num(vec(summ, "TS-DPO", o, lambda p, v: p["cosines"].get(
-                 f"{o}: TS-DPO vs DPO task arithmetic")), ".2f") for o in (A, B)),
-             lambda reg: " / ".join(per_vec.get((reg, "TS-DPO", o), {}).get("cos(TS, DPO)", "–") for o in (A, B)))]
-    for name in ("TS-DPO", "DPO task arithmetic"):
-        rows += [(f"{name}: HV ± se", lambda summ, n=name: f"{fmt_num(summ['methods'][n].get('hv'))} ± "
-                                                           f"{fmt_num(summ['methods'][n].get('hv_se'))}",
-                  lambda reg, n=name: methods.get((reg, n), {}).get("HV ± se", "–")),
-                 (f"{name}: KL at alpha = 1, " + " / ".join((A, B)),
-                  lambda summ, n=name: " / ".join(fmt_num(summ["methods"][n].get(f"kl_at_1_{o}"), ".4f") for o in (A, B)),
-                  lambda reg, n=name: methods.get((reg, n), {}).get(f"KL at alpha=1 {A} / {B}", "–")),
-                 (f"{name}: well-formed, its lowest point (all at abs(alpha) <= 1)", lambda summ, n=name: f"{summ['methods'][n]['well_formed_min']:.2f}",
-                  lambda reg, n=name: methods.get((reg, n), {}).get("well-formed min", "–"))]
+
+    def ours(summ):  # SmolLM2's arm, from its summary.json
+        per = list(summ["per_seed"].values())
+        mean = lambda f: mean_present([f(p) for p in per])
+        yield " / ".join(fmt_num(mean(lambda p: p["vectors"].get(f"DPO task arithmetic/{o}", {}).get("gap", {}).get(
+            "1"))) for o in (A, B))
+        yield " / ".join(fmt_num(mean(lambda p: p["cosines"].get(f"{o}: TS-DPO vs DPO task arithmetic")), ".2f")
+                         for o in (A, B))
+        for m in (summ["methods"][n] for n in ("TS-DPO", "DPO task arithmetic")):
+            yield f"{fmt_num(m.get('hv'))} ± {fmt_num(m.get('hv_se'))}"
+            yield " / ".join(fmt_num(m.get(f"kl_at_1_{o}"), ".4f") for o in (A, B))
+            yield f"{m['well_formed_min']:.2f}"
+
+    def theirs(reg):  # the embedded study's regime, from docs/study.md's cells as printed
+        vec = lambda name, o, col: per_vec.get((reg, name, o), {}).get(col, "–")
+        yield " / ".join((vec("DPO task arithmetic", o, "gap at 0.5 / 1 / 2").split(" / ") + ["–"] * 2)[1]
+                         for o in (A, B))  # the middle of three: alpha = 1
+        yield " / ".join(vec("TS-DPO", o, "cos(TS, DPO)") for o in (A, B))
+        for n in ("TS-DPO", "DPO task arithmetic"):
+            yield from (methods.get((reg, n), {}).get(col, "–")
+                        for col in ("HV ± se", f"KL at alpha=1 {A} / {B}", "well-formed min"))
+
+    labels = [f"standard DPO's gap at alpha = 1, {A} / {B}", f"cos(TS-DPO, DPO), {A} / {B}"] + [
+        f"{n}: {q}" for n in ("TS-DPO", "DPO task arithmetic")
+        for q in ("HV ± se", f"KL at alpha = 1, {A} / {B}", "well-formed, its lowest point (all at abs(alpha) <= 1)")]
+    table = [list(ours(summs[a])) for a in arms] + [list(theirs(r)) for r in emb]
     L += ["", "| per arm | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
-    L += [f"| {label} | " + " | ".join([mine(summs[a]) for a in arms] + [theirs(r) for r in emb]) + " |"
-          for label, mine, theirs in rows]
+    L += [f"| {label} | " + " | ".join(col[k] for col in table) + " |" for k, label in enumerate(labels)]
     return L
 
 
