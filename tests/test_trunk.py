@@ -194,3 +194,70 @@ def test_the_trunk_of_a_batch_seen_before_is_remembered_until_a_frozen_weight_ch
     monkeypatch.setattr(Trunk, "MEMO", 0)
     fresh, again = Trunk(model, names, ids, mask), Trunk(model, names, ids, mask)
     assert len(calls) == 9 and torch.equal(fresh.state[0], again.state[0]) and fresh.state is not again.state
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_a_batch_of_rows_seen_before_gives_the_full_forward_and_runs_only_the_new_rows(kind):
+    """The SFT's epochs (Trunk rows=): a batch mixing rows of other batches (other padding) with new rows runs the
+    frozen blocks for the new rows only, and the top from there gives the full forward's logits, in train mode too."""
+    model = model_of(kind)
+    names = LinearizedModel(model, TOP[kind]).names
+    gen = torch.Generator().manual_seed(1)
+    rows = [torch.randint(1, 300, (n,), generator=gen) for n in (9, 5, 12, 7, 10)]
+
+    def batch(which):  # right-padded, as base_model.collate pads
+        T = max(len(rows[i]) for i in which)
+        ids, mask = torch.zeros(len(which), T, dtype=torch.long), torch.zeros(len(which), T, dtype=torch.long)
+        for j, i in enumerate(which):
+            ids[j, :len(rows[i])], mask[j, :len(rows[i])] = rows[i], 1
+        return ids, mask
+
+    seen, calls = {}, []
+    model.base_model.get_input_embeddings().register_forward_hook(lambda m, a, out: calls.append(a[0].shape[0]))
+    with torch.no_grad():
+        for which in ([0, 1], [2, 3], [1, 4, 2], [3, 0]):  # then 4 is seen; 1, 2, 3, 0 come back with other padding
+            ids, mask = batch(which)
+            trunk = Trunk(model, names, ids, mask, rows=(which, seen))
+            keep = mask[:, 1:].bool()
+            torch.testing.assert_close(scored_logits(model, ids, mask, keep, trunk=trunk),
+                                       scored_logits(model, ids, mask, keep), rtol=1e-5, atol=1e-6)
+    # one pass per batch to the trunk's depth, with only the new row in [1, 4, 2]; the seen batches' pass stops at
+    # the first block (their masks and positions); each call above also ran one full forward (the comparison)
+    assert calls == [2, 2, 2, 2, 1, 3, 3, 2, 2] and set(seen) == {0, 1, 2, 3, 4}
+    ids, mask = batch([4, 0])
+    with pytest.raises(ValueError, match="right-padded"):  # left padding would move a row's positions
+        Trunk(model, names, ids.flip(1), mask.flip(1), rows=([4, 0], seen))
+    if kind == "gpt2":  # in train mode GPT-2's dropout (0.1 here) draws anew every epoch: no row is kept
+        model.train()
+        fresh = {}
+        assert Trunk(model, names, *batch([0, 1]), rows=([0, 1], fresh)).state is not None
+        assert fresh == {} and len(calls) == 10
+
+def test_sft_of_the_top_blocks_keeps_each_rows_trunk_and_trains_as_without(monkeypatch):
+    """base_model.sft over 3 epochs of a 2-block Llama training its top block: the same losses and weights as with
+    every block run every step (Trunk.share off), and the bottom block ran once per row only."""
+    import random
+
+    import base_model
+    gen = torch.Generator().manual_seed(2)
+    examples = []
+    for n in (6, 9, 7, 11, 8, 10):
+        ids = torch.randint(1, 300, (n,), generator=gen).tolist()
+        examples.append((ids, [-100] * 3 + ids[3:]))
+    trained = {}
+    for share in (False, True):
+        monkeypatch.setattr(Trunk, "share", share)
+        model = model_of("llama", n_layer=2)
+        params = [p for n, p in model.named_parameters() if n.startswith("model.layers.1.")]
+        for p in model.parameters():
+            p.requires_grad_(any(p is q for q in params))
+        bottom = []
+        model.model.layers[0].register_forward_hook(lambda m, a, out: bottom.append(a[0].shape[0]))
+        loss = base_model.sft(model, examples, params, 6, 2, 1e-2, 1, random.Random(0), 0, show_progress=False)
+        trained[share] = loss, [p.detach().clone() for p in params], sum(bottom)
+    (l0, w0, rows0), (l1, w1, rows1) = trained[False], trained[True]
+    assert rows0 == 12 and rows1 == 6  # 6 steps x 2 rows, or each of the 6 rows once
+    assert abs(l0 - l1) < 1e-5
+    for a, b in zip(w0, w1):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert not torch.equal(w1[0], model_of("llama", n_layer=2).model.layers[1].self_attn.q_proj.weight)
