@@ -206,6 +206,16 @@ def examples(S, out, seed):
 
 # ----------------------------------------------------------------------------- docs/real.md
 STUDY_MD = Path(__file__).resolve().parents[1] / "docs" / "study.md"  # make study's report, read for real.md
+# what real.md counts among the greedy answers of examples.json
+well_formed = lambda e: base_model.toyworld.is_well_formed(e["prompt"], e["response"])
+cut_short = lambda e: not e["response"].rstrip().endswith((".", "!", "?"))  # stopped by the limit mid-sentence
+refuses = lambda e: e["refuses"]
+
+
+def says_twice(e):
+    """A whole sentence (text up to a full stop) said more than once, well-formed or not."""
+    said = [x.strip() for x in e["response"].split(".")[:-1] if x.strip()]
+    return len(set(said)) < len(said)
 
 
 def md_tables(path):
@@ -377,19 +387,28 @@ def write_real(out, rep, seeds, linearize, walls, arms=("matched",), rich=(None,
     # --- examples
     ex = read_json(out / "examples.json")
     n_ex, n_distinct = len(ex) // (2 * len(EXAMPLE_ALPHAS)), len({e["prompt"] for e in ex})
+    limit = read_json(out / "real.json")["settings"]["examples"]["max_new_tokens"]
     L += ["", "## Greedy answers along the verbosity vector (helpfulness 0)", "",
-          f"{n_ex} held-out benign prompts ({n_distinct} distinct: they are drawn with replacement), greedy, per method "
-          "and alpha_verbosity: mean words ± standard error over the prompts, how many answers say a sentence twice "
-          "(the oracle counts it once) and how many refuse.", "",
-          "| method | alpha | mean words ± se | repeat a sentence | refuse |", "|---|---|---|---|---|"]
+          f"{n_ex} held-out benign prompts ({n_distinct} distinct: they are drawn with replacement), greedy, at most "
+          f"{limit} new tokens, per method and alpha_verbosity: mean words ± standard error over "
+          "the prompts; how many answers are well-formed, end mid-sentence (stopped by the token limit, not by the "
+          "end token), say a whole sentence more than once (the oracle counts it once), refuse.", "",
+          "| method | alpha | mean words ± se | well-formed | end mid-sentence | say a sentence twice | refuse |",
+          "|---|---|---|---|---|---|---|"]
+    broken = []
     for name in dict.fromkeys(e["method"] for e in ex):
         for alpha in EXAMPLE_ALPHAS:
             mine = [e for e in ex if e["method"] == name and e["alpha"] == alpha]
             words = [e["words"] for e in mine]
             se = statistics.stdev(words) / len(words) ** 0.5 if len(words) > 1 else float("nan")
-            L.append(f"| {name} | {alpha:+g} | {statistics.fmean(words):.1f} ± {se:.1f} | "
-                     f"{sum(e.get('repeats', False) for e in mine)} of {len(mine)} | "
-                     f"{sum(e.get('refuses', False) for e in mine)} of {len(mine)} |")
+            L.append(f"| {name} | {alpha:+g} | {statistics.fmean(words):.1f} ± {se:.1f} | " + " | ".join(
+                f"{sum(map(f, mine))} of {len(mine)}" for f in (well_formed, cut_short, says_twice, refuses)) + " |")
+            if alpha == max(EXAMPLE_ALPHAS):
+                bad = [e for e in mine if not well_formed(e)]
+                broken.append(f"{name} {len(bad)} of {len(mine)}, of which {sum(map(cut_short, bad))} end "
+                              f"mid-sentence and {sum(map(says_twice, bad))} say a sentence twice")
+    L += ["", f"Not well-formed at alpha_verbosity = {max(EXAMPLE_ALPHAS):+g}: " + "; ".join(broken) + ". An answer "
+          f"that ends mid-sentence ran to the {limit}-token limit without the end token."]
     first = next(iter(dict.fromkeys(e["prompt"] for e in ex)), None)
     L += ["", f"Illustrations only (one prompt, not a statistic): *{first}*", "",
           "| method | alpha | answer | words |", "|---|---|---|---|"]

@@ -48,6 +48,10 @@ def test_tiny_walkthrough_writes_its_report_and_reuses_everything(pretrained, tm
     assert all(real.base_model.toyworld.prompt_kind(e["prompt"]) == "benign" for e in ex)  # benign prompts only
     base_md = md.split("## The base")[1].split("\n## ")[0]
     assert "| mean words ± se |" in md and "the base refuses" in base_md and "`--refusals aligned` (benign" in base_md
+    top = [e for e in ex if e["method"] == "TS-DPO" and e["alpha"] == max(real.EXAMPLE_ALPHAS)]
+    ok = sum(real.base_model.toyworld.is_well_formed(e["prompt"], e["response"]) for e in top)
+    assert f"| TS-DPO | +1 | " in md and md.split("| TS-DPO | +1 | ")[1].split(" | ")[1] == f"{ok} of {n}"
+    assert f"Not well-formed at alpha_verbosity = +1: TS-DPO {n - ok} of {n}, of which " in md
 
     stamp = json.loads((out / "real.json").read_text())
     capsys.readouterr()
@@ -146,3 +150,13 @@ def test_the_embedded_study_is_read_from_its_tables(tmp_path):
     assert ("| 1. coverage | HV, full grid | +0.010 [-0.020, +0.040] not detectable | +0.100 [+0.050, +0.150] holds "
             "| – |") in md and "-0.1 [-0.2" not in md  # the wide regime is not one of the two
     assert "is not there" in real.beside_study({"matched": summ}, cells, tmp_path / "none.md")[-1]
+
+
+def test_the_answer_counts_see_an_answer_that_does_not_end():
+    """real.md's counts of the greedy answers: a sentence said twice (well-formed or cut short) and an answer cut
+    mid-sentence by the token limit."""
+    loop = {"prompt": "Tell me about cats.", "response": " Cats purr. Cats sleep. Cats purr. Cats sl", "refuses": False}
+    fine = {"prompt": "Tell me about cats.", "response": " Cats purr. Cats sleep.", "refuses": False}
+    assert real.says_twice(loop) and real.cut_short(loop)
+    assert not real.says_twice(fine) and not real.cut_short(fine)
+    assert real.says_twice(dict(fine, response=" Cats purr. Cats purr.")) and not real.well_formed(loop)
