@@ -188,17 +188,12 @@ class Trunk:
     _memo = OrderedDict()  # key -> (state, bytes), oldest first
     _digests = weakref.WeakKeyDictionary()  # model -> (storage and version of its frozen weights, their digest)
 
-    def __init__(self, model, names, input_ids, attention_mask=None, position_ids=None, cache=None, rows=None):
-        """cache: a KV cache (decoding); the trunk's blocks append to it, the top's entries are left as they are.
-        rows: (keys, seen) for a right-padded batch whose rows come back in other batches (the epochs of an SFT):
-        each row's hidden states at the trunk's depth are kept in the dict `seen` under its key, and only rows not
-        seen yet run the frozen blocks (a row's own tokens never attend to the padding after them)."""
+    def __init__(self, model, names, input_ids, attention_mask=None, position_ids=None, cache=None):
+        """cache: a KV cache (decoding); the trunk's blocks append to it, the top's entries are left as they are."""
         self.depth, self.state = trunk_depth(model, names) if Trunk.share else None, None
         if self.depth is None:
             return
         blocks, norm = _trunk_parts(model)
-        if rows is not None and not _noisy(model):
-            return self._from_rows(model, blocks, input_ids, attention_mask, *rows)
         key, seen = None, Trunk._memo
         if cache is None and Trunk.MEMO:
             key = (self.depth, *map(_content, (input_ids, attention_mask, position_ids)),
@@ -207,15 +202,7 @@ class Trunk:
                 seen.move_to_end(key)
                 self.state = seen[key][0]
                 return
-        self.state = self._run(model, blocks[self.depth], input_ids, attention_mask, position_ids, cache)
-        if key is not None and self.state is not None:
-            seen[key] = self.state, sum(t.nbytes for t in tree_leaves(self.state) if isinstance(t, torch.Tensor))
-            while sum(b for _, b in seen.values()) > Trunk.MEMO:
-                seen.popitem(last=False)
-
-    def _run(self, model, block, input_ids, attention_mask=None, position_ids=None, cache=None):
-        """The forward up to `block` -> (its input hidden states, its other arguments, its keyword arguments)."""
-        hook = block.register_forward_pre_hook(self._record, with_kwargs=True)
+        hook = blocks[self.depth].register_forward_pre_hook(self._record, with_kwargs=True)
         try:
             with torch.no_grad():
                 model.base_model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
@@ -224,23 +211,10 @@ class Trunk:
             pass
         finally:
             hook.remove()
-        return self.state
-
-    def _from_rows(self, model, blocks, input_ids, mask, keys, seen):
-        mask = torch.ones_like(input_ids) if mask is None else mask
-        if bool((mask[:, 1:] > mask[:, :-1]).any()):
-            raise ValueError("Trunk(rows=...): the batch must be right-padded (a row's positions would move)")
-        lens, new = mask.sum(1).tolist(), [i for i, k in enumerate(keys) if k not in seen]
-        if new:  # all new: this is the batch's own trunk
-            T = max(lens[i] for i in new)
-            h = self._run(model, blocks[self.depth], input_ids[new, :T], mask[new, :T])[0]
-            seen.update((keys[i], h[j, :lens[i]]) for j, i in enumerate(new))
-        if len(new) < len(keys):
-            _, args, kwargs = self._run(model, blocks[0], input_ids, mask)  # only this batch's mask and positions
-            h = seen[keys[0]].new_zeros(*input_ids.shape, seen[keys[0]].shape[-1])
-            for i, k in enumerate(keys):  # padding stays 0: it is masked for every real token above the trunk
-                h[i, :lens[i]] = seen[k]
-            self.state = h, args, kwargs
+        if key is not None and self.state is not None:
+            seen[key] = self.state, sum(t.nbytes for t in tree_leaves(self.state) if isinstance(t, torch.Tensor))
+            while sum(b for _, b in seen.values()) > Trunk.MEMO:
+                seen.popitem(last=False)
 
     def _record(self, module, args, kwargs):
         self.state = (args[0], args[1:], kwargs)
@@ -259,12 +233,6 @@ class Trunk:
             h = block(h, *args, **kwargs)
             h = h[0] if isinstance(h, tuple) else h
         return norm(h)
-
-
-def _noisy(model):
-    """True when a forward in train mode draws dropout: a row's trunk then differs from one epoch to the next."""
-    rate = lambda m: m.p if isinstance(m, torch.nn.Dropout) else getattr(m, "attention_dropout", 0)
-    return model.training and any(isinstance(rate(m), (int, float)) and rate(m) > 0 for m in model.modules())
 
 
 def _content(t):
@@ -302,7 +270,7 @@ def trunk_depth(model, names):
     if kind not in TRUNK_FAMILIES or not uniform:
         if kind not in Trunk._said:
             Trunk._said.add(kind)
-            print(f"note: {kind} models run every block for every model and batch (the frozen trunk is computed once "
+            print(f"note: {kind} models run every block for every alpha point (the frozen trunk is computed once "
                   f"only for {', '.join(TRUNK_FAMILIES)} with one attention mask for all blocks)")
         return None
     blocks, norm = _trunk_parts(model)
