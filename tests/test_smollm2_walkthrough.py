@@ -8,6 +8,7 @@ import pytest
 from transformers import AutoTokenizer
 
 import base_model
+from lab import real_report as report
 from lab import smollm2 as real
 from test_base_model import TEMPLATE
 
@@ -143,13 +144,13 @@ def test_the_embedded_study_is_read_from_its_tables(tmp_path):
     study.write_text("# x\n\n| claim | quantity | regime | TS-DPO − DPO task arithmetic [95% CI] | verdict (adjusted) |\n"
                      "|---|---|---|---|---|\n| 1. coverage | HV, full grid | matched (r = 0.75) | +0.100 [+0.050, +0.150] | "
                      "holds |\n| 1. coverage | HV, full grid | wide (r = 0.75) | -0.1 [-0.2, -0.05] | fails |\ntext\n")
-    assert real.md_tables(study)[0][1][1][2] == "wide (r = 0.75)"
+    assert report.md_tables(study)[0][1][1][2] == "wide (r = 0.75)"
     cells = {("1. coverage", "HV, full grid"): {"matched": ["+0.010 [-0.020, +0.040]", "not detectable"]}}
     summ = {"per_seed": {}, "methods": {n: {"well_formed_min": 0.9} for n in ("TS-DPO", "DPO task arithmetic")}}
-    md = "\n".join(real.beside_study({"matched": summ}, cells, study))
+    md = "\n".join(report.beside_study({"matched": summ}, cells, study))
     assert ("| 1. coverage | HV, full grid | +0.010 [-0.020, +0.040] not detectable | +0.100 [+0.050, +0.150] holds "
             "| – |") in md and "-0.1 [-0.2" not in md  # the wide regime is not one of the two
-    assert "is not there" in real.beside_study({"matched": summ}, cells, tmp_path / "none.md")[-1]
+    assert "is not there" in report.beside_study({"matched": summ}, cells, tmp_path / "none.md")[-1]
 
 
 def test_the_answer_counts_see_an_answer_that_does_not_end():
@@ -157,6 +158,6 @@ def test_the_answer_counts_see_an_answer_that_does_not_end():
     mid-sentence by the token limit."""
     loop = {"prompt": "Tell me about cats.", "response": " Cats purr. Cats sleep. Cats purr. Cats sl", "refuses": False}
     fine = {"prompt": "Tell me about cats.", "response": " Cats purr. Cats sleep.", "refuses": False}
-    assert real.says_twice(loop) and real.cut_short(loop)
-    assert not real.says_twice(fine) and not real.cut_short(fine)
-    assert real.says_twice(dict(fine, response=" Cats purr. Cats purr.")) and not real.well_formed(loop)
+    assert report.says_twice(loop) and report.cut_short(loop)
+    assert not report.says_twice(fine) and not report.cut_short(fine)
+    assert report.says_twice(dict(fine, response=" Cats purr. Cats purr.")) and not report.well_formed(loop)
