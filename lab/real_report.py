@@ -153,13 +153,16 @@ def write_real(out, rep, seeds, linearize, walls, arms=("matched",), rich=(None,
     L += ["", "## Verdicts", ""]
     if two:
         lr, ladder, R = rich
-        met = min(ladder[f"{lr:g}"].values()) >= R["gap"]
+        met = min(ladder[f"{lr:g}"]["gap"].values()) >= R["gap"]
+        both = lambda v, f: " / ".join(f"{o} {x:{f}}" for o, x in v.items())
         L += ["The arms (issue 23): " + "; ".join(f"**{a}**: {ARMS[a]}" for a in arms) + ".", "",
               f"The rich lr, by that one criterion (gap >= {R['gap']:g} on both objectives, seed {seeds[0]}, "
-              f"{R['steps']} steps): " + "; ".join(f"lr {k}: " + " / ".join(f"{o} {x:.3f}" for o, x in v.items())
-                                                  for k, v in ladder.items()) +
+              f"{R['steps']} steps): " + "; ".join(f"lr {k}: {both(v['gap'], '.3f')}" for k, v in ladder.items()) +
               (f". Chosen: {lr:g}." if met else f". **No lr of the ladder reached it**: the largest, {lr:g}, is used, "
-               "and the rich arm is not out of the lazy regime by this criterion."), ""]
+               "and the rich arm is not out of the lazy regime by this criterion.") + " Measured on the same rungs and "
+              "not chosen on: the well-formed fraction of the evaluation's sampled answers to its held-out prompts at "
+              "alpha = 1 of each vector as trained (the issue asks >= 0.8 at every composed point with |alpha| <= 1): "
+              + "; ".join(f"lr {k}: {both(v['well_formed'], '.2f')}" for k, v in ladder.items()) + ".", ""]
     L += [f"{'Each arm' if two else 'The whole table'} is one family (one regime): Holm's step-down rule on each row's "
           "two-sided p (Student t on the paired bootstrap's se) keeps a side only where the adjusted p < 0.05 as well; "
           "the raw verdict is in brackets where it differs. **degenerate**: a statistic that cannot move (a zero-width "

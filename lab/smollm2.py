@@ -40,6 +40,7 @@ import generate
 import train_tangent
 from plumbing.models import base_available, load_model, load_tokenizer, resolve_base
 from linearize import TaskVector, apply_vectors, linearize_for
+from measure.scoring import Scorer
 from measure.sweeps import linearization_gap
 from plumbing.cli import Parser, run_cli
 from plumbing.run_folder import check_out, newer_than, read_config, read_json, write_json
@@ -118,29 +119,38 @@ def choose_rich(S, out, seed, linearize, device="cpu"):
     (ascending) at which standard DPO's linearization gap at alpha = 1 (the vector as trained, on the 16 + 16
     held-out pairs evaluate.py measures the gap on) is >= S["rich"]["gap"] for both objectives, on the first seed.
     None reaches it: the largest lr, and the report says so. The chosen rung's runs are the rich arm's seed-`seed`
-    DPO runs. -> (lr, {lr: {objective: gap}}), kept in <out>/rich.json (reused)."""
+    DPO runs. Each rung also records the issue's second condition, measured, not chosen on: the well-formed fraction
+    of the evaluation's sampled answers (its prompts, sampler and streams) at alpha = 1 of each vector as trained.
+    -> (lr, {lr: {"gap": {objective: gap}, "well_formed": {objective: fraction}}}), kept in <out>/rich.json (reused)."""
     R, path = S["rich"], out / "rich.json"
     got = read_json(path, fix=f"delete {path} and rerun") if path.exists() else {}
-    model = tok = None
+    got = {k: v if "gap" in v else {"gap": v} for k, v in got.items()}  # a ladder measured before well_formed
+    ctx = None
     for lr in R["lrs"]:
-        if f"{lr:g}" not in got:
-            if model is None:
+        rung = got.setdefault(f"{lr:g}", {})
+        if set(rung) != {"gap", "well_formed"}:
+            if ctx is None:
                 model, tok = load_model(out / "base"), load_tokenizer(out / "base")
                 args = evaluate.parse_args([*EVAL_FLAGS, *S["eval"], "--base", str(out / "base")])
-                sets = evaluate.held_out(args, tok, [])[1]
+                args.scorer_fn = Scorer(args.scorer, A, args.device, minimize=B)
+                prompts, sets, _ = evaluate.held_out(args, tok, [])
                 n, g, ps = sets["all"]["n"], min(16, sets["all"]["n"]), sets["all"]["pairs"]
-            gaps = {}
+                ctx = {"tok": tok, "prompts": prompts, "sets": {}, "chunks": {}, "attrs": ["well_formed"]}
             for obj in (A, B):
                 d = train_one(S, out, out / "runs" / f"dpo-{obj}-rich{lr:g}-s{seed}", "standard", ["--objective", obj],
                               seed, linearize, device, lr, ["--steps", str(R["steps"])])
                 tau = TaskVector.load(d, base=model)
-                gaps[obj] = linearization_gap(model, tau, ps[:g] + ps[n:n + g], (1.0,), batch_size=args.pair_batch_size,
-                                              pad_id=tok.pad_token_id)[1.0]
-            got[f"{lr:g}"] = gaps
+                if obj not in rung.get("gap", {}):
+                    rung.setdefault("gap", {})[obj] = linearization_gap(
+                        model, tau, ps[:g] + ps[n:n + g], (1.0,), batch_size=args.pair_batch_size,
+                        pad_id=tok.pad_token_id)[1.0]
+                said = evaluate.measure(args, ctx, [tau], [[1.0]], {}, model=model, pairs=False)
+                rung.setdefault("well_formed", {})[obj] = float(said["scores"]["well_formed"].mean())
             write_json(path, got)
-            print(f"lab.smollm2: rich arm, lr {lr:g}: standard DPO's gap at alpha = 1 " +
-                  " / ".join(f"{o} {x:.3f}" for o, x in gaps.items()), flush=True)
-        if min(got[f"{lr:g}"].values()) >= R["gap"]:
+            print(f"lab.smollm2: rich arm, lr {lr:g}: standard DPO at alpha = 1, gap " +
+                  " / ".join(f"{o} {x:.3f}" for o, x in rung["gap"].items()) + ", well-formed " +
+                  " / ".join(f"{o} {x:.2f}" for o, x in rung["well_formed"].items()), flush=True)
+        if min(rung["gap"].values()) >= R["gap"]:
             return lr, got
     return R["lrs"][-1], got
 

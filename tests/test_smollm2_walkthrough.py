@@ -77,7 +77,9 @@ def test_the_rich_arm_trains_standard_dpo_harder_and_shares_the_tangent_runs(pre
     ladder = json.loads((out / "rich.json").read_text())
     lr = R["lrs"][0] if goal == 0 else R["lrs"][-1]
     assert list(ladder) == [f"{x:g}" for x in (R["lrs"][:1] if goal == 0 else R["lrs"])]
-    assert all(0 < g < 10 for v in ladder.values() for g in v.values())
+    assert all(set(v["gap"]) == set(v["well_formed"]) == {real.A, real.B} for v in ladder.values())
+    assert all(0 < g < 10 for v in ladder.values() for g in v["gap"].values())
+    assert all(0 <= w <= 1 for v in ladder.values() for w in v["well_formed"].values())
     runs = {p.name: json.loads((p / "config.json").read_text()) for p in (out / "runs").iterdir()}
     rich = {n: c for n, c in runs.items() if "-rich" in n}
     chosen = sorted(f"{n}-rich{lr:g}-s0" for n, mode, _ in real.RUNS if mode == "standard")
@@ -97,7 +99,12 @@ def test_the_rich_arm_trains_standard_dpo_harder_and_shares_the_tangent_runs(pre
     assert "| SmolLM2 matched | SmolLM2 rich | embedded matched | embedded rich |" in beside
     assert beside.count("| 1. coverage | HV, full grid |") == 1 and "standard DPO's gap at alpha = 1" in beside
     assert (f"Chosen: {lr:g}." in md) == (goal == 0) and ("No lr of the ladder reached it" in md) == (goal > 0)
+    assert "Measured on the same rungs and not chosen on: the well-formed fraction" in md
     if goal == 0:
+        gaps = {k: v["gap"] for k, v in ladder.items()}  # a ladder kept before well_formed: only that is measured
+        (out / "rich.json").write_text(json.dumps(gaps))
+        real.main(["--tiny", "--init", str(pretrained), "--out", str(out), "--arms", "matched", "rich"])
+        assert json.loads((out / "rich.json").read_text()) == ladder
         with pytest.raises(ValueError, match="holds a tiny walkthrough, not a full one"):
             real.main(["--full", "--init", str(pretrained), "--out", str(out)])
 
