@@ -53,7 +53,7 @@ import data
 import generate
 import toyworld
 from dpo_loss import scored_positions
-from linearize import scored_logits, select_parameters
+from linearize import Trunk, scored_logits, select_parameters
 from plumbing.models import load_model, load_tokenizer
 from plumbing.checkpoints import warmup_cosine
 from plumbing.cli import Parser, positive, run_cli
@@ -266,11 +266,14 @@ def train_base(out, steps=1500, batch_size=32, lr=3e-3, seed=0, arch="gpt2", n_p
 
 def sft(model, examples, params, steps, batch_size, lr, warmup, rng, pad_id, show_progress=True):
     """AdamW (weight decay 0.1 on matrices) on `params`: the mean next-token loss over response tokens, logits only
-    at those positions (linearize.scored_logits). Batches are length-bucketed; lr runs.warmup_cosine. -> last loss"""
+    at those positions (linearize.scored_logits). Batches are length-bucketed; lr runs.warmup_cosine. -> last loss
+    When `params` are top blocks only (--trainable), the blocks below them run as a linearize.Trunk: without a graph,
+    and the prefix all rows share (the chat template's system prompt) once."""
     decay, no_decay = [p for p in params if p.dim() >= 2], [p for p in params if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=lr, betas=(0.9, 0.95))
     model.train()
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
     batches = []
     bar = tqdm(range(steps), desc="sft", disable=not show_progress)
     for step in bar:
@@ -279,8 +282,9 @@ def sft(model, examples, params, steps, batch_size, lr, warmup, rng, pad_id, sho
         ids, mask, labels = collate([examples[i] for i in batches.pop()], pad_id)
         for g in opt.param_groups:
             g["lr"] = warmup_cosine(step, warmup, steps, peak=lr)
-        keep = scored_positions(labels)
-        loss = torch.nn.functional.cross_entropy(scored_logits(model, ids, mask, keep).float(), labels[:, 1:][keep])
+        keep, trunk = scored_positions(labels), Trunk(model, names, ids, mask, remember=False)
+        loss = torch.nn.functional.cross_entropy(scored_logits(model, ids, mask, keep, trunk=trunk).float(),
+                                                 labels[:, 1:][keep])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -181,28 +181,52 @@ class Trunk:
 
     An evaluation visits the same pairs many times (KL, calibration, sweeps, gap), and runs of one seed train on the
     same batches, so the latest trunks (MEMO bytes) are remembered for all models, keyed by the inputs, the depth
-    and the content of the weights below it (_frozen_digest: an in-place edit of a frozen weight is a miss)."""
+    and the content of the weights below it (_frozen_digest: an in-place edit of a frozen weight is a miss). Within
+    a batch, the tokens every row begins with (a chat template's system prompt, about a third of SmolLM2's short
+    sequences) run once, as one row: each row's own tokens then attend to its keys and values."""
     _said = set()
     share = True  # lab/bench.py turns it off to time the old way: every block for every model
     MEMO = 512 << 20  # bytes of trunk states remembered; lab/bench.py sets 0: a timed step pays its trunk
     _memo = OrderedDict()  # key -> (state, bytes), oldest first
     _digests = weakref.WeakKeyDictionary()  # model -> (storage and version of its frozen weights, their digest)
+    PREFIX = 8  # tokens that every row of a batch begins with, at least, for them to run the trunk once for all
+    _prefixes = {}  # the last shared prefix: its key -> (hidden states, KV cache)
 
-    def __init__(self, model, names, input_ids, attention_mask=None, position_ids=None, cache=None):
-        """cache: a KV cache (decoding); the trunk's blocks append to it, the top's entries are left as they are."""
+    def __init__(self, model, names, input_ids, attention_mask=None, position_ids=None, cache=None, remember=True):
+        """cache: a KV cache (decoding); the trunk's blocks append to it, the top's entries are left as they are.
+        remember=False: a batch that will not come back (an SFT's) stays out of the memo."""
         self.depth, self.state = trunk_depth(model, names) if Trunk.share else None, None
         if self.depth is None:
             return
         blocks, norm = _trunk_parts(model)
-        key, seen = None, Trunk._memo
-        if cache is None and Trunk.MEMO:
+        key, seen, noisy = None, Trunk._memo, _noisy(model)  # dropout: every forward draws anew, nothing is kept
+        if cache is None and Trunk.MEMO and remember and not noisy:
             key = (self.depth, *map(_content, (input_ids, attention_mask, position_ids)),
                    _frozen_digest(model, blocks[self.depth:], norm))
             if key in seen:
                 seen.move_to_end(key)
                 self.state = seen[key][0]
                 return
-        hook = blocks[self.depth].register_forward_pre_hook(self._record, with_kwargs=True)
+        P = _shared_prefix(input_ids, attention_mask) if cache is None and position_ids is None and not noisy else 0
+        if P < Trunk.PREFIX:
+            self._run(model, blocks[self.depth], input_ids, attention_mask, position_ids, cache)
+        else:  # the prefix every row shares (a chat template's system prompt) once, then each row's own tokens
+            from transformers import DynamicCache
+            h0, kv = self._prefix(model, blocks, norm, input_ids[:1, :P])
+            rows, B = DynamicCache(config=model.config), len(input_ids)
+            for i in range(self.depth):
+                rows.update(*(x.expand(B, -1, -1, -1) for x in (kv.layers[i].keys, kv.layers[i].values)), i)
+            h = self._run(model, blocks[self.depth], input_ids[:, P:], attention_mask, cache=rows)[0]
+            _, args, kwargs = self._run(model, blocks[0], input_ids, attention_mask)  # the whole rows' mask, positions
+            self.state = torch.cat([h0.expand(len(input_ids), -1, -1), h], 1), args, kwargs
+        if key is not None and self.state is not None:
+            seen[key] = self.state, sum(t.nbytes for t in tree_leaves(self.state) if isinstance(t, torch.Tensor))
+            while sum(b for _, b in seen.values()) > Trunk.MEMO:
+                seen.popitem(last=False)
+
+    def _run(self, model, block, input_ids, attention_mask=None, position_ids=None, cache=None):
+        """The forward up to `block` -> (its input hidden states, its other arguments, its keyword arguments)."""
+        hook = block.register_forward_pre_hook(self._record, with_kwargs=True)
         try:
             with torch.no_grad():
                 model.base_model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
@@ -211,10 +235,16 @@ class Trunk:
             pass
         finally:
             hook.remove()
-        if key is not None and self.state is not None:
-            seen[key] = self.state, sum(t.nbytes for t in tree_leaves(self.state) if isinstance(t, torch.Tensor))
-            while sum(b for _, b in seen.values()) > Trunk.MEMO:
-                seen.popitem(last=False)
+        return self.state
+
+    def _prefix(self, model, blocks, norm, prefix):
+        """(hidden states entering the trunk's top, the trunk's KV cache) of one row's prefix; the last one is kept."""
+        key = (prefix.cpu().numpy().tobytes(), self.depth, _frozen_digest(model, blocks[self.depth:], norm))
+        if key not in Trunk._prefixes:
+            from transformers import DynamicCache
+            kv = DynamicCache(config=model.config)
+            Trunk._prefixes = {key: (self._run(model, blocks[self.depth], prefix, cache=kv)[0], kv)}
+        return Trunk._prefixes[key]
 
     def _record(self, module, args, kwargs):
         self.state = (args[0], args[1:], kwargs)
@@ -233,6 +263,22 @@ class Trunk:
             h = block(h, *args, **kwargs)
             h = h[0] if isinstance(h, tuple) else h
         return norm(h)
+
+
+def _shared_prefix(input_ids, attention_mask=None):
+    """How many leading tokens all rows of a batch share, none of them padding (0 for one row; at most T - 1)."""
+    if len(input_ids) < 2:
+        return 0
+    same = (input_ids == input_ids[:1]).all(0)
+    if attention_mask is not None:
+        same &= (attention_mask == 1).all(0)
+    return min(int(same.long().cumprod(0).sum()), input_ids.shape[1] - 1)
+
+
+def _noisy(model):
+    """True when a forward draws dropout: train mode and a rate above 0."""
+    rate = lambda m: m.p if isinstance(m, torch.nn.Dropout) else getattr(m, "attention_dropout", 0)
+    return model.training and any(isinstance(rate(m), (int, float)) and rate(m) > 0 for m in model.modules())
 
 
 def _content(t):

@@ -92,8 +92,9 @@ def test_the_lesson_loads_no_measurement_or_experiment_code():
     # about 2,400 lines: what a reader of training and composition meets; +110 since linearize.py holds the frozen
     # trunk (Trunk, trunk_depth), which every DPO forward, sweep and decoding step now runs through; +36 for one
     # tangent per slider setting (stack's mixes, generate's choice) and the trunk's memo of the batches it has seen;
-    # +10 for that memo shared by every model with the same frozen weights (the runs of one seed)
-    assert lines <= 2585, (lines, small)
+    # +10 for that memo shared by every model with the same frozen weights (the runs of one seed); +44 for the prefix
+    # all rows of a batch share (the chat template's system prompt), run once, and the SFT through the trunk
+    assert lines <= 2629, (lines, small)
 
 
 def test_dependencies_point_one_way_and_never_in_a_circle():

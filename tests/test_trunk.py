@@ -194,3 +194,67 @@ def test_the_trunk_of_a_batch_seen_before_is_remembered_until_a_frozen_weight_ch
     monkeypatch.setattr(Trunk, "MEMO", 0)
     fresh, again = Trunk(model, names, ids, mask), Trunk(model, names, ids, mask)
     assert len(calls) == 9 and torch.equal(fresh.state[0], again.state[0]) and fresh.state is not again.state
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama", "qwen2", "mistral"])
+def test_a_prefix_every_row_shares_runs_the_trunk_once_and_gives_the_full_forward(kind, monkeypatch):
+    """A chat template opens every sequence with the same system prompt: the trunk runs it once (one row, kept for
+    the next batch) and each row's own tokens after it, attending to its keys and values. The top from there gives
+    the full forward's logits with right padding; a left-padded batch shares no prefix and runs whole."""
+    monkeypatch.setattr(Trunk, "_prefixes", {})
+    model = model_of(kind)
+    lin = LinearizedModel(model, TOP[kind])
+    moved = apply_vectors(model, random_taus(lin, k=2, scale=0.5), [1.0, -0.7])
+    seen = []
+    model.base_model.get_input_embeddings().register_forward_hook(lambda m, a, out: seen.append(tuple(a[0].shape)))
+    for seed, pad in ((0, "right"), (1, "right"), (2, "left")):
+        ids, mask, keep = padded_batch(pad, B=3, T=16, seed=seed)
+        ids[:, :9] = torch.arange(1, 10)  # the shared prefix: 9 tokens
+        seen.clear()
+        trunk = Trunk(model, lin.names, ids, mask)
+        for m in (model, moved):
+            torch.testing.assert_close(scored_logits(m, ids, mask, keep, trunk=trunk), scored_logits(m, ids, mask, keep),
+                                       rtol=1e-5, atol=1e-5)
+        runs = seen[:-1]  # the last: the base's full forward compared with (the moved copy has no hook)
+        if pad == "left":
+            assert runs == [(3, 16)]
+        else:  # the prefix once (on the first batch only), the rows' own 7 tokens, then the mask and positions
+            assert runs == ([(1, 9)] if seed == 0 else []) + [(3, 7), (3, 16)]
+
+
+def test_an_sft_of_the_top_blocks_through_the_trunk_trains_as_the_full_forward(monkeypatch):
+    """base_model.sft with a shared chat-template prefix: the trunk (prefix once, no graph below the trained block)
+    gives the same losses and weights as every block run every step (Trunk.share off). GPT-2 in train mode draws
+    dropout (0.1 here): neither its prefix nor its batch is kept, and in eval mode both are."""
+    import random
+
+    import base_model
+    gen = torch.Generator().manual_seed(2)
+    examples = []
+    for n in (6, 9, 7, 11, 8, 10):
+        ids = list(range(1, 10)) + torch.randint(10, 300, (n,), generator=gen).tolist()  # a 9-token shared prefix
+        examples.append((ids, [-100] * 11 + ids[11:]))
+    trained = {}
+    for share in (False, True):
+        monkeypatch.setattr(Trunk, "share", share)
+        monkeypatch.setattr(Trunk, "_prefixes", {})
+        model = model_of("llama", n_layer=2)
+        params = [p for n, p in model.named_parameters() if n.startswith("model.layers.1.")]
+        for p in model.parameters():
+            p.requires_grad_(any(p is q for q in params))
+        bottom = []
+        model.model.layers[0].register_forward_hook(lambda m, a, out: bottom.append(tuple(a[0].shape[:2])))
+        loss = base_model.sft(model, examples, params, 6, 2, 1e-2, 1, random.Random(0), 0, show_progress=False)
+        trained[share] = loss, [p.detach().clone() for p in params], bottom
+    (l0, w0, b0), (l1, w1, b1) = trained[False], trained[True]
+    assert b1[0] == (1, 9) and all(t < u for (_, t), (_, u) in zip(b1[1:], b0))  # each row's own tokens after it
+    assert abs(l0 - l1) < 1e-5
+    for a, b in zip(w0, w1):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert not torch.equal(w1[0], model_of("llama", n_layer=2).model.layers[1].self_attn.q_proj.weight)
+    monkeypatch.setattr(Trunk, "_prefixes", {})
+    gpt2 = model_of("gpt2")
+    names = LinearizedModel(gpt2, TOP["gpt2"]).names  # (LinearizedModel puts its model in eval mode)
+    ids = torch.tensor([list(range(1, 10)) + [20, 21], list(range(1, 10)) + [22, 23]])
+    assert Trunk(gpt2.train(), names, ids).state is not None and not Trunk._prefixes
+    assert Trunk(gpt2.eval(), names, ids).state is not None and Trunk._prefixes
