@@ -48,7 +48,7 @@ from lab.real_report import A, ARMS, B, EXAMPLE_ALPHAS, results_dir, write_real
 
 TOP2 = r"model\.layers\.(28|29)\."  # SmolLM2's top 2 of 30 blocks (see the docstring for why)
 SCALES = {
-    "cpu": dict(  # make real: 34.2 min from a fresh clone before runs shared their trunk (docs/performance.md#make-real)
+    "cpu": dict(  # make real: 29.8 min from a fresh clone (docs/performance.md#make-real)
         sft=dict(steps=400, batch_size=16, lr=1e-3, warmup=10, eval_prompts=100, max_new_tokens=64,
                  trainable=r"model\.layers\.2[6-9]\.|model\.norm\.",  # 240 steps: 0.87 well-formed, short of 0.9
                  refusals="aligned", greedy_prompts=96),  # greedy, refused 0 of 71 benign, 25 of 25 harmful prompts
