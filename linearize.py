@@ -218,7 +218,7 @@ class Trunk:
                 rows.update(*(x.expand(B, -1, -1, -1) for x in (kv.layers[i].keys, kv.layers[i].values)), i)
             h = self._run(model, blocks[self.depth], input_ids[:, P:], attention_mask, cache=rows)[0]
             _, args, kwargs = self._run(model, blocks[0], input_ids, attention_mask)  # the whole rows' mask, positions
-            self.state = torch.cat([h0.expand(len(input_ids), -1, -1), h], 1), args, kwargs
+            self.state = torch.cat([h0.expand(B, -1, -1), h], 1), args, kwargs
         if key is not None and self.state is not None:
             seen[key] = self.state, sum(t.nbytes for t in tree_leaves(self.state) if isinstance(t, torch.Tensor))
             while sum(b for _, b in seen.values()) > Trunk.MEMO:
